@@ -1,0 +1,296 @@
+//! nom parsers and encoders for the primitive types; the generated method code calls these.
+//!
+//! Parsers run over an exact frame payload (`nom::number::complete`): running out of
+//! input is [`WireError::Truncated`], never "need more". Strings, long strings and byte
+//! arrays are zero-copy slices of `src`, the `Bytes` the input slice belongs to.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use nom::Parser;
+use nom::bytes::complete::take;
+use nom::number::complete::{be_f32, be_f64, be_i8, be_i16, be_i32, be_i64, be_u8, be_u16, be_u32, be_u64};
+
+use super::{Decimal, FieldArray, FieldTable, FieldValue, ShortStr, WireError};
+
+/// A parse result over a payload slice.
+pub type PResult<'a, T> = nom::IResult<&'a [u8], T, WireError>;
+
+/// How deeply field tables and arrays may nest before the input is refused.
+pub const MAX_NESTING: usize = 32;
+
+#[inline]
+fn fail<T>(e: WireError) -> Result<T, nom::Err<WireError>> {
+    Err(nom::Err::Failure(e))
+}
+
+/// Reads an octet.
+#[inline]
+pub fn octet(i: &[u8]) -> PResult<'_, u8> {
+    be_u8(i)
+}
+
+/// Reads a 16-bit integer.
+#[inline]
+pub fn short(i: &[u8]) -> PResult<'_, u16> {
+    be_u16(i)
+}
+
+/// Reads a 32-bit integer.
+#[inline]
+pub fn long(i: &[u8]) -> PResult<'_, u32> {
+    be_u32(i)
+}
+
+/// Reads a 64-bit integer.
+#[inline]
+pub fn longlong(i: &[u8]) -> PResult<'_, u64> {
+    be_u64(i)
+}
+
+/// Reads an octet of packed bits, refusing bits at positions `used` and above.
+#[inline]
+pub fn bits(i: &[u8], used: u8) -> PResult<'_, u8> {
+    let (i, b) = be_u8(i)?;
+    let mask: u8 = if used >= 8 { 0xff } else { (1u8 << used) - 1 };
+    if b & !mask != 0 {
+        return fail(WireError::BadBits { bits: b });
+    }
+    Ok((i, b))
+}
+
+#[inline]
+fn shortstr_slice(i: &[u8]) -> PResult<'_, &[u8]> {
+    let (i, len) = be_u8(i)?;
+    take(len)(i)
+}
+
+#[inline]
+fn longstr_slice(i: &[u8]) -> PResult<'_, &[u8]> {
+    let (i, len) = be_u32(i)?;
+    take(len)(i)
+}
+
+/// A zero-copy `Bytes` for `part`, a sub-slice of `src`.
+#[inline]
+fn share(src: &Bytes, part: &[u8]) -> Bytes {
+    if part.is_empty() { Bytes::new() } else { src.slice_ref(part) }
+}
+
+/// Reads a short string (UTF-8, at most 255 bytes).
+#[inline]
+pub fn shortstr<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, ShortStr> {
+    let (i, s) = shortstr_slice(i)?;
+    if std::str::from_utf8(s).is_err() {
+        return fail(WireError::InvalidUtf8);
+    }
+    Ok((i, ShortStr::from_checked(share(src, s))))
+}
+
+/// Skips a short string without checking it (reserved fields).
+#[inline]
+pub fn skip_shortstr(i: &[u8]) -> PResult<'_, ()> {
+    shortstr_slice(i).map(|(i, _)| (i, ()))
+}
+
+/// Reads a long string as bytes.
+#[inline]
+pub fn longstr<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, Bytes> {
+    let (i, s) = longstr_slice(i)?;
+    Ok((i, share(src, s)))
+}
+
+/// Skips a long string (reserved fields).
+#[inline]
+pub fn skip_longstr(i: &[u8]) -> PResult<'_, ()> {
+    longstr_slice(i).map(|(i, _)| (i, ()))
+}
+
+/// Reads a field table.
+#[inline]
+pub fn table<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, FieldTable> {
+    table_at(src, i, 0)
+}
+
+fn table_at<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldTable> {
+    if depth >= MAX_NESTING {
+        return fail(WireError::NestingTooDeep);
+    }
+    let (rest, mut body) = longstr_slice(i)?;
+    // Each entry needs at least a key length and a tag: size the vector from that bound.
+    let mut table = FieldTable::with_capacity((body.len() / 2).min(8));
+    while !body.is_empty() {
+        let (i, key) = shortstr(src, body)?;
+        let (i, value) = field_value(src, i, depth)?;
+        table.push(key, value);
+        body = i;
+    }
+    Ok((rest, table))
+}
+
+fn array_at<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldArray> {
+    if depth >= MAX_NESTING {
+        return fail(WireError::NestingTooDeep);
+    }
+    let (rest, mut body) = longstr_slice(i)?;
+    let mut values = Vec::new();
+    while !body.is_empty() {
+        let (i, value) = field_value(src, body, depth)?;
+        values.push(value);
+        body = i;
+    }
+    Ok((rest, FieldArray(values)))
+}
+
+/// Reads one tagged field value; `depth` is the nesting level of the enclosing table.
+fn field_value<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldValue> {
+    let (i, tag) = be_u8(i)?;
+    Ok(match tag {
+        b't' => {
+            let (i, v) = be_u8(i)?;
+            (i, FieldValue::Bool(v != 0))
+        }
+        b'b' => be_i8.map(FieldValue::I8).parse(i)?,
+        b'B' => be_u8.map(FieldValue::U8).parse(i)?,
+        b's' => be_i16.map(FieldValue::I16).parse(i)?,
+        b'u' => be_u16.map(FieldValue::U16).parse(i)?,
+        b'I' => be_i32.map(FieldValue::I32).parse(i)?,
+        b'i' => be_u32.map(FieldValue::U32).parse(i)?,
+        b'l' => be_i64.map(FieldValue::I64).parse(i)?,
+        b'f' => be_f32.map(FieldValue::F32).parse(i)?,
+        b'd' => be_f64.map(FieldValue::F64).parse(i)?,
+        b'D' => {
+            let (i, scale) = be_u8(i)?;
+            let (i, value) = be_u32(i)?;
+            (i, FieldValue::Decimal(Decimal { scale, value }))
+        }
+        b'S' => {
+            let (i, s) = longstr(src, i)?;
+            (i, FieldValue::LongStr(s))
+        }
+        b'x' => {
+            let (i, s) = longstr(src, i)?;
+            (i, FieldValue::Bytes(s))
+        }
+        b'A' => {
+            let (i, a) = array_at(src, i, depth + 1)?;
+            (i, FieldValue::Array(a))
+        }
+        b'T' => be_u64.map(FieldValue::Timestamp).parse(i)?,
+        b'F' => {
+            let (i, t) = table_at(src, i, depth + 1)?;
+            (i, FieldValue::Table(t))
+        }
+        b'V' => (i, FieldValue::Void),
+        tag => return fail(WireError::UnknownFieldType { tag }),
+    })
+}
+
+/// Writes an octet.
+#[inline]
+pub fn put_octet(buf: &mut BytesMut, v: u8) {
+    buf.put_u8(v);
+}
+
+/// Writes a 16-bit integer.
+#[inline]
+pub fn put_short(buf: &mut BytesMut, v: u16) {
+    buf.put_u16(v);
+}
+
+/// Writes a 32-bit integer.
+#[inline]
+pub fn put_long(buf: &mut BytesMut, v: u32) {
+    buf.put_u32(v);
+}
+
+/// Writes a 64-bit integer.
+#[inline]
+pub fn put_longlong(buf: &mut BytesMut, v: u64) {
+    buf.put_u64(v);
+}
+
+/// Writes a short string.
+#[inline]
+pub fn put_shortstr(buf: &mut BytesMut, s: &ShortStr) {
+    let b = s.as_bytes();
+    // ShortStr guarantees at most 255 bytes.
+    buf.put_u8(b.len() as u8);
+    buf.put_slice(b);
+}
+
+/// Writes a long string. Longer than `u32::MAX` cannot fit in a frame and is cut there;
+/// frame-size limits refuse such frames long before.
+#[inline]
+pub fn put_longstr(buf: &mut BytesMut, s: &[u8]) {
+    let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+    buf.put_u32(len);
+    buf.put_slice(&s[..len as usize]);
+}
+
+/// Writes a field table.
+pub fn put_table(buf: &mut BytesMut, table: &FieldTable) {
+    with_length_prefix(buf, |buf| {
+        for (key, value) in table.iter() {
+            put_shortstr(buf, key);
+            put_field_value(buf, value);
+        }
+    });
+}
+
+fn put_array(buf: &mut BytesMut, array: &FieldArray) {
+    with_length_prefix(buf, |buf| {
+        for value in &array.0 {
+            put_field_value(buf, value);
+        }
+    });
+}
+
+/// Writes a 32-bit length, then what `body` writes, then patches the length in.
+#[inline]
+fn with_length_prefix(buf: &mut BytesMut, body: impl FnOnce(&mut BytesMut)) {
+    let at = buf.len();
+    buf.put_u32(0);
+    body(buf);
+    let len = (buf.len() - at - 4) as u32;
+    buf[at..at + 4].copy_from_slice(&len.to_be_bytes());
+}
+
+fn put_field_value(buf: &mut BytesMut, value: &FieldValue) {
+    buf.put_u8(value.tag());
+    match value {
+        FieldValue::Bool(v) => buf.put_u8(u8::from(*v)),
+        FieldValue::I8(v) => buf.put_i8(*v),
+        FieldValue::U8(v) => buf.put_u8(*v),
+        FieldValue::I16(v) => buf.put_i16(*v),
+        FieldValue::U16(v) => buf.put_u16(*v),
+        FieldValue::I32(v) => buf.put_i32(*v),
+        FieldValue::U32(v) => buf.put_u32(*v),
+        FieldValue::I64(v) => buf.put_i64(*v),
+        FieldValue::F32(v) => buf.put_f32(*v),
+        FieldValue::F64(v) => buf.put_f64(*v),
+        FieldValue::Decimal(d) => {
+            buf.put_u8(d.scale);
+            buf.put_u32(d.value);
+        }
+        FieldValue::LongStr(s) | FieldValue::Bytes(s) => put_longstr(buf, s),
+        FieldValue::Array(a) => put_array(buf, a),
+        FieldValue::Timestamp(v) => buf.put_u64(*v),
+        FieldValue::Table(t) => put_table(buf, t),
+        FieldValue::Void => {}
+    }
+}
+
+/// Parses a standalone field table (a 32-bit length and its entries) from `src`,
+/// requiring that nothing follows it. The fuzz target and tools use this.
+pub fn parse_table(src: &Bytes) -> Result<FieldTable, WireError> {
+    match table(src, src) {
+        Ok(([], t)) => Ok(t),
+        Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
+        Err(nom::Err::Incomplete(_)) => Err(WireError::Truncated),
+    }
+}
+
+/// Encodes a standalone field table, the inverse of [`parse_table`].
+pub fn encode_table(table: &FieldTable, buf: &mut BytesMut) {
+    put_table(buf, table);
+}

@@ -1,0 +1,231 @@
+//! Frames: parsing from a read buffer and encoding into a write buffer.
+//!
+//! A frame is `type:u8 channel:u16 size:u32 payload[size] 0xCE`. [`Frame::parse`] takes
+//! complete frames off the front of a `BytesMut`; "need more bytes" is `Ok(None)`.
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::codec as c;
+use super::{BasicProperties, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, Method, WireError};
+
+/// The protocol header a client sends first: `AMQP 0 0 9 1`.
+pub const PROTOCOL_HEADER: [u8; 8] = *b"AMQP\x00\x00\x09\x01";
+
+/// Bytes of a frame around its payload: 7 of header and 1 of frame-end.
+pub const FRAME_OVERHEAD: usize = 8;
+
+/// One AMQP frame.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// A method frame.
+    Method {
+        /// The channel.
+        channel: u16,
+        /// The method and its arguments.
+        method: Method,
+    },
+    /// A content header frame.
+    Header {
+        /// The channel.
+        channel: u16,
+        /// Class, body size and properties.
+        header: ContentHeader,
+    },
+    /// A content body frame; the payload shares the read buffer.
+    Body {
+        /// The channel.
+        channel: u16,
+        /// Body bytes.
+        payload: Bytes,
+    },
+    /// A heartbeat frame (always channel 0).
+    Heartbeat,
+}
+
+/// A content header: the class, the total body size and the properties.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ContentHeader {
+    /// Class of the method the content belongs to (60, basic).
+    pub class_id: u16,
+    /// Total size of the body frames that follow.
+    pub body_size: u64,
+    /// Message properties.
+    pub properties: BasicProperties,
+}
+
+impl Frame {
+    /// The channel the frame belongs to.
+    pub fn channel(&self) -> u16 {
+        match self {
+            Frame::Method { channel, .. } | Frame::Header { channel, .. } | Frame::Body { channel, .. } => *channel,
+            Frame::Heartbeat => 0,
+        }
+    }
+
+    /// Takes one complete frame off the front of `buf`.
+    ///
+    /// `Ok(None)` means `buf` holds no complete frame yet and nothing was consumed.
+    /// `max_frame_size` is the negotiated `frame_max` (whole frame, 0 for no limit).
+    /// On error `buf` is left as it was; the connection must close with
+    /// [`WireError::reply_code`].
+    pub fn parse(buf: &mut BytesMut, max_frame_size: u32) -> Result<Option<Frame>, WireError> {
+        let Some(len) = frame_len(buf, max_frame_size)? else {
+            return Ok(None);
+        };
+        // Check before splitting, so an error leaves the buffer intact.
+        check_frame_end(buf[len - 1])?;
+        let bytes = buf.split_to(len).freeze();
+        decode_checked(&bytes).map(Some)
+    }
+
+    /// Parses one frame at the front of `src` without consuming it: the frame and its
+    /// length in bytes, or `Ok(None)` when `src` is incomplete.
+    pub fn parse_bytes(src: &Bytes, max_frame_size: u32) -> Result<Option<(Frame, usize)>, WireError> {
+        let Some(len) = frame_len(src, max_frame_size)? else {
+            return Ok(None);
+        };
+        check_frame_end(src[len - 1])?;
+        let bytes = src.slice(..len);
+        decode_checked(&bytes).map(|f| Some((f, len)))
+    }
+
+    /// Appends the encoded frame to `buf`. Body frames are written as they are: use
+    /// [`encode_content`] to split a body by `frame_max`.
+    pub fn encode(&self, buf: &mut BytesMut) {
+        match self {
+            Frame::Method { channel, method } => encode_method(*channel, method, buf),
+            Frame::Header { channel, header } => encode_header(*channel, header, buf),
+            Frame::Body { channel, payload } => encode_body(*channel, payload, buf),
+            Frame::Heartbeat => buf.put_slice(&[FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]),
+        }
+    }
+}
+
+/// The total length of the frame at the front of `buf`, once all of it is there.
+#[inline]
+fn frame_len(buf: &[u8], max_frame_size: u32) -> Result<Option<usize>, WireError> {
+    let Some(head) = buf.get(..7) else {
+        return Ok(None);
+    };
+    let frame_type = head[0];
+    if !matches!(frame_type, FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT) {
+        return Err(WireError::UnknownFrameType { frame_type });
+    }
+    let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]);
+    let total = u64::from(size) + FRAME_OVERHEAD as u64;
+    if max_frame_size != 0 && total > u64::from(max_frame_size) {
+        return Err(WireError::FrameTooLarge { size: total, max: max_frame_size });
+    }
+    // `total` fits in usize on every platform with at least 64-bit or when the limit applies.
+    let Ok(total) = usize::try_from(total) else {
+        return Err(WireError::FrameTooLarge { size: total, max: max_frame_size });
+    };
+    Ok((buf.len() >= total).then_some(total))
+}
+
+#[inline]
+fn check_frame_end(found: u8) -> Result<(), WireError> {
+    if found == FRAME_END { Ok(()) } else { Err(WireError::BadFrameEnd { found }) }
+}
+
+/// Decodes a frame whose length and frame-end were checked; `frame` is exactly one frame.
+fn decode_checked(frame: &Bytes) -> Result<Frame, WireError> {
+    let channel = u16::from_be_bytes([frame[1], frame[2]]);
+    let payload = &frame[7..frame.len() - 1];
+    match frame[0] {
+        FRAME_METHOD => Ok(Frame::Method { channel, method: Method::decode(frame, payload)? }),
+        FRAME_HEADER => Ok(Frame::Header { channel, header: decode_header(frame, payload)? }),
+        FRAME_BODY => Ok(Frame::Body { channel, payload: frame.slice(7..frame.len() - 1) }),
+        _ if channel != 0 || !payload.is_empty() => Err(WireError::BadHeartbeat),
+        _ => Ok(Frame::Heartbeat),
+    }
+}
+
+fn decode_header(src: &Bytes, payload: &[u8]) -> Result<ContentHeader, WireError> {
+    let parsed = (|| {
+        let (i, class_id) = c::short(payload)?;
+        let (i, weight) = c::short(i)?;
+        if weight != 0 {
+            return Err(nom::Err::Failure(WireError::BadContentWeight { weight }));
+        }
+        let (i, body_size) = c::longlong(i)?;
+        let (i, properties) = BasicProperties::decode(src, i)?;
+        Ok((i, ContentHeader { class_id, body_size, properties }))
+    })();
+    match parsed {
+        Ok(([], header)) => Ok(header),
+        Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
+        Err(nom::Err::Incomplete(_)) => Err(WireError::Truncated),
+    }
+}
+
+/// Writes a frame header with a zero size, runs `payload`, then patches the size in.
+#[inline]
+fn framed(buf: &mut BytesMut, frame_type: u8, channel: u16, payload: impl FnOnce(&mut BytesMut)) {
+    let start = buf.len();
+    buf.put_u8(frame_type);
+    buf.put_u16(channel);
+    buf.put_u32(0);
+    payload(buf);
+    let size = (buf.len() - start - 7) as u32;
+    buf[start + 3..start + 7].copy_from_slice(&size.to_be_bytes());
+    buf.put_u8(FRAME_END);
+}
+
+/// Appends a method frame.
+#[inline]
+pub fn encode_method(channel: u16, method: &Method, buf: &mut BytesMut) {
+    framed(buf, FRAME_METHOD, channel, |buf| method.encode(buf));
+}
+
+/// Appends a content header frame.
+#[inline]
+pub fn encode_header(channel: u16, header: &ContentHeader, buf: &mut BytesMut) {
+    framed(buf, FRAME_HEADER, channel, |buf| {
+        buf.put_u16(header.class_id);
+        buf.put_u16(0);
+        buf.put_u64(header.body_size);
+        header.properties.encode(buf);
+    });
+}
+
+/// Appends one body frame holding all of `payload`.
+#[inline]
+pub fn encode_body(channel: u16, payload: &[u8], buf: &mut BytesMut) {
+    buf.reserve(payload.len() + FRAME_OVERHEAD);
+    buf.put_u8(FRAME_BODY);
+    buf.put_u16(channel);
+    buf.put_u32(payload.len() as u32);
+    buf.put_slice(payload);
+    buf.put_u8(FRAME_END);
+}
+
+/// Appends a content header and the body split into frames of at most
+/// `max_frame_size` bytes (0 for no limit). An empty body sends no body frame.
+pub fn encode_content(channel: u16, properties: &BasicProperties, body: &[u8], max_frame_size: u32, buf: &mut BytesMut) {
+    framed(buf, FRAME_HEADER, channel, |buf| {
+        buf.put_u16(BasicProperties::CLASS_ID);
+        buf.put_u16(0);
+        buf.put_u64(body.len() as u64);
+        properties.encode(buf);
+    });
+    let chunk = match max_frame_size {
+        0 => u32::MAX as usize,
+        max => (max as usize).saturating_sub(FRAME_OVERHEAD).max(1),
+    };
+    for part in body.chunks(chunk) {
+        encode_body(channel, part, buf);
+    }
+}
+
+/// Checks the 8-byte protocol header at the front of `buf` (what a server sends back
+/// when it refuses our version). `Ok(None)` when fewer than 8 bytes are there.
+pub fn parse_protocol_header(buf: &[u8]) -> Result<Option<[u8; 8]>, WireError> {
+    let Some(head) = buf.get(..8) else {
+        return Ok(None);
+    };
+    let mut found = [0u8; 8];
+    found.copy_from_slice(head);
+    if found == PROTOCOL_HEADER { Ok(Some(found)) } else { Err(WireError::BadProtocolHeader { found }) }
+}

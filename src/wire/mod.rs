@@ -1,0 +1,25 @@
+//! The AMQP 0-9-1 wire format: a pure codec with no IO.
+//!
+//! - [`Frame::parse`] takes a complete frame off a read buffer, reports that more bytes
+//!   are needed, or returns a typed [`WireError`] naming the reply code to close with.
+//!   It never panics, whatever the input. Body payloads and strings share the buffer.
+//! - [`Frame::encode`], [`encode_method`] and [`encode_content`] append to a `BytesMut`.
+//! - Methods, properties and constants are generated from `spec/amqp0-9-1.xml`.
+
+pub mod codec;
+mod error;
+mod frame;
+mod spec;
+mod types;
+
+pub use codec::{MAX_NESTING, encode_table, parse_table};
+pub use error::WireError;
+pub use frame::{
+    ContentHeader, FRAME_OVERHEAD, Frame, PROTOCOL_HEADER, encode_body, encode_content, encode_header, encode_method,
+    parse_protocol_header,
+};
+pub use spec::*;
+pub use types::{
+    Decimal, ErrorSeverity, FieldArray, FieldRef, FieldTable, FieldValue, MethodId, MethodInfo, ReplyCode, ShortStr,
+    ShortStrTooLong,
+};

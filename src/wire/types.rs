@@ -1,0 +1,423 @@
+//! Value types of the wire format: short strings, field tables, method ids, reply codes.
+
+use std::fmt;
+use std::ops::Deref;
+
+use bytes::Bytes;
+
+/// A short string: UTF-8 text of at most 255 bytes, sharing the buffer it was read from.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ShortStr(Bytes);
+
+/// A string too long for a short string (more than 255 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShortStrTooLong {
+    /// The length that was refused.
+    pub len: usize,
+}
+
+impl fmt::Display for ShortStrTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "short string of {} bytes exceeds 255", self.len)
+    }
+}
+
+impl std::error::Error for ShortStrTooLong {}
+
+impl ShortStr {
+    /// The empty string.
+    pub const EMPTY: ShortStr = ShortStr(Bytes::from_static(b""));
+
+    /// A short string from a literal. Strings longer than 255 bytes fail to compile
+    /// when used in a `const`, and panic otherwise: use `try_from` for runtime text.
+    pub const fn from_static(s: &'static str) -> Self {
+        assert!(s.len() <= 255, "short string longer than 255 bytes");
+        ShortStr(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// Wraps bytes already checked to be UTF-8 and at most 255 bytes long.
+    pub(crate) fn from_checked(bytes: Bytes) -> Self {
+        debug_assert!(bytes.len() <= 255 && std::str::from_utf8(&bytes).is_ok());
+        ShortStr(bytes)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Construction guarantees UTF-8; the fallback is unreachable.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// The underlying bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl Deref for ShortStr {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for ShortStr {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Debug for ShortStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for ShortStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for ShortStr {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for ShortStr {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl TryFrom<&str> for ShortStr {
+    type Error = ShortStrTooLong;
+    fn try_from(s: &str) -> Result<Self, ShortStrTooLong> {
+        if s.len() > 255 {
+            return Err(ShortStrTooLong { len: s.len() });
+        }
+        Ok(ShortStr(Bytes::copy_from_slice(s.as_bytes())))
+    }
+}
+
+impl TryFrom<String> for ShortStr {
+    type Error = ShortStrTooLong;
+    fn try_from(s: String) -> Result<Self, ShortStrTooLong> {
+        if s.len() > 255 {
+            return Err(ShortStrTooLong { len: s.len() });
+        }
+        Ok(ShortStr(Bytes::from(s)))
+    }
+}
+
+impl TryFrom<&String> for ShortStr {
+    type Error = ShortStrTooLong;
+    fn try_from(s: &String) -> Result<Self, ShortStrTooLong> {
+        ShortStr::try_from(s.as_str())
+    }
+}
+
+impl TryFrom<&ShortStr> for ShortStr {
+    type Error = ShortStrTooLong;
+    fn try_from(s: &ShortStr) -> Result<Self, ShortStrTooLong> {
+        Ok(s.clone())
+    }
+}
+
+/// A decimal value: `value / 10^scale`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Decimal {
+    /// Number of decimal digits after the point.
+    pub scale: u8,
+    /// The unscaled value.
+    pub value: u32,
+}
+
+/// A field-table or field-array value, with RabbitMQ's type tags.
+///
+/// RabbitMQ reads `s` as a signed 16-bit integer and `l` as a signed 64-bit integer
+/// (where the 0-9-1 errata differ); this type follows RabbitMQ.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    /// `t`: boolean.
+    Bool(bool),
+    /// `b`: signed 8-bit integer.
+    I8(i8),
+    /// `B`: unsigned 8-bit integer.
+    U8(u8),
+    /// `s`: signed 16-bit integer.
+    I16(i16),
+    /// `u`: unsigned 16-bit integer.
+    U16(u16),
+    /// `I`: signed 32-bit integer.
+    I32(i32),
+    /// `i`: unsigned 32-bit integer.
+    U32(u32),
+    /// `l`: signed 64-bit integer.
+    I64(i64),
+    /// `f`: 32-bit float.
+    F32(f32),
+    /// `d`: 64-bit float.
+    F64(f64),
+    /// `D`: decimal.
+    Decimal(Decimal),
+    /// `S`: long string (bytes, usually UTF-8 text).
+    LongStr(Bytes),
+    /// `A`: array of values.
+    Array(FieldArray),
+    /// `T`: timestamp, seconds since the Unix epoch.
+    Timestamp(u64),
+    /// `F`: nested table.
+    Table(FieldTable),
+    /// `V`: no value.
+    Void,
+    /// `x`: byte array.
+    Bytes(Bytes),
+}
+
+impl FieldValue {
+    /// The wire type tag of this value.
+    pub fn tag(&self) -> u8 {
+        match self {
+            FieldValue::Bool(_) => b't',
+            FieldValue::I8(_) => b'b',
+            FieldValue::U8(_) => b'B',
+            FieldValue::I16(_) => b's',
+            FieldValue::U16(_) => b'u',
+            FieldValue::I32(_) => b'I',
+            FieldValue::U32(_) => b'i',
+            FieldValue::I64(_) => b'l',
+            FieldValue::F32(_) => b'f',
+            FieldValue::F64(_) => b'd',
+            FieldValue::Decimal(_) => b'D',
+            FieldValue::LongStr(_) => b'S',
+            FieldValue::Array(_) => b'A',
+            FieldValue::Timestamp(_) => b'T',
+            FieldValue::Table(_) => b'F',
+            FieldValue::Void => b'V',
+            FieldValue::Bytes(_) => b'x',
+        }
+    }
+
+    /// The value as text, for `S` values that hold UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            FieldValue::LongStr(b) => std::str::from_utf8(b).ok(),
+            _ => None,
+        }
+    }
+
+    /// The value as a signed integer, for any integer type that fits.
+    pub fn as_i64(&self) -> Option<i64> {
+        Some(match *self {
+            FieldValue::I8(v) => v.into(),
+            FieldValue::U8(v) => v.into(),
+            FieldValue::I16(v) => v.into(),
+            FieldValue::U16(v) => v.into(),
+            FieldValue::I32(v) => v.into(),
+            FieldValue::U32(v) => v.into(),
+            FieldValue::I64(v) => v,
+            FieldValue::Timestamp(v) => i64::try_from(v).ok()?,
+            _ => return None,
+        })
+    }
+}
+
+impl From<bool> for FieldValue {
+    fn from(v: bool) -> Self {
+        FieldValue::Bool(v)
+    }
+}
+impl From<i32> for FieldValue {
+    fn from(v: i32) -> Self {
+        FieldValue::I32(v)
+    }
+}
+impl From<i64> for FieldValue {
+    fn from(v: i64) -> Self {
+        FieldValue::I64(v)
+    }
+}
+impl From<&str> for FieldValue {
+    fn from(v: &str) -> Self {
+        FieldValue::LongStr(Bytes::copy_from_slice(v.as_bytes()))
+    }
+}
+impl From<String> for FieldValue {
+    fn from(v: String) -> Self {
+        FieldValue::LongStr(Bytes::from(v))
+    }
+}
+impl From<FieldTable> for FieldValue {
+    fn from(v: FieldTable) -> Self {
+        FieldValue::Table(v)
+    }
+}
+impl From<FieldArray> for FieldValue {
+    fn from(v: FieldArray) -> Self {
+        FieldValue::Array(v)
+    }
+}
+
+/// A field table: named values in wire order. Keys may repeat on the wire; lookups
+/// return the first match and [`insert`](Self::insert) replaces it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldTable(Vec<(ShortStr, FieldValue)>);
+
+impl FieldTable {
+    /// An empty table.
+    pub const fn new() -> Self {
+        FieldTable(Vec::new())
+    }
+
+    /// Sets `key` to `value`, replacing an existing entry in place or appending.
+    pub fn insert(&mut self, key: ShortStr, value: impl Into<FieldValue>) -> &mut Self {
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(entry) => entry.1 = value,
+            None => self.0.push((key, value)),
+        }
+        self
+    }
+
+    /// Appends an entry without looking for an existing key.
+    pub fn push(&mut self, key: ShortStr, value: FieldValue) {
+        self.0.push((key, value));
+    }
+
+    /// The value of the first entry named `key`.
+    pub fn get(&self, key: &str) -> Option<&FieldValue> {
+        self.0.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+    }
+
+    /// Removes and returns the first entry named `key`.
+    pub fn remove(&mut self, key: &str) -> Option<FieldValue> {
+        let at = self.0.iter().position(|(k, _)| k.as_str() == key)?;
+        Some(self.0.remove(at).1)
+    }
+
+    /// Entries in wire order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&ShortStr, &FieldValue)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the table has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        FieldTable(Vec::with_capacity(n))
+    }
+}
+
+impl FromIterator<(ShortStr, FieldValue)> for FieldTable {
+    fn from_iter<I: IntoIterator<Item = (ShortStr, FieldValue)>>(iter: I) -> Self {
+        FieldTable(iter.into_iter().collect())
+    }
+}
+
+/// A field array: values in order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FieldArray(pub Vec<FieldValue>);
+
+/// A borrowed view of one method or property field, for generic inspection
+/// (the `warren decode` tool prints frames through it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FieldRef<'a> {
+    /// A bit.
+    Bit(bool),
+    /// An octet.
+    Octet(u8),
+    /// A 16-bit integer.
+    Short(u16),
+    /// A 32-bit integer.
+    Long(u32),
+    /// A 64-bit integer.
+    LongLong(u64),
+    /// A timestamp in seconds.
+    Timestamp(u64),
+    /// A short string.
+    ShortStr(&'a ShortStr),
+    /// A long string.
+    LongStr(&'a Bytes),
+    /// A field table.
+    Table(&'a FieldTable),
+}
+
+/// A class id and method id pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MethodId {
+    /// The class id.
+    pub class_id: u16,
+    /// The method id within the class.
+    pub method_id: u16,
+}
+
+impl MethodId {
+    /// A method id.
+    pub const fn new(class_id: u16, method_id: u16) -> Self {
+        MethodId { class_id, method_id }
+    }
+}
+
+impl fmt::Display for MethodId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}.{}", self.class_id, self.method_id),
+        }
+    }
+}
+
+/// What the spec says of one method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodInfo {
+    /// Class and method ids.
+    pub id: MethodId,
+    /// `class.method`, as in the spec.
+    pub name: &'static str,
+    /// The sender waits for one of `responses`.
+    pub synchronous: bool,
+    /// The method is followed by a content header and body frames.
+    pub content: bool,
+    /// The methods that answer this one.
+    pub responses: &'static [MethodId],
+    /// The server may send it.
+    pub sent_by_server: bool,
+    /// The client may send it.
+    pub sent_by_client: bool,
+}
+
+/// An AMQP reply code. Unknown codes are kept as they are.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplyCode(pub u16);
+
+impl fmt::Debug for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "{}({name})", self.0),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl fmt::Display for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Which scope an error reply code closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorSeverity {
+    /// A soft error: the channel closes, the connection stays.
+    Channel,
+    /// A hard error: the whole connection closes.
+    Connection,
+}
