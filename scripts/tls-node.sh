@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# A second, private RabbitMQ node for the TLS tests (the default node on 5672 is left alone).
+#
+#   scripts/tls-node.sh [start]   start it if it is not answering (fresh data + fresh certificates), wait until
+#                                 ready, print the certificate directory as the only line on stdout
+#   scripts/tls-node.sh stop      stop it (data and certificates stay until the next start)
+#   scripts/tls-node.sh status    exit 0 (and print the cert dir) if it answers and its ports accept TCP
+#   scripts/tls-node.sh certs     only (re)generate the certificates into the cert dir (node not touched)
+#
+# Node:   warren-tls@localhost, AMQP/TCP 5682, AMQPS 5681, Erlang distribution 25682.
+# SASL:   PLAIN, AMQPLAIN, EXTERNAL (rabbitmq_auth_mechanism_ssl; user = client certificate's CN).
+# TLS:    verify_peer, fail_if_no_peer_cert = false (a client without a certificate may still use PLAIN).
+# Files:  $WARREN_TLS_NODE_DIR (default /tmp/warren-tls-node)/
+#           certs/ca.pem ca.key                  self-signed CA the node trusts (and that signed server.pem)
+#           certs/server.pem server.key          CN=localhost, SAN DNS:localhost, IP:127.0.0.1
+#           certs/client.pem                     CN=guest (for SASL EXTERNAL), signed by ca.pem
+#           certs/client.key                     its RSA key, PKCS#1 ("BEGIN RSA PRIVATE KEY")
+#           certs/client.pk8.pem                 the same key, PKCS#8 ("BEGIN PRIVATE KEY")
+#           certs/untrusted-ca.pem untrusted-ca.key   another CA; signed nothing the node uses
+#           certs/untrusted-client.pem untrusted-client.key  CN=guest, signed by untrusted-ca (node rejects it)
+#           rabbitmq.conf enabled_plugins mnesia/ log/
+# The keys are throwaway test keys and world-readable on purpose (tests may run as any user).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+
+NODE=warren-tls@localhost
+TCP_PORT=5682
+TLS_PORT=5681
+DIST_PORT=25682
+D=${WARREN_TLS_NODE_DIR:-/tmp/warren-tls-node}
+CERTS=$D/certs
+WAIT=${WARREN_BROKER_TIMEOUT:-60}
+NODE_LOG=$D/log/$NODE.log
+CERT_FILES=(ca.pem ca.key server.pem server.key client.pem client.key client.pk8.pem untrusted-ca.pem)
+
+nctl() { timeout 30 rabbitmqctl -n "$NODE" "$@"; }
+
+have_certs() {
+    local f
+    for f in "${CERT_FILES[@]}"; do [ -s "$CERTS/$f" ] || return 1; done
+}
+
+# ---------------------------------------------------------------- certificates
+# new_key NAME: RSA-2048 key as NAME.pk8.pem (PKCS#8) and NAME.key (PKCS#1).
+new_key() {
+    openssl genpkey -quiet -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1.pk8.pem" 2>/dev/null ||
+        openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1.pk8.pem"
+    openssl pkey -in "$1.pk8.pem" -traditional -out "$1.key"
+}
+
+# self_signed_ca NAME CN
+self_signed_ca() {
+    new_key "$1"
+    cat > "$1.cnf" <<EOF
+[req]
+distinguished_name = dn
+prompt = no
+x509_extensions = ext
+[dn]
+CN = $2
+O = warren tests
+[ext]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+EOF
+    openssl req -x509 -new -config "$1.cnf" -key "$1.key" -sha256 -days 3650 \
+        -set_serial "0x$(openssl rand -hex 15)" -out "$1.pem"
+}
+
+# leaf NAME CN CA_NAME EXTENDED_KEY_USAGE [SUBJECT_ALT_NAME]
+leaf() {
+    local name=$1 cn=$2 ca=$3 eku=$4 san=${5:-}
+    new_key "$name"
+    openssl req -new -key "$name.key" -subj "/CN=$cn/O=warren tests" -out "$name.csr"
+    {
+        echo "basicConstraints = critical, CA:FALSE"
+        echo "keyUsage = critical, digitalSignature, keyEncipherment"
+        echo "extendedKeyUsage = $eku"
+        echo "subjectKeyIdentifier = hash"
+        echo "authorityKeyIdentifier = keyid"
+        [ -z "$san" ] || echo "subjectAltName = $san"
+    } > "$name.ext"
+    openssl x509 -req -in "$name.csr" -CA "$ca.pem" -CAkey "$ca.key" -sha256 -days 825 \
+        -set_serial "0x$(openssl rand -hex 15)" -extfile "$name.ext" -out "$name.pem" 2>/dev/null
+    rm -f "$name.csr" "$name.ext"
+}
+
+make_certs() {
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+    rm -rf "$CERTS"
+    mkdir -p "$CERTS"
+    (
+        cd "$CERTS"
+        self_signed_ca ca "warren test CA"
+        leaf server localhost ca serverAuth "DNS:localhost, IP:127.0.0.1"
+        leaf client guest ca clientAuth
+        self_signed_ca untrusted-ca "warren UNTRUSTED test CA"
+        leaf untrusted-client guest untrusted-ca clientAuth
+        rm -f ./*.cnf server.pk8.pem ca.pk8.pem untrusted-ca.pk8.pem untrusted-client.pk8.pem
+        openssl verify -CAfile ca.pem server.pem client.pem >/dev/null
+    )
+    chmod 0755 "$CERTS"
+    chmod 0644 "$CERTS"/*
+    log "certificates generated in $CERTS"
+}
+
+# ---------------------------------------------------------------- node
+write_config() {
+    mkdir -p "$D/mnesia" "$D/log"
+    cat > "$D/rabbitmq.conf" <<EOF
+# generated by scripts/tls-node.sh
+listeners.tcp.default = $TCP_PORT
+listeners.ssl.default = $TLS_PORT
+ssl_options.cacertfile = $CERTS/ca.pem
+ssl_options.certfile = $CERTS/server.pem
+ssl_options.keyfile = $CERTS/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
+auth_mechanisms.1 = PLAIN
+auth_mechanisms.2 = AMQPLAIN
+auth_mechanisms.3 = EXTERNAL
+ssl_cert_login_from = common_name
+EOF
+    echo "[rabbitmq_auth_mechanism_ssl]." > "$D/enabled_plugins"
+}
+
+node_pid_alive() {
+    local pid
+    [ -s "$D/node.pid" ] || return 1
+    pid=$(cat "$D/node.pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+fail_start() {
+    dump_logs "$NODE_LOG" "$D/log/startup.out"
+    ls -la "$D" "$D/log" "$CERTS" >&2 2>/dev/null || true
+    die "$*"
+}
+
+launch() {
+    # The Debian wrapper runs the node as the rabbitmq user: everything must be readable/writable by it,
+    # or the node exits silently without a log.
+    as_root chown -R rabbitmq:rabbitmq "$D"
+    log "starting $NODE (tcp $TCP_PORT, tls $TLS_PORT, dist $DIST_PORT, dir $D)"
+    as_root env \
+        RABBITMQ_NODENAME="$NODE" \
+        RABBITMQ_DIST_PORT="$DIST_PORT" \
+        RABBITMQ_MNESIA_BASE="$D/mnesia" \
+        RABBITMQ_LOG_BASE="$D/log" \
+        RABBITMQ_PID_FILE="$D/node.pid" \
+        RABBITMQ_CONFIG_FILE="$D/rabbitmq.conf" \
+        RABBITMQ_ADVANCED_CONFIG_FILE="$D/advanced.config" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$D/enabled_plugins" \
+        rabbitmq-server -detached > "$D/log/startup.out" 2>&1 9>&- ||
+        log "rabbitmq-server -detached returned non-zero; waiting anyway"
+}
+
+# tls_handshake: a real TLS handshake on the TLS port, verifying the chain against ca.pem and the name localhost.
+tls_handshake() {
+    timeout 10 openssl s_client -connect "127.0.0.1:$TLS_PORT" -servername localhost -CAfile "$CERTS/ca.pem" \
+        -verify_hostname localhost -verify_return_error </dev/null >/dev/null 2>&1
+}
+
+# healthy: node booted, both listeners its own, TLS handshake verifies, SASL EXTERNAL plugin running.
+# Sets $why to the first failed check.
+healthy() {
+    why="node does not answer 'rabbitmqctl -n $NODE status'"
+    nctl -q status >/dev/null 2>&1 || return 1
+    why="certificate files missing in $CERTS"
+    have_certs || return 1
+    why="node has no listener on $TLS_PORT (TLS); port used by:
+$(who_listens "$TLS_PORT")"
+    node_listens "$TLS_PORT" -n "$NODE" || return 1
+    why="node has no listener on $TCP_PORT; port used by:
+$(who_listens "$TCP_PORT")"
+    node_listens "$TCP_PORT" -n "$NODE" || return 1
+    why="TLS handshake on 127.0.0.1:$TLS_PORT does not verify against $CERTS/ca.pem (certificates replaced under a running node?)"
+    tls_handshake || return 1
+    why="the rabbitmq_auth_mechanism_ssl plugin (SASL EXTERNAL) is not running"
+    nctl -q eval 'lists:keymember(rabbitmq_auth_mechanism_ssl, 1, application:which_applications()).' 2>/dev/null |
+        grep -q true || return 1
+}
+
+cold_start() {
+    # fresh state every cold start: new certificates, empty mnesia (guest/guest, no leftovers)
+    mkdir -p "$D"
+    as_root rm -rf "$D/mnesia" "$D/log" "$D/node.pid"
+    make_certs
+    write_config
+    launch
+    node_wait_ready "$WAIT" -n "$NODE" ||
+        fail_start "$NODE did not answer 'rabbitmqctl -n $NODE -q await_startup' within ${WAIT}s (log: $NODE_LOG)"
+    local deadline=$((SECONDS + 15))
+    until healthy; do
+        [ "$SECONDS" -lt "$deadline" ] || fail_start "$NODE started but is not usable: $why"
+        sleep 1
+    done
+}
+
+start_node() {
+    command -v rabbitmq-server >/dev/null 2>&1 || "$here/broker.sh" install
+    command -v openssl >/dev/null 2>&1 || apt_install openssl
+    local why=""
+    if nctl -q ping >/dev/null 2>&1 || node_pid_alive; then
+        # running (or still booting): keep it if it is fully usable, else restart it from scratch
+        if node_wait_ready "$WAIT" -n "$NODE" && healthy; then
+            log "$NODE already running"
+        else
+            log "$NODE is running but not usable (${why:-did not finish booting}): restarting it"
+            stop_node
+            cold_start
+        fi
+    else
+        cold_start
+    fi
+    log "$NODE ready: amqps://localhost:$TLS_PORT (CA $CERTS/ca.pem), amqp://127.0.0.1:$TCP_PORT"
+    echo "$CERTS"
+}
+
+stop_node() {
+    if ! command -v rabbitmqctl >/dev/null 2>&1; then
+        log "rabbitmqctl not installed; nothing to stop"
+        return 0
+    fi
+    if nctl -q ping >/dev/null 2>&1; then
+        log "stopping $NODE"
+        timeout 90 rabbitmqctl -n "$NODE" -q shutdown >&2 || die "rabbitmqctl -n $NODE shutdown failed"
+        log "$NODE stopped"
+    elif node_pid_alive; then
+        local pid deadline=$((SECONDS + 30))
+        pid=$(cat "$D/node.pid")
+        log "$NODE not answering but its process $pid is alive: sending TERM"
+        as_root kill "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                log "$NODE process $pid ignored TERM for 30s: sending KILL"
+                as_root kill -9 "$pid" 2>/dev/null || true
+                break
+            fi
+            sleep 1
+        done
+    else
+        log "$NODE not running"
+    fi
+}
+
+case "${1:-start}" in start|stop|restart|install|certs) lock_or_die "$D.lock" ;; esac
+
+case "${1:-start}" in
+    start) start_node ;;
+    stop) stop_node ;;
+    restart) stop_node; start_node ;;
+    status) healthy || { echo "$NODE not usable: $why" >&2; exit 1; }; echo "$CERTS" ;;
+    certs) make_certs; as_root chown -R rabbitmq:rabbitmq "$CERTS"; echo "$CERTS" ;;
+    *) echo "usage: $0 [start|stop|restart|status|certs]" >&2; exit 2 ;;
+esac
