@@ -1,0 +1,423 @@
+//! The one public error type of warren.
+//!
+//! Every failure a user can see is an [`Error`]. It is `Clone`, so the state machine can
+//! fail a channel, every pending call and every unconfirmed publish with the *same*
+//! value, and it says:
+//! - which scope failed: a channel ([`Error::ChannelClosed`]) or the whole connection
+//!   ([`Error::ConnectionClosed`], [`Error::ConnectionLost`], [`Error::Authentication`], ...);
+//! - who ended it ([`Initiator`]): the server, this client, or the transport;
+//! - the AMQP reply code and text, and the class/method that failed.
+//!
+//! Helper methods answer the questions a caller usually has:
+//! [`reply_code`](Error::reply_code), [`is_channel_error`](Error::is_channel_error),
+//! [`is_connection_error`](Error::is_connection_error) and
+//! [`is_recoverable`](Error::is_recoverable).
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crate::wire::{MethodId, ReplyCode};
+
+/// Who ended a channel or a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Initiator {
+    /// The server sent `channel.close` or `connection.close`.
+    Server,
+    /// This client sent the close: because the application asked, or because the
+    /// server broke the protocol (the reply code then says how).
+    Client,
+}
+
+impl fmt::Display for Initiator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Initiator::Server => "server",
+            Initiator::Client => "client",
+        })
+    }
+}
+
+/// Every error warren reports.
+///
+/// Cheap to clone (strings and an `Arc` for IO errors). Two errors compare equal when
+/// they have the same variant and fields; IO sources compare by identity.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// A channel was closed: by the server (`channel.close`, a soft error such as
+    /// 404 NOT_FOUND or 406 PRECONDITION_FAILED), or by this client (the application
+    /// closed it, or warren closed it, e.g. 311 CONTENT_TOO_LARGE for an inbound body
+    /// over `max_content_size`, 406 for a confirm of a publish never sent).
+    /// The connection and the other channels go on.
+    ChannelClosed {
+        /// Who sent `channel.close`.
+        by: Initiator,
+        /// The reply code (200 REPLY_SUCCESS for an ordinary close).
+        code: ReplyCode,
+        /// The reply text.
+        text: String,
+        /// The method that caused the close, when the closer named one.
+        method: Option<MethodId>,
+    },
+    /// The connection was closed with `connection.close`: by the server (a hard error,
+    /// 320 CONNECTION_FORCED from an operator, 530 NOT_ALLOWED for a bad vhost...) or by
+    /// this client (the application's close, or a protocol violation by the server,
+    /// with codes 501..=505).
+    ConnectionClosed {
+        /// Who sent `connection.close`.
+        by: Initiator,
+        /// The reply code.
+        code: ReplyCode,
+        /// The reply text.
+        text: String,
+        /// The method that caused the close, when the closer named one.
+        method: Option<MethodId>,
+    },
+    /// The transport went away without a close handshake: end of stream, an IO
+    /// error, or no frame from the server for two heartbeat intervals.
+    ConnectionLost {
+        /// What happened, e.g. `"heartbeat timeout"` or `"connection reset by peer"`.
+        reason: String,
+        /// The IO error, when there was one.
+        source: Option<Arc<io::Error>>,
+    },
+    /// The server refused the credentials: `connection.close` 403 ACCESS_REFUSED during
+    /// the handshake, end of stream right after `start-ok` (brokers without the
+    /// `authentication_failure_close` capability), or none of the server's mechanisms
+    /// is the one configured.
+    Authentication {
+        /// The SASL mechanism used (`PLAIN`, `AMQPLAIN`, `EXTERNAL`).
+        mechanism: String,
+        /// The server's reply text, or a description.
+        text: String,
+    },
+    /// The handshake failed for a reason other than credentials: the server does not
+    /// speak AMQP 0-9-1, offered a `frame_max` below 4096, or sent something the
+    /// handshake did not expect.
+    Handshake {
+        /// What went wrong.
+        reason: String,
+    },
+    /// An operation did not finish in time (raised by the driver).
+    Timeout {
+        /// The operation, e.g. `"queue.declare"` or `"connect"`.
+        operation: &'static str,
+    },
+    /// An ack, nack or reject for a delivery from an earlier connection, or from a
+    /// channel that has closed since: nothing was sent (the server would have closed
+    /// the channel with 406, as the tag means nothing to it any more).
+    StaleDelivery {
+        /// The delivery tag as the server numbered it.
+        tag: u64,
+    },
+    /// An ack, nack or reject for a delivery that is not outstanding on its channel:
+    /// already acknowledged, never delivered, or delivered to a no-ack consumer.
+    /// Nothing was sent.
+    UnknownDeliveryTag {
+        /// The delivery tag as the server numbered it.
+        tag: u64,
+    },
+    /// An argument could not be sent as given (e.g. a short string over 255 bytes, a
+    /// method the client may not send through this call).
+    InvalidArgument(String),
+    /// The command is not allowed in the state the channel or connection is in, e.g.
+    /// `confirm.select` on a transactional channel, a command on a channel that is
+    /// closing. Nothing was sent.
+    NotAllowed {
+        /// Why.
+        reason: &'static str,
+    },
+    /// Every channel number up to the negotiated `channel_max` is in use.
+    ChannelLimit {
+        /// The negotiated `channel_max`.
+        max: u16,
+    },
+    /// The channel id does not name an open channel of this connection (never opened,
+    /// closed, or an id from before a reopen).
+    ChannelNotOpen {
+        /// The channel number.
+        channel: u16,
+    },
+    /// The server has blocked publishing (`connection.blocked`) and the driver gave up
+    /// waiting.
+    Blocked,
+    /// The connection is not open yet (handshake in progress).
+    NotConnected,
+    /// The connection was closed by the application.
+    Closed,
+    /// TLS setup or handshake failed.
+    Tls(String),
+    /// The connection URI could not be parsed.
+    Uri(String),
+    /// An IO error outside an established connection (e.g. connecting).
+    Io(Arc<io::Error>),
+}
+
+impl Error {
+    /// The AMQP reply code, for errors that carry one.
+    pub fn reply_code(&self) -> Option<ReplyCode> {
+        match self {
+            Error::ChannelClosed { code, .. } | Error::ConnectionClosed { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The reply text, for errors that carry one.
+    pub fn reply_text(&self) -> Option<&str> {
+        match self {
+            Error::ChannelClosed { text, .. } | Error::ConnectionClosed { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    /// The method that failed, when the closing side named one.
+    pub fn method(&self) -> Option<MethodId> {
+        match self {
+            Error::ChannelClosed { method, .. } | Error::ConnectionClosed { method, .. } => *method,
+            _ => None,
+        }
+    }
+
+    /// Who ended the channel or connection: `Some` for `ChannelClosed` and
+    /// `ConnectionClosed`, `None` otherwise (transport loss has no initiator).
+    pub fn initiator(&self) -> Option<Initiator> {
+        match self {
+            Error::ChannelClosed { by, .. } | Error::ConnectionClosed { by, .. } => Some(*by),
+            _ => None,
+        }
+    }
+
+    /// True when only a channel failed: the connection and its other channels go on.
+    pub fn is_channel_error(&self) -> bool {
+        matches!(self, Error::ChannelClosed { .. })
+    }
+
+    /// True when the whole connection failed (closed, lost, or its handshake failed):
+    /// every channel of it is gone.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectionClosed { .. }
+                | Error::ConnectionLost { .. }
+                | Error::Authentication { .. }
+                | Error::Handshake { .. }
+                | Error::Closed
+        )
+    }
+
+    /// True when automatic connection recovery should try again: the transport was
+    /// lost (EOF, IO error, heartbeat timeout), the server closed the connection with
+    /// 320 CONNECTION_FORCED (operator, shutdown) or 541 INTERNAL_ERROR, or this client
+    /// closed it because the server broke the protocol (501..=505). False for
+    /// authentication failures, 403 ACCESS_REFUSED, 530 NOT_ALLOWED (e.g. unknown vhost),
+    /// a close the application asked for, channel errors (the connection is fine) and
+    /// local usage errors.
+    pub fn is_recoverable(&self) -> bool {
+        match self {
+            Error::ConnectionLost { .. } | Error::Io(_) => true,
+            Error::ConnectionClosed {
+                by: Initiator::Server,
+                code,
+                ..
+            } => {
+                matches!(
+                    *code,
+                    ReplyCode::CONNECTION_FORCED | ReplyCode::INTERNAL_ERROR | ReplyCode::RESOURCE_ERROR
+                )
+            }
+            Error::ConnectionClosed {
+                by: Initiator::Client,
+                code,
+                ..
+            } => (501..=505).contains(&code.0),
+            _ => false,
+        }
+    }
+
+    /// A connection-lost error for an IO error.
+    pub fn connection_lost(reason: impl Into<String>, source: Option<io::Error>) -> Self {
+        Error::ConnectionLost {
+            reason: reason.into(),
+            source: source.map(Arc::new),
+        }
+    }
+}
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        use Error::*;
+        fn same_io(a: &Option<Arc<io::Error>>, b: &Option<Arc<io::Error>>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+        }
+        match (self, other) {
+            (
+                ChannelClosed { by, code, text, method },
+                ChannelClosed {
+                    by: b2,
+                    code: c2,
+                    text: t2,
+                    method: m2,
+                },
+            )
+            | (
+                ConnectionClosed { by, code, text, method },
+                ConnectionClosed {
+                    by: b2,
+                    code: c2,
+                    text: t2,
+                    method: m2,
+                },
+            ) => by == b2 && code == c2 && text == t2 && method == m2,
+            (ConnectionLost { reason, source }, ConnectionLost { reason: r2, source: s2 }) => {
+                reason == r2 && same_io(source, s2)
+            }
+            (
+                Authentication { mechanism, text },
+                Authentication {
+                    mechanism: m2,
+                    text: t2,
+                },
+            ) => mechanism == m2 && text == t2,
+            (Handshake { reason }, Handshake { reason: r2 }) => reason == r2,
+            (Timeout { operation }, Timeout { operation: o2 }) => operation == o2,
+            (StaleDelivery { tag }, StaleDelivery { tag: t2 }) => tag == t2,
+            (UnknownDeliveryTag { tag }, UnknownDeliveryTag { tag: t2 }) => tag == t2,
+            (InvalidArgument(a), InvalidArgument(b)) => a == b,
+            (NotAllowed { reason }, NotAllowed { reason: r2 }) => reason == r2,
+            (ChannelLimit { max }, ChannelLimit { max: m2 }) => max == m2,
+            (ChannelNotOpen { channel }, ChannelNotOpen { channel: c2 }) => channel == c2,
+            (Blocked, Blocked) | (NotConnected, NotConnected) | (Closed, Closed) => true,
+            (Tls(a), Tls(b)) | (Uri(a), Uri(b)) => a == b,
+            (Io(a), Io(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+fn write_method(f: &mut fmt::Formatter<'_>, method: &Option<MethodId>) -> fmt::Result {
+    match method {
+        Some(m) => write!(f, " (in {m})"),
+        None => Ok(()),
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ChannelClosed { by, code, text, method } => {
+                write!(f, "channel closed by {by}: {code} {text}")?;
+                write_method(f, method)
+            }
+            Error::ConnectionClosed { by, code, text, method } => {
+                write!(f, "connection closed by {by}: {code} {text}")?;
+                write_method(f, method)
+            }
+            Error::ConnectionLost { reason, source } => match source {
+                Some(e) => write!(f, "connection lost: {reason}: {e}"),
+                None => write!(f, "connection lost: {reason}"),
+            },
+            Error::Authentication { mechanism, text } => write!(f, "authentication with {mechanism} failed: {text}"),
+            Error::Handshake { reason } => write!(f, "handshake failed: {reason}"),
+            Error::Timeout { operation } => write!(f, "{operation} timed out"),
+            Error::StaleDelivery { tag } => {
+                write!(
+                    f,
+                    "delivery tag {tag} belongs to a closed channel or an earlier connection"
+                )
+            }
+            Error::UnknownDeliveryTag { tag } => write!(f, "delivery tag {tag} is not outstanding on its channel"),
+            Error::InvalidArgument(text) => write!(f, "invalid argument: {text}"),
+            Error::NotAllowed { reason } => write!(f, "not allowed: {reason}"),
+            Error::ChannelLimit { max } => write!(f, "all {max} channel numbers are in use"),
+            Error::ChannelNotOpen { channel } => write!(f, "channel {channel} is not open"),
+            Error::Blocked => f.write_str("the server blocked publishing"),
+            Error::NotConnected => f.write_str("the connection is not open yet"),
+            Error::Closed => f.write_str("the connection was closed"),
+            Error::Tls(text) => write!(f, "TLS: {text}"),
+            Error::Uri(text) => write!(f, "invalid URI: {text}"),
+            Error::Io(e) => write!(f, "IO error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::ConnectionLost { source: Some(e), .. } | Error::Io(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(Arc::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_and_recoverability() {
+        let forced = Error::ConnectionClosed {
+            by: Initiator::Server,
+            code: ReplyCode::CONNECTION_FORCED,
+            text: "CONNECTION_FORCED - broker forced connection closure".into(),
+            method: None,
+        };
+        assert!(forced.is_connection_error() && !forced.is_channel_error() && forced.is_recoverable());
+        assert_eq!(forced.reply_code(), Some(ReplyCode::CONNECTION_FORCED));
+
+        let vhost = Error::ConnectionClosed {
+            by: Initiator::Server,
+            code: ReplyCode::NOT_ALLOWED,
+            text: "vhost nope not found".into(),
+            method: Some(MethodId::new(10, 40)),
+        };
+        assert!(!vhost.is_recoverable());
+        assert!(vhost.to_string().contains("530"), "{vhost}");
+
+        let not_found = Error::ChannelClosed {
+            by: Initiator::Server,
+            code: ReplyCode::NOT_FOUND,
+            text: "no queue".into(),
+            method: Some(MethodId::new(50, 10)),
+        };
+        assert!(not_found.is_channel_error() && !not_found.is_connection_error() && !not_found.is_recoverable());
+
+        let lost = Error::connection_lost("reset", Some(io::Error::from(io::ErrorKind::ConnectionReset)));
+        assert!(lost.is_recoverable() && lost.is_connection_error());
+        assert!(std::error::Error::source(&lost).is_some());
+        assert_eq!(lost.clone(), lost);
+        let other = Error::connection_lost("reset", Some(io::Error::from(io::ErrorKind::ConnectionReset)));
+        assert_ne!(lost, other, "IO sources compare by identity");
+
+        let auth = Error::Authentication {
+            mechanism: "PLAIN".into(),
+            text: "ACCESS_REFUSED".into(),
+        };
+        assert!(!auth.is_recoverable() && auth.is_connection_error());
+
+        let protocol = Error::ConnectionClosed {
+            by: Initiator::Client,
+            code: ReplyCode::UNEXPECTED_FRAME,
+            text: "body frame with no content pending".into(),
+            method: None,
+        };
+        assert!(protocol.is_recoverable());
+        let user_close = Error::ConnectionClosed {
+            by: Initiator::Client,
+            code: ReplyCode::SUCCESS,
+            text: "bye".into(),
+            method: None,
+        };
+        assert!(!user_close.is_recoverable());
+    }
+}

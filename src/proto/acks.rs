@@ -1,0 +1,84 @@
+//! Deliveries waiting for the application's ack, per channel.
+
+use std::collections::VecDeque;
+
+/// Outstanding delivery tags of one channel, ascending. RabbitMQ numbers deliveries
+/// in increasing order, so tracking is a push at the back and acks in order are a pop
+/// at the front; anything else falls back to a binary search.
+///
+/// Its size is bounded by what the server delivers and the application has not acked
+/// yet: the prefetch (`basic.qos`) the application sets.
+#[derive(Debug, Default)]
+pub(super) struct Unacked(VecDeque<u64>);
+
+impl Unacked {
+    /// Records a delivery that needs an ack.
+    pub(super) fn push(&mut self, tag: u64) {
+        match self.0.back() {
+            None => self.0.push_back(tag),
+            Some(&last) if tag > last => self.0.push_back(tag),
+            Some(_) => {
+                if let Err(at) = self.0.binary_search(&tag) {
+                    self.0.insert(at, tag);
+                }
+            }
+        }
+    }
+
+    /// Forgets `tag` (and with `multiple` every earlier tag). False, and nothing
+    /// forgotten, when `tag` is not outstanding: RabbitMQ would close the channel with
+    /// 406 PRECONDITION_FAILED for it, even with `multiple`.
+    pub(super) fn settle(&mut self, tag: u64, multiple: bool) -> bool {
+        if self.0.front() == Some(&tag) {
+            self.0.pop_front();
+            return true;
+        }
+        let Ok(at) = self.0.binary_search(&tag) else {
+            return false;
+        };
+        if multiple {
+            self.0.drain(..=at);
+        } else {
+            self.0.remove(at);
+        }
+        true
+    }
+
+    /// Forgets everything (`basic.recover`).
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// Number of outstanding deliveries.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Unacked;
+
+    #[test]
+    fn in_order_out_of_order_and_multiple() {
+        let mut u = Unacked::default();
+        for t in 1..=6 {
+            u.push(t);
+        }
+        assert!(u.settle(1, false));
+        assert!(!u.settle(1, false), "acked twice");
+        assert!(u.settle(4, false));
+        assert!(!u.settle(4, true), "multiple needs the tag itself outstanding");
+        assert!(u.settle(5, true), "acks 2, 3, 5");
+        assert_eq!(u.len(), 1);
+        assert!(!u.settle(3, false));
+        assert!(u.settle(6, false));
+        assert_eq!(u.len(), 0);
+        u.push(9);
+        u.push(7);
+        u.push(7);
+        assert_eq!(u.len(), 2, "out of order kept sorted, duplicates once");
+        assert!(u.settle(7, false) && u.settle(9, false));
+    }
+}

@@ -1,0 +1,56 @@
+//! The sans-IO AMQP 0-9-1 connection state machine.
+//!
+//! [`Connection`] owns no socket, no timer and no task: bytes, commands and time go in,
+//! bytes, events and deadlines come out. The tokio driver (and the tests, with a
+//! scripted broker and a virtual clock) run it like this:
+//!
+//! ```text
+//! let mut conn = Connection::new(config, now);        // queues the protocol header
+//! loop {
+//!     // 1. write everything pending (one write per wakeup)
+//!     if conn.poll_transmit(now, &mut write_buf) { socket.write_all(&write_buf); write_buf.clear(); }
+//!     // 2. hand out events
+//!     while let Some(event) = conn.poll_event() { ... }
+//!     if conn.is_closed() { break; }                   // after the last transmit: drop the socket
+//!     // 3. wait for input, a command, or conn.poll_timeout()
+//!     select! {
+//!         n = socket.read_buf(&mut read_buf) => if n == 0 { conn.handle_eof() } else { conn.handle_input(&mut read_buf, now) },
+//!         cmd = commands.recv() => conn.open_channel() / call / publish / ack / close ...,
+//!         _ = sleep_until(conn.poll_timeout()) => conn.handle_timeout(now),
+//!     }
+//! }
+//! ```
+//!
+//! Rules the driver relies on:
+//! - Commands validate the state first and return a typed [`Error`](crate::Error) instead
+//!   of sending anything illegal. After a connection error every command returns that
+//!   same error ([`Connection::error`]).
+//! - Synchronous calls on one channel are answered in order: each [`Connection::call`]
+//!   that expects a reply produces exactly one [`Event::Reply`] or is failed by the
+//!   [`Event::ChannelClosed`] of its channel, so the driver keeps a FIFO of reply
+//!   senders per channel.
+//! - Output and events only grow by what the driver feeds in: `handle_input` turns at
+//!   most the bytes it was given into events and replies. To bound memory, the driver
+//!   stops reading while [`Connection::pending_transmit`] or its own event backlog is
+//!   large.
+//! - No panics on any input; no allocation sized by a peer's claim (a content header
+//!   claiming 2^63 bytes allocates nothing).
+
+mod acks;
+mod channel;
+mod config;
+mod confirms;
+mod connection;
+mod content;
+mod event;
+mod handshake;
+mod ids;
+mod inbound;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, Sasl, Tune};
+pub use connection::{Connection, State};
+pub use event::{Content, Delivery, Event, Returned};
+pub use ids::{ChannelId, DeliveryTag};

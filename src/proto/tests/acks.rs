@@ -1,0 +1,304 @@
+use super::*;
+
+/// Channel 1 consuming with acks, deliveries `tags` received; their `DeliveryTag`s.
+fn delivered(b: &mut Broker, ch: ChannelId, tags: &[u64]) -> Vec<DeliveryTag> {
+    for &t in tags {
+        b.deliver(ch.number(), "c", t, b"m");
+    }
+    b.events()
+        .into_iter()
+        .map(|e| match e {
+            Event::Delivery { channel, delivery } => {
+                assert_eq!(channel, ch);
+                assert_eq!(delivery.tag.generation(), b.conn.generation());
+                delivery.tag
+            }
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn consuming(cfg: Config) -> (Broker, ChannelId) {
+    let mut b = Broker::open(cfg);
+    let ch = b.open_channel();
+    b.consume(ch, "c", false);
+    (b, ch)
+}
+
+#[test]
+fn ack_nack_reject_are_sent_once() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1, 2, 3]);
+    b.conn.ack(tags[0], false).expect("ack");
+    b.conn.nack(tags[1], false, true).expect("nack");
+    b.conn.reject(tags[2], false).expect("reject");
+    assert_eq!(
+        b.methods(),
+        vec![
+            (
+                1,
+                BasicAck {
+                    delivery_tag: 1,
+                    multiple: false
+                }
+                .into()
+            ),
+            (
+                1,
+                BasicNack {
+                    delivery_tag: 2,
+                    multiple: false,
+                    requeue: true
+                }
+                .into()
+            ),
+            (
+                1,
+                BasicReject {
+                    delivery_tag: 3,
+                    requeue: false
+                }
+                .into()
+            ),
+        ]
+    );
+    for tag in tags {
+        assert_eq!(
+            b.conn.ack(tag, false),
+            Err(Error::UnknownDeliveryTag { tag: tag.value() })
+        );
+    }
+    b.expect_silence();
+}
+
+#[test]
+fn double_ack_is_refused_and_sends_nothing() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1]);
+    b.conn.ack(tags[0], false).expect("ack");
+    b.frames();
+    assert_eq!(b.conn.ack(tags[0], false), Err(Error::UnknownDeliveryTag { tag: 1 }));
+    assert_eq!(b.conn.reject(tags[0], true), Err(Error::UnknownDeliveryTag { tag: 1 }));
+    b.expect_silence();
+    assert_eq!(b.conn.state(), State::Open);
+}
+
+#[test]
+fn multiple_ack_settles_everything_up_to_the_tag() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1, 2, 3, 4]);
+    b.conn.ack(tags[1], false).expect("ack 2");
+    b.conn.ack(tags[2], true).expect("ack up to 3");
+    assert_eq!(
+        b.methods(),
+        vec![
+            (
+                1,
+                BasicAck {
+                    delivery_tag: 2,
+                    multiple: false
+                }
+                .into()
+            ),
+            (
+                1,
+                BasicAck {
+                    delivery_tag: 3,
+                    multiple: true
+                }
+                .into()
+            ),
+        ]
+    );
+    assert_eq!(
+        b.conn.ack(tags[0], false),
+        Err(Error::UnknownDeliveryTag { tag: 1 }),
+        "covered by multiple"
+    );
+    b.conn.nack(tags[3], true, false).expect("4 is still outstanding");
+    assert_eq!(
+        b.methods(),
+        vec![(
+            1,
+            BasicNack {
+                delivery_tag: 4,
+                multiple: true,
+                requeue: false
+            }
+            .into()
+        )]
+    );
+}
+
+#[test]
+fn tag_from_another_generation_is_stale() {
+    let (mut b, ch) = consuming(Config {
+        generation: 1,
+        ..config()
+    });
+    let tags = delivered(&mut b, ch, &[1]);
+    // The same delivery as an older connection would have numbered it.
+    let (mut old, old_ch) = consuming(Config {
+        generation: 0,
+        ..config()
+    });
+    let old_tags = delivered(&mut old, old_ch, &[1]);
+    assert_eq!(old_tags[0].value(), tags[0].value());
+    assert_eq!(old_tags[0].channel().number(), tags[0].channel().number());
+    assert_eq!(b.conn.ack(old_tags[0], false), Err(Error::StaleDelivery { tag: 1 }));
+    b.expect_silence();
+    b.conn.ack(tags[0], false).expect("current generation");
+}
+
+#[test]
+fn tag_from_a_closed_channel_is_stale_even_after_reopen() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1, 2]);
+    b.send(
+        1,
+        ChannelClose {
+            reply_code: 406,
+            reply_text: s("PRECONDITION_FAILED"),
+            class_id: 60,
+            method_id: 80,
+        },
+    );
+    b.frames();
+    b.events();
+    assert_eq!(b.conn.ack(tags[0], false), Err(Error::StaleDelivery { tag: 1 }));
+    let again = b.open_channel();
+    assert_eq!(again.number(), ch.number());
+    b.consume(again, "c", false);
+    delivered(&mut b, again, &[1]);
+    assert_eq!(
+        b.conn.ack(tags[0], false),
+        Err(Error::StaleDelivery { tag: 1 }),
+        "same number, new epoch"
+    );
+    assert_eq!(b.conn.nack(tags[1], true, true), Err(Error::StaleDelivery { tag: 2 }));
+    b.expect_silence();
+}
+
+#[test]
+fn tag_of_a_channel_being_closed_is_stale() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1]);
+    b.conn.close_channel(ch, ReplyCode::SUCCESS, "bye").expect("close");
+    b.frames();
+    assert_eq!(b.conn.ack(tags[0], false), Err(Error::StaleDelivery { tag: 1 }));
+    b.expect_silence();
+}
+
+#[test]
+fn no_ack_consumers_are_not_tracked() {
+    let mut b = Broker::open(config());
+    let ch = b.open_channel();
+    b.consume(ch, "auto", true);
+    b.consume(ch, "manual", false);
+    b.deliver(1, "auto", 1, b"a");
+    b.deliver(1, "manual", 2, b"m");
+    let tags: Vec<DeliveryTag> = b
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Delivery { delivery, .. } => Some(delivery.tag),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(b.conn.ack(tags[0], false), Err(Error::UnknownDeliveryTag { tag: 1 }));
+    b.expect_silence();
+    b.conn.ack(tags[1], false).expect("manual");
+}
+
+#[test]
+fn server_named_no_ack_consumer_is_learned_from_consume_ok() {
+    let mut b = Broker::open(config());
+    let ch = b.open_channel();
+    let consume = BasicConsume {
+        queue: s("q"),
+        consumer_tag: s(""),
+        no_ack: true,
+        ..Default::default()
+    };
+    b.conn.call(ch, consume.into()).expect("consume");
+    b.frames();
+    b.send(
+        1,
+        BasicConsumeOk {
+            consumer_tag: s("amq.ctag-xyz"),
+        },
+    );
+    b.events();
+    b.deliver(1, "amq.ctag-xyz", 1, b"a");
+    let Some(Event::Delivery { delivery, .. }) = b.events().pop() else {
+        panic!("delivery")
+    };
+    assert_eq!(
+        b.conn.ack(delivery.tag, false),
+        Err(Error::UnknownDeliveryTag { tag: 1 })
+    );
+}
+
+#[test]
+fn get_ok_with_no_ack_is_not_tracked() {
+    let mut b = Broker::open(config());
+    let ch = b.open_channel();
+    b.conn
+        .call(
+            ch,
+            BasicGet {
+                queue: s("q"),
+                no_ack: true,
+            }
+            .into(),
+        )
+        .expect("get");
+    b.frames();
+    let get_ok = BasicGetOk {
+        delivery_tag: 1,
+        redelivered: false,
+        exchange: s(""),
+        routing_key: s("q"),
+        message_count: 0,
+    };
+    b.send_content(1, get_ok, b"m", 100);
+    let Some(Event::Reply {
+        content: Some(content), ..
+    }) = b.events().pop()
+    else {
+        panic!("get-ok")
+    };
+    assert_eq!(
+        b.conn.ack(content.tag, false),
+        Err(Error::UnknownDeliveryTag { tag: 1 })
+    );
+}
+
+#[test]
+fn recover_forgets_outstanding_deliveries() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1, 2]);
+    b.conn.call(ch, BasicRecover { requeue: true }.into()).expect("recover");
+    b.frames();
+    assert_eq!(b.conn.ack(tags[0], false), Err(Error::UnknownDeliveryTag { tag: 1 }));
+    b.send(1, BasicRecoverOk {});
+    assert!(matches!(
+        b.events().as_slice(),
+        [Event::Reply {
+            method: Method::BasicRecoverOk(_),
+            ..
+        }]
+    ));
+    let redelivered = delivered(&mut b, ch, &[3]);
+    b.conn.ack(redelivered[0], true).expect("new tag");
+}
+
+#[test]
+fn acks_after_the_connection_failed_return_its_error() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1]);
+    b.conn.handle_eof();
+    let err = b.conn.error().cloned().expect("error");
+    assert_eq!(b.conn.ack(tags[0], false), Err(err));
+    b.expect_silence();
+}
