@@ -139,6 +139,13 @@ pub enum Error {
         /// The channel number.
         channel: u16,
     },
+    /// The server cancelled a consumer (`basic.cancel` from the server: its queue was
+    /// deleted, or the queue's leader moved). The consumer's stream ends with this; the
+    /// channel and the connection go on.
+    ConsumerCancelled {
+        /// The consumer's tag.
+        consumer_tag: String,
+    },
     /// The server has blocked publishing (`connection.blocked`) and the driver gave up
     /// waiting.
     Blocked,
@@ -291,6 +298,7 @@ impl PartialEq for Error {
             (NotAllowed { reason }, NotAllowed { reason: r2 }) => reason == r2,
             (ChannelLimit { max }, ChannelLimit { max: m2 }) => max == m2,
             (ChannelNotOpen { channel }, ChannelNotOpen { channel: c2 }) => channel == c2,
+            (ConsumerCancelled { consumer_tag }, ConsumerCancelled { consumer_tag: t2 }) => consumer_tag == t2,
             (Blocked, Blocked) | (NotConnected, NotConnected) | (Closed, Closed) => true,
             (Tls(a), Tls(b)) | (Uri(a), Uri(b)) => a == b,
             (Io(a), Io(b)) => Arc::ptr_eq(a, b),
@@ -335,6 +343,9 @@ impl fmt::Display for Error {
             Error::NotAllowed { reason } => write!(f, "not allowed: {reason}"),
             Error::ChannelLimit { max } => write!(f, "all {max} channel numbers are in use"),
             Error::ChannelNotOpen { channel } => write!(f, "channel {channel} is not open"),
+            Error::ConsumerCancelled { consumer_tag } => {
+                write!(f, "the server cancelled consumer {consumer_tag} (queue deleted?)")
+            }
             Error::Blocked => f.write_str("the server blocked publishing"),
             Error::NotConnected => f.write_str("the connection is not open yet"),
             Error::Closed => f.write_str("the connection was closed"),

@@ -759,9 +759,10 @@ fn invalid(id: MethodId, instead: &str) -> Error {
     Error::InvalidArgument(format!("{id} cannot be sent with call: use {instead}"))
 }
 
-/// True when the server answers `method` (synchronous and not `no_wait`).
-fn expects_reply(method: &Method) -> bool {
-    if !method.info().synchronous {
+/// Whether the server answers `method` when a client sends it: it names responses in
+/// the spec and its no-wait flag, if it has one, is clear.
+pub fn expects_reply(method: &Method) -> bool {
+    if method.info().responses.is_empty() {
         return false;
     }
     !match method {

@@ -1,0 +1,174 @@
+//! [`ConnectionConfig`]: where to connect, how to authenticate, and the client's limits.
+
+use std::time::Duration;
+
+use crate::Error;
+use crate::proto::{self, Sasl};
+#[cfg(feature = "tls")]
+use crate::tls::TlsConfig;
+use crate::uri::{AmqpUri, AuthMechanism, Scheme};
+
+/// Everything [`Connection::connect_with`](super::Connection::connect_with) needs.
+///
+/// Build it from a URI with [`from_uri`](Self::from_uri) and adjust the public fields,
+/// or start from [`Default`] (`guest:guest@localhost:5672/`).
+#[derive(Clone, Debug)]
+pub struct ConnectionConfig {
+    /// Host name or IP address to connect to.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// TLS settings; `Some` makes this an `amqps` connection.
+    #[cfg(feature = "tls")]
+    pub tls: Option<TlsConfig>,
+    /// Protocol settings: credentials, vhost, heartbeat, frame and channel limits,
+    /// connection name, client properties.
+    pub protocol: proto::Config,
+    /// Time allowed for TCP connect, TLS and the AMQP handshake together. Default 30 s.
+    pub connect_timeout: Duration,
+    /// Default time limit of every RPC (declare, bind, qos, get, close...);
+    /// `None` waits forever. Default 60 s. Override per handle with
+    /// [`Channel::with_timeout`](super::Channel::with_timeout).
+    pub rpc_timeout: Option<Duration>,
+    /// How long a publish waits while the server has blocked publishing
+    /// (`connection.blocked`) before failing with [`Error::Blocked`]; `None` waits as
+    /// long as the block lasts. Default `None`.
+    pub blocked_timeout: Option<Duration>,
+    /// Unconfirmed publishes allowed in flight per confirm-mode channel; a further
+    /// publish waits until a confirm frees a slot. Default 1024.
+    pub publish_window: usize,
+    /// Deliveries buffered per consumer (at least the channel's prefetch count is
+    /// always allowed). Default 256.
+    pub consumer_buffer: usize,
+    /// Capacity of the queue of commands from handles to the connection task.
+    /// Default 1024.
+    pub command_capacity: usize,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> Self {
+        ConnectionConfig {
+            host: "localhost".into(),
+            port: Scheme::Amqp.default_port(),
+            #[cfg(feature = "tls")]
+            tls: None,
+            protocol: proto::Config::default(),
+            connect_timeout: Duration::from_secs(30),
+            rpc_timeout: Some(Duration::from_secs(60)),
+            blocked_timeout: None,
+            publish_window: 1024,
+            consumer_buffer: 256,
+            command_capacity: 1024,
+        }
+    }
+}
+
+impl ConnectionConfig {
+    /// A configuration from an `amqp://` or `amqps://` URI (see [`crate::uri`] for the
+    /// accepted query parameters). TLS files named in the URI are read here.
+    pub fn from_uri(uri: &str) -> Result<Self, Error> {
+        let uri = AmqpUri::parse(uri)?;
+        ConnectionConfig::from_parsed_uri(&uri)
+    }
+
+    /// A configuration from an already parsed URI.
+    pub fn from_parsed_uri(uri: &AmqpUri) -> Result<Self, Error> {
+        let mut config = ConnectionConfig {
+            host: uri.host.clone(),
+            port: uri.port,
+            ..ConnectionConfig::default()
+        };
+        config.protocol.vhost = uri.vhost.clone();
+        config.protocol.sasl = match uri.auth_mechanism.unwrap_or(AuthMechanism::Plain) {
+            AuthMechanism::Plain => Sasl::plain(uri.user.clone(), uri.password.clone()),
+            AuthMechanism::AmqPlain => Sasl::AmqPlain {
+                username: uri.user.clone(),
+                password: uri.password.clone(),
+            },
+            AuthMechanism::External => Sasl::External,
+        };
+        if let Some(h) = uri.heartbeat {
+            config.protocol.heartbeat = Some(h);
+        }
+        if let Some(f) = uri.frame_max {
+            config.protocol.frame_max = f;
+        }
+        if let Some(c) = uri.channel_max {
+            config.protocol.channel_max = c;
+        }
+        if let Some(t) = uri.connection_timeout {
+            config.connect_timeout = t;
+        }
+        match uri.scheme {
+            Scheme::Amqp => {
+                if uri.cacertfile.is_some() || uri.certfile.is_some() || uri.server_name.is_some() {
+                    return Err(Error::Uri(
+                        "TLS parameters given for an amqp:// URI: use amqps://".into(),
+                    ));
+                }
+            }
+            #[cfg(feature = "tls")]
+            Scheme::Amqps => {
+                let mut tls = match &uri.cacertfile {
+                    Some(path) => TlsConfig::with_ca_file(path)?,
+                    None => TlsConfig::new(),
+                };
+                if let (Some(cert), Some(key)) = (&uri.certfile, &uri.keyfile) {
+                    tls = tls.client_cert_files(cert, key)?;
+                }
+                if let Some(name) = &uri.server_name {
+                    tls = tls.server_name(name.clone());
+                }
+                config.tls = Some(tls);
+            }
+            #[cfg(not(feature = "tls"))]
+            Scheme::Amqps => {
+                return Err(Error::Uri("amqps:// needs warren's `tls` cargo feature".into()));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Sets the connection name shown in the management UI.
+    pub fn with_connection_name(mut self, name: impl Into<String>) -> Self {
+        self.protocol.connection_name = Some(name.into());
+        self
+    }
+
+    /// Uses TLS with these settings.
+    #[cfg(feature = "tls")]
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Sets the credentials and SASL mechanism.
+    pub fn with_sasl(mut self, sasl: Sasl) -> Self {
+        self.protocol.sasl = sasl;
+        self
+    }
+
+    /// Checks settings that would otherwise fail later or deadlock.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.publish_window == 0 {
+            return Err(Error::InvalidArgument("publish_window must be at least 1".into()));
+        }
+        if self.consumer_buffer == 0 || self.command_capacity == 0 {
+            return Err(Error::InvalidArgument(
+                "consumer_buffer and command_capacity must be at least 1".into(),
+            ));
+        }
+        if matches!(self.protocol.sasl, Sasl::External) {
+            #[cfg(feature = "tls")]
+            let has_cert = self.tls.as_ref().is_some_and(|t| t.has_client_cert());
+            #[cfg(not(feature = "tls"))]
+            let has_cert = false;
+            if !has_cert {
+                return Err(Error::InvalidArgument(
+                    "SASL EXTERNAL authenticates with a TLS client certificate: configure one".into(),
+                ));
+            }
+        }
+        self.protocol.validate()
+    }
+}

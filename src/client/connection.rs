@@ -1,0 +1,229 @@
+//! [`Connection`]: connect (TCP or TLS, then the AMQP handshake), open channels, close.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::Instrument;
+
+use super::channel::Channel;
+use super::config::ConnectionConfig;
+use super::driver::{Driver, is_application_close};
+use super::shared::{Command, ConnShared, Handle, Limits};
+use crate::Error;
+use crate::proto::{self, Tune};
+use crate::wire::{FieldTable, ReplyCode};
+
+/// A connection to a broker: cheap to clone, `Send + Sync`.
+///
+/// One background task owns the socket; this handle, its [`Channel`]s, consumers and
+/// deliveries send it commands. The connection closes on [`close`](Self::close), when
+/// the server or the network ends it, or when the last of those handles is dropped.
+/// [`closed`](Self::closed) tells why it ended.
+#[derive(Clone)]
+pub struct Connection {
+    handle: Handle,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("tune", &self.handle.shared.tune.get())
+            .field("blocked", &*self.handle.shared.blocked.borrow())
+            .field("closed", &*self.handle.shared.closed.borrow())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connects with an `amqp://` or `amqps://` URI; see [`crate::uri`] for the syntax
+    /// and query parameters.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), warren::Error> {
+    /// let conn = warren::client::Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f").await?;
+    /// # let _ = conn; Ok(()) }
+    /// ```
+    pub async fn connect(uri: &str) -> Result<Connection, Error> {
+        Connection::connect_with(ConnectionConfig::from_uri(uri)?).await
+    }
+
+    /// Connects with a full configuration: TCP (with `TCP_NODELAY`), TLS if
+    /// configured, then the AMQP handshake, all within `connect_timeout`.
+    pub async fn connect_with(config: ConnectionConfig) -> Result<Connection, Error> {
+        config.check()?;
+        let span = tracing::info_span!(
+            "warren.connection",
+            host = %config.host,
+            port = config.port,
+            vhost = %config.protocol.vhost,
+            name = config.protocol.connection_name.as_deref().unwrap_or(""),
+        );
+        let timeout = config.connect_timeout;
+        tokio::time::timeout(timeout, connect_inner(config, span.clone()).instrument(span))
+            .await
+            .unwrap_or(Err(Error::Timeout { operation: "connect" }))
+    }
+
+    /// Opens a channel and waits for `open-ok`.
+    pub async fn open_channel(&self) -> Result<Channel, Error> {
+        let operation = "channel.open";
+        let fut = async {
+            let (tx, rx) = oneshot::channel();
+            self.handle.send(Command::OpenChannel { reply: tx }).await?;
+            self.handle.recv(rx).await
+        };
+        let shared = match self.handle.shared.limits.rpc_timeout {
+            Some(d) => tokio::time::timeout(d, fut)
+                .await
+                .unwrap_or(Err(Error::Timeout { operation }))?,
+            None => fut.await?,
+        };
+        Ok(Channel::new(self.handle.clone(), shared))
+    }
+
+    /// Closes the connection gracefully (`connection.close`, then `close-ok` or the
+    /// close timeout). Unconfirmed publishes fail with an error (outcome unknown),
+    /// consumers end. Closing a closed connection returns `Ok` if this client closed
+    /// it, else the error that ended it.
+    pub async fn close(&self) -> Result<(), Error> {
+        self.close_with(ReplyCode::SUCCESS, "closed by the application").await
+    }
+
+    /// Closes with a reply code and text of your choice.
+    pub async fn close_with(&self, code: ReplyCode, text: &str) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        let sent = self
+            .handle
+            .send(Command::Close {
+                code,
+                text: text.into(),
+                reply: tx,
+            })
+            .await;
+        let result = match sent {
+            Ok(()) => rx.await.ok(),
+            Err(_) => None,
+        };
+        match result {
+            Some(r) => r,
+            // The task is gone: the connection was already closed.
+            None => match self.handle.shared.close_reason() {
+                e if is_application_close(&e) => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Waits until the connection is closed and returns why: the application's close
+    /// (`Error::ConnectionClosed { by: Client, code: 200, .. }`), the server's
+    /// (`by: Server`, e.g. 320 CONNECTION_FORCED), or a lost transport
+    /// (`Error::ConnectionLost`).
+    pub async fn closed(&self) -> Error {
+        let mut rx = self.handle.shared.closed.subscribe();
+        match rx.wait_for(Option::is_some).await {
+            Ok(e) => e.clone().unwrap_or(Error::Closed),
+            Err(_) => self.handle.shared.close_reason(),
+        }
+    }
+
+    /// Why the connection closed, once it has.
+    pub fn close_reason(&self) -> Option<Error> {
+        self.handle.shared.closed.borrow().clone()
+    }
+
+    /// True until the connection closed (or started closing on `close`).
+    pub fn is_open(&self) -> bool {
+        self.handle.shared.closed.borrow().is_none() && !self.handle.cmd.is_closed()
+    }
+
+    /// True while the server blocks publishing (`connection.blocked`, e.g. a memory or
+    /// disk alarm). Publishes wait meanwhile; acks and everything else flow.
+    pub fn is_blocked(&self) -> bool {
+        *self.handle.shared.blocked.borrow()
+    }
+
+    /// A watch of the blocked state: `changed().await` wakes on every block and unblock.
+    pub fn blocked_watch(&self) -> watch::Receiver<bool> {
+        self.handle.shared.blocked.subscribe()
+    }
+
+    /// The limits negotiated in the handshake.
+    pub fn tune(&self) -> Tune {
+        // Set before `connect` returns (the Connected event carries it).
+        self.handle.shared.tune.get().copied().unwrap_or(Tune {
+            channel_max: 0,
+            frame_max: 0,
+            heartbeat: 0,
+        })
+    }
+
+    /// The server's `connection.start` properties (product, version, capabilities).
+    pub fn server_properties(&self) -> &FieldTable {
+        static EMPTY: FieldTable = FieldTable::new();
+        self.handle.shared.server_properties.get().unwrap_or(&EMPTY)
+    }
+
+    /// Replaces the login secret (`connection.update-secret`, e.g. a refreshed OAuth 2
+    /// token) and waits for `update-secret-ok`.
+    pub async fn update_secret(&self, secret: impl Into<Bytes>, reason: &str) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        let cmd = Command::UpdateSecret {
+            secret: secret.into(),
+            reason: reason.into(),
+            reply: tx,
+        };
+        let fut = async {
+            self.handle.send(cmd).await?;
+            self.handle.recv(rx).await
+        };
+        match self.handle.shared.limits.rpc_timeout {
+            Some(d) => tokio::time::timeout(d, fut).await.unwrap_or(Err(Error::Timeout {
+                operation: "update-secret",
+            })),
+            None => fut.await,
+        }
+    }
+}
+
+async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<Connection, Error> {
+    tracing::debug!("connecting");
+    let tcp = TcpStream::connect((config.host.as_str(), config.port)).await?;
+    tcp.set_nodelay(true)?;
+    let limits = Limits {
+        rpc_timeout: config.rpc_timeout,
+        blocked_timeout: config.blocked_timeout,
+        publish_window: config.publish_window,
+        consumer_buffer: config.consumer_buffer,
+    };
+    let shared = Arc::new(ConnShared::new(limits));
+    let (cmd_tx, cmd_rx) = mpsc::channel(config.command_capacity);
+    let (connected_tx, connected_rx) = oneshot::channel();
+    let conn = proto::Connection::new(config.protocol.clone(), Instant::now());
+    let driver = Driver::new(conn, shared.clone(), connected_tx);
+
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &config.tls {
+        let stream = tls.connect(&config.host, tcp).await?;
+        tracing::debug!("TLS established");
+        tokio::spawn(driver.run(stream, cmd_rx).instrument(span));
+        return finish_connect(cmd_tx, shared, connected_rx).await;
+    }
+    tokio::spawn(driver.run(tcp, cmd_rx).instrument(span));
+    finish_connect(cmd_tx, shared, connected_rx).await
+}
+
+async fn finish_connect(
+    cmd: mpsc::Sender<Command>,
+    shared: Arc<ConnShared>,
+    connected: oneshot::Receiver<Result<(), Error>>,
+) -> Result<Connection, Error> {
+    let handle = Handle { cmd, shared };
+    // If this future is dropped (connect timeout), `handle` goes with it: the task sees
+    // no handle left and closes the half-open connection.
+    handle.recv(connected).await?;
+    Ok(Connection { handle })
+}

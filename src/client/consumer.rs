@@ -1,0 +1,225 @@
+//! Consumers ([`Consumer`], a bounded `Stream`) and the messages they yield ([`Delivery`]).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+
+use super::channel::ChannelInner;
+use super::shared::{Command, ConsumerEnd, Settle};
+use crate::Error;
+use crate::proto::{self, DeliveryTag};
+use crate::wire::{BasicProperties, ShortStr};
+
+/// The error a server-side cancel ends a consumer's stream with.
+pub(crate) fn cancelled_error(consumer_tag: &ShortStr) -> Error {
+    Error::ConsumerCancelled {
+        consumer_tag: consumer_tag.to_string(),
+    }
+}
+
+/// A message from a consumer or from [`Channel::basic_get`](super::Channel::basic_get).
+///
+/// Unless it came with `no_ack`, settle it exactly once with [`ack`](Self::ack),
+/// [`nack`](Self::nack) or [`reject`](Self::reject); until then the broker keeps it
+/// and counts it against the channel's prefetch. A second settle of the same delivery
+/// is refused with [`Error::UnknownDeliveryTag`] and nothing is sent, so the channel
+/// stays open; a settle after its channel closed is [`Error::StaleDelivery`].
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The tag to settle it with (also accepted by
+    /// [`Channel::basic_ack`](super::Channel::basic_ack) and friends).
+    pub delivery_tag: DeliveryTag,
+    /// The consumer it was delivered to (empty for `basic.get`).
+    pub consumer_tag: ShortStr,
+    /// The broker delivered it before and it was not acknowledged.
+    pub redelivered: bool,
+    /// The exchange it was published to (empty for the default exchange).
+    pub exchange: ShortStr,
+    /// The routing key it was published with.
+    pub routing_key: ShortStr,
+    /// Message properties (headers, content type, message id...).
+    pub properties: BasicProperties,
+    /// The body.
+    pub body: Bytes,
+    channel: Arc<ChannelInner>,
+}
+
+impl Delivery {
+    pub(crate) fn from_proto(d: proto::Delivery, channel: Arc<ChannelInner>) -> Self {
+        Delivery {
+            delivery_tag: d.tag,
+            consumer_tag: d.consumer_tag,
+            redelivered: d.redelivered,
+            exchange: d.exchange,
+            routing_key: d.routing_key,
+            properties: d.properties,
+            body: d.body,
+            channel,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_get(
+        content: proto::Content,
+        redelivered: bool,
+        exchange: ShortStr,
+        routing_key: ShortStr,
+        channel: Arc<ChannelInner>,
+    ) -> Self {
+        Delivery {
+            delivery_tag: content.tag,
+            consumer_tag: ShortStr::EMPTY,
+            redelivered,
+            exchange,
+            routing_key,
+            properties: content.properties,
+            body: content.body,
+            channel,
+        }
+    }
+
+    /// Acknowledges it: the broker forgets the message.
+    pub async fn ack(&self) -> Result<(), Error> {
+        self.channel
+            .settle(self.delivery_tag, Settle::Ack { multiple: false })
+            .await
+    }
+
+    /// Negatively acknowledges it: requeued if `requeue`, otherwise dropped or
+    /// dead-lettered (if the queue has a dead-letter exchange).
+    pub async fn nack(&self, requeue: bool) -> Result<(), Error> {
+        self.channel
+            .settle(
+                self.delivery_tag,
+                Settle::Nack {
+                    multiple: false,
+                    requeue,
+                },
+            )
+            .await
+    }
+
+    /// Rejects it: like [`nack`](Self::nack) (`basic.reject`, the AMQP standard form).
+    pub async fn reject(&self, requeue: bool) -> Result<(), Error> {
+        self.channel.settle(self.delivery_tag, Settle::Reject { requeue }).await
+    }
+}
+
+/// The result of a successful [`Channel::basic_get`](super::Channel::basic_get).
+#[derive(Debug, Clone)]
+pub struct GetMessage {
+    /// The message.
+    pub delivery: Delivery,
+    /// Messages still ready in the queue after this one.
+    pub message_count: u32,
+}
+
+/// A consumer: a bounded stream of [`Delivery`] items.
+///
+/// Read it with [`next`](Self::next) or as a `futures_core::Stream`. The buffer holds
+/// at most the larger of the channel's prefetch count and
+/// [`ConnectionConfig::consumer_buffer`](super::ConnectionConfig::consumer_buffer)
+/// deliveries; while it is full the connection stops reading from the socket (acks
+/// still go out). Set a prefetch with [`Channel::basic_qos`](super::Channel::basic_qos)
+/// so that this never happens.
+///
+/// The stream ends (`None`) after [`cancel`](Self::cancel). When the server cancels the
+/// consumer (its queue was deleted) or the channel or connection closes, the last item
+/// is an `Err` saying why ([`Error::ConsumerCancelled`] for a server cancel,
+/// [`Error::ChannelClosed`], [`Error::ConnectionLost`]...),
+/// then `None`.
+///
+/// Dropping a consumer cancels it and requeues the deliveries it had buffered but not
+/// yielded.
+#[derive(Debug)]
+pub struct Consumer {
+    rx: mpsc::Receiver<proto::Delivery>,
+    end: Arc<ConsumerEnd>,
+    tag: ShortStr,
+    no_ack: bool,
+    finished: bool,
+    channel: Arc<ChannelInner>,
+}
+
+impl Consumer {
+    pub(crate) fn new(
+        rx: mpsc::Receiver<proto::Delivery>,
+        end: Arc<ConsumerEnd>,
+        tag: ShortStr,
+        no_ack: bool,
+        channel: Arc<ChannelInner>,
+    ) -> Self {
+        Consumer {
+            rx,
+            end,
+            tag,
+            no_ack,
+            finished: false,
+            channel,
+        }
+    }
+
+    /// The consumer tag (the server's choice if none was given).
+    pub fn tag(&self) -> &ShortStr {
+        &self.tag
+    }
+
+    /// The next delivery; `None` once the stream ended.
+    pub async fn next(&mut self) -> Option<Result<Delivery, Error>> {
+        std::future::poll_fn(|cx| self.poll_item(cx)).await
+    }
+
+    /// Cancels the consumer (`basic.cancel`) and waits for `cancel-ok`. Deliveries
+    /// already buffered are still yielded, then the stream ends.
+    pub async fn cancel(&self) -> Result<(), Error> {
+        super::channel::Channel::from_inner(self.channel.clone())
+            .basic_cancel(self.tag.as_str())
+            .await
+    }
+
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Delivery, Error>>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Some(d)) => Poll::Ready(Some(Ok(Delivery::from_proto(d, self.channel.clone())))),
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(self.end.reason.get().cloned().map(Err))
+            }
+        }
+    }
+}
+
+impl futures_core::Stream for Consumer {
+    type Item = Result<Delivery, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.poll_item(cx)
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.rx.close();
+        let mut requeue = Vec::new();
+        while let Ok(d) = self.rx.try_recv() {
+            if !self.no_ack {
+                requeue.push(d.tag);
+            }
+        }
+        let cmd = Command::ConsumerDropped {
+            channel: self.channel.shared.id,
+            consumer_tag: self.tag.clone(),
+            requeue,
+        };
+        self.channel.handle.send_from_drop(cmd);
+    }
+}

@@ -1,0 +1,1091 @@
+//! The connection task: owns the socket and the [`proto::Connection`], serves commands
+//! from handles, hands events to waiting futures and consumers.
+//!
+//! One wakeup = one `select!` branch, then: hand out every event the state machine
+//! produced, move all of its pending output into the write buffer (frames from many
+//! commands coalesce there), and loop. Writes go out with `write_buf`, reads come in
+//! with `read_buf` into a reused buffer; both are cancel-safe, so a read and a write can
+//! be in progress in the same `select!` (a broker that stops reading, e.g. while it has
+//! blocked publishing, never stops us from reading its frames).
+//!
+//! Memory is bounded everywhere: commands come over a bounded queue and are not taken
+//! while the write buffer is above a high-water mark; deliveries go to bounded consumer
+//! queues. A delivery for a full consumer queue waits in that consumer's overflow, and
+//! the task keeps reading (so replies, confirms and other consumers' deliveries behind
+//! it still arrive) until the overflow of all consumers reaches [`OVERFLOW_BUDGET`];
+//! then it stops reading the socket (TCP flow control slows the broker) but keeps
+//! serving commands, so acks still flow.
+//!
+//! Commands of one channel keep their order, but some must wait, and then the channel
+//! holds them and everything after them (acks excepted; a bounded number and size):
+//! - RabbitMQ answers `basic.consume` and `basic.cancel` from the queue process, so
+//!   their `-ok` can overtake the reply of a call pipelined behind them. Replies are
+//!   matched in order, so calls wait while a consume or cancel is in flight.
+//! - While the server blocks publishing (`connection.blocked`), publishes that reached
+//!   the task wait (handles stop sending them at all): a connection that publishes while
+//!   blocked is no longer read by RabbitMQ, and its acks would stall too.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io;
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+
+use super::confirm::Confirmed;
+use super::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd, Publish, Settle};
+use crate::error::{Error, Initiator};
+use crate::proto::{self, ChannelId, Delivery, Event, expects_reply};
+use crate::wire::{BasicCancel, Method, ReplyCode, ShortStr};
+
+/// Read buffer size; also the minimum free space before each read.
+const READ_BUF: usize = 128 * 1024;
+const READ_MIN_FREE: usize = 16 * 1024;
+/// Stop taking commands while this much output waits to be written.
+const WRITE_HIGH_WATER: usize = 1024 * 1024;
+/// Commands taken per wakeup before output is written.
+const COMMAND_BATCH: usize = 256;
+/// Bytes of deliveries held for full consumer queues before the task stops reading.
+const OVERFLOW_BUDGET: usize = 16 * 1024 * 1024;
+/// Calls held back behind consume/cancel replies, over all channels, before the task
+/// stops taking commands.
+const HELD_MAX: usize = 1024;
+/// Bytes of publishes held back (while blocked) before the task stops taking commands.
+const HELD_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// What a delivery costs besides its body, for the overflow budget.
+const DELIVERY_OVERHEAD: usize = 256;
+/// How long the final write (close / close-ok) may take once the connection is closed.
+const FINAL_WRITE: Duration = Duration::from_secs(2);
+
+/// A call waiting for its reply, in the order calls were made on the channel.
+enum Pending {
+    /// A call; `reply` is `None` when the caller does not want the reply. `barrier`:
+    /// it is a `basic.cancel`, whose reply may overtake later ones.
+    Call {
+        reply: Option<oneshot::Sender<CallReply>>,
+        barrier: bool,
+    },
+    /// `basic.consume`: on `consume-ok` the consumer is registered.
+    Consume {
+        deliveries: mpsc::Sender<Delivery>,
+        end: Arc<ConsumerEnd>,
+        no_ack: bool,
+        reply: oneshot::Sender<Result<ShortStr, Error>>,
+    },
+}
+
+struct ConsumerSlot {
+    /// `None` once the consumer handle is gone: deliveries are requeued.
+    tx: Option<mpsc::Sender<Delivery>>,
+    end: Arc<ConsumerEnd>,
+    no_ack: bool,
+    /// Deliveries waiting for room in the consumer's queue, in order.
+    overflow: VecDeque<Delivery>,
+    /// The consumer ended (cancel-ok or server cancel): its sender goes once the
+    /// overflow is handed over.
+    ended: bool,
+}
+
+impl ConsumerSlot {
+    fn new(tx: Option<mpsc::Sender<Delivery>>, end: Arc<ConsumerEnd>, no_ack: bool) -> Self {
+        ConsumerSlot {
+            tx,
+            end,
+            no_ack,
+            overflow: VecDeque::new(),
+            ended: false,
+        }
+    }
+}
+
+fn cost(d: &Delivery) -> usize {
+    d.body.len() + DELIVERY_OVERHEAD
+}
+
+struct Slot {
+    shared: Arc<ChannelShared>,
+    open_reply: Option<oneshot::Sender<Result<Arc<ChannelShared>, Error>>>,
+    pending: VecDeque<Pending>,
+    consumers: HashMap<ShortStr, ConsumerSlot>,
+    confirms: HashMap<u64, (oneshot::Sender<Result<Confirmed, Error>>, OwnedSemaphorePermit)>,
+    close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
+    /// Consume/cancel calls in flight: later calls wait in `held` until they are answered.
+    barriers: usize,
+    held: VecDeque<Command>,
+}
+
+impl Slot {
+    /// Bytes of deliveries held in this channel's consumer overflows.
+    fn overflow_bytes(&self) -> usize {
+        self.consumers.values().flat_map(|c| c.overflow.iter()).map(cost).sum()
+    }
+
+    /// Fails everything waiting on the channel with `error`.
+    fn fail(self, error: &Error) {
+        self.shared.set_closed(error.clone());
+        if let Some(reply) = self.open_reply {
+            let _ = reply.send(Err(error.clone()));
+        }
+        for p in self.pending {
+            match p {
+                Pending::Call { reply: Some(reply), .. } => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                Pending::Call { reply: None, .. } => {}
+                Pending::Consume { reply, .. } => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+        for cmd in self.held {
+            fail_command(cmd, error);
+        }
+        for (_, c) in self.consumers {
+            let _ = c.end.reason.set(error.clone());
+        }
+        for (_, (reply, _permit)) in self.confirms {
+            let _ = reply.send(Err(error.clone()));
+        }
+        // Our own close (client, any code we chose) succeeded; anything else is why
+        // the close did not go as asked.
+        let ours = matches!(
+            error,
+            Error::ChannelClosed {
+                by: Initiator::Client,
+                ..
+            }
+        );
+        for w in self.close_waiters {
+            let _ = w.send(if ours { Ok(()) } else { Err(error.clone()) });
+        }
+    }
+}
+
+/// Waits for room in one full consumer queue.
+type RoomFuture = Pin<Box<dyn Future<Output = Result<mpsc::OwnedPermit<Delivery>, mpsc::error::SendError<()>>> + Send>>;
+
+/// A consumer with overflow, waiting for room.
+struct Waiter {
+    channel: ChannelId,
+    consumer_tag: ShortStr,
+    room: RoomFuture,
+}
+
+pub(crate) struct Driver {
+    conn: proto::Connection,
+    shared: Arc<ConnShared>,
+    channels: HashMap<u16, Slot>,
+    connected: Option<oneshot::Sender<Result<(), Error>>>,
+    close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
+    secret_waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
+    /// Consumers with overflow, each waiting for room in its queue.
+    waiters: Vec<Waiter>,
+    overflow_bytes: usize,
+    /// Commands held back over all channels, and the bytes of their bodies.
+    held_total: usize,
+    held_bytes: usize,
+}
+
+fn now() -> Instant {
+    Instant::now()
+}
+
+impl Driver {
+    pub(crate) fn new(
+        conn: proto::Connection,
+        shared: Arc<ConnShared>,
+        connected: oneshot::Sender<Result<(), Error>>,
+    ) -> Self {
+        Driver {
+            conn,
+            shared,
+            channels: HashMap::new(),
+            connected: Some(connected),
+            close_waiters: Vec::new(),
+            secret_waiters: VecDeque::new(),
+            waiters: Vec::new(),
+            overflow_bytes: 0,
+            held_total: 0,
+            held_bytes: 0,
+        }
+    }
+
+    /// Runs the connection until it is closed and every handle is told why.
+    pub(crate) async fn run<S>(mut self, stream: S, mut commands: mpsc::Receiver<Command>)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin,
+    {
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let mut rbuf = BytesMut::with_capacity(READ_BUF);
+        let mut wbuf = BytesMut::with_capacity(READ_BUF);
+        let mut need_flush = false;
+        let mut eof = false;
+        let mut commands_open = true;
+        loop {
+            self.dispatch();
+            self.conn.poll_transmit(now(), &mut wbuf);
+            if self.conn.is_closed() {
+                // Best effort: the close or close-ok we still owe the server.
+                let _ = tokio::time::timeout(FINAL_WRITE, async {
+                    if !wbuf.is_empty() {
+                        wr.write_all(&wbuf).await?;
+                    }
+                    wr.flush().await?;
+                    wr.shutdown().await
+                })
+                .await;
+                break;
+            }
+            if rbuf.capacity() - rbuf.len() < READ_MIN_FREE {
+                rbuf.reserve(READ_BUF);
+            }
+            let deadline = self.conn.poll_timeout().map(tokio::time::Instant::from_std);
+            let can_read = !eof && self.overflow_bytes < OVERFLOW_BUDGET;
+            let take_commands = commands_open
+                && wbuf.len() < WRITE_HIGH_WATER
+                && self.held_total < HELD_MAX
+                && self.held_bytes < HELD_BYTES_MAX;
+            let want_write = !wbuf.is_empty() || need_flush;
+            let want_room = !self.waiters.is_empty();
+            let woke = {
+                // One wakeup: poll every enabled source once and keep every result that is
+                // ready, so a busy socket cannot starve commands (or the reverse).
+                let mut write = pin!(when(want_write, write_or_flush(&mut wr, &mut wbuf)));
+                let mut read = pin!(when(can_read, rd.read_buf(&mut rbuf)));
+                let mut roomed = pin!(when(want_room, room(&mut self.waiters)));
+                let mut command = pin!(when(take_commands, commands.recv()));
+                let mut timer = pin!(when(deadline.is_some(), sleep_until(deadline)));
+                let mut woke = Wakeup::default();
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(r) = write.as_mut().poll(cx) {
+                        woke.write = Some(r);
+                    }
+                    if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                        woke.read = Some(r);
+                    }
+                    if let Poll::Ready(r) = roomed.as_mut().poll(cx) {
+                        woke.room = Some(r);
+                    }
+                    if let Poll::Ready(r) = command.as_mut().poll(cx) {
+                        woke.command = Some(r);
+                    }
+                    if let Poll::Ready(()) = timer.as_mut().poll(cx) {
+                        woke.timer = true;
+                    }
+                    if woke.is_empty() { Poll::Pending } else { Poll::Ready(()) }
+                })
+                .await;
+                woke
+            };
+            if let Some(r) = woke.write {
+                match r {
+                    Ok(Some(0)) => self.conn.handle_io_error(io::ErrorKind::WriteZero.into()),
+                    Ok(Some(_)) => need_flush = true,
+                    Ok(None) => need_flush = false,
+                    Err(e) => self.conn.handle_io_error(e),
+                }
+            }
+            if let Some(r) = woke.read {
+                match r {
+                    Ok(0) => {
+                        eof = true;
+                        self.conn.handle_eof();
+                    }
+                    Ok(_) => self.conn.handle_input(&mut rbuf, now()),
+                    Err(e) => {
+                        eof = true;
+                        self.conn.handle_io_error(e);
+                    }
+                }
+            }
+            if let Some((i, r)) = woke.room {
+                self.on_room(i, r);
+            }
+            if let Some(cmd) = woke.command {
+                match cmd {
+                    Some(cmd) => {
+                        self.command(cmd);
+                        for _ in 1..COMMAND_BATCH {
+                            match commands.try_recv() {
+                                Ok(cmd) => self.command(cmd),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => {
+                        commands_open = false;
+                        tracing::debug!("every handle dropped: closing the connection");
+                        let _ = self.conn.close(now(), ReplyCode::SUCCESS, "every handle dropped");
+                    }
+                }
+            }
+            if woke.timer {
+                self.conn.handle_timeout(now());
+            }
+        }
+        self.finish();
+    }
+
+    /// Takes every available event.
+    fn dispatch(&mut self) {
+        while let Some(event) = self.conn.poll_event() {
+            self.event(event);
+        }
+    }
+
+    /// Room in the queue of consumer `waiters[i]`: hand over as much overflow as fits.
+    fn on_room(&mut self, i: usize, permit: Result<mpsc::OwnedPermit<Delivery>, mpsc::error::SendError<()>>) {
+        let Waiter {
+            channel, consumer_tag, ..
+        } = self.waiters.swap_remove(i);
+        let Some(slot) = self.slot(channel) else { return };
+        let Some(c) = slot.consumers.get_mut(&consumer_tag) else {
+            return;
+        };
+        let mut freed = 0;
+        let mut orphans = Vec::new();
+        match permit {
+            Ok(permit) => {
+                if let Some(d) = c.overflow.pop_front() {
+                    freed += cost(&d);
+                    permit.send(d);
+                }
+                while let Some(d) = c.overflow.pop_front() {
+                    let Some(tx) = &c.tx else {
+                        orphans.push(d);
+                        continue;
+                    };
+                    let size = cost(&d);
+                    match tx.try_send(d) {
+                        Ok(()) => freed += size,
+                        Err(mpsc::error::TrySendError::Full(d)) => {
+                            c.overflow.push_front(d);
+                            break;
+                        }
+                        Err(mpsc::error::TrySendError::Closed(d)) => orphans.push(d),
+                    }
+                }
+            }
+            Err(_) => orphans.extend(c.overflow.drain(..)),
+        }
+        let wait_again = match (&c.tx, c.overflow.is_empty()) {
+            (Some(tx), false) => Some(tx.clone()),
+            _ => None,
+        };
+        let done = c.ended && c.overflow.is_empty();
+        if done {
+            slot.consumers.remove(&consumer_tag);
+        }
+        for d in &orphans {
+            freed += cost(d);
+        }
+        self.overflow_bytes = self.overflow_bytes.saturating_sub(freed);
+        for d in orphans {
+            self.orphan_delivery(channel, d);
+        }
+        if let Some(tx) = wait_again {
+            self.waiters.push(Waiter {
+                channel,
+                consumer_tag,
+                room: Box::pin(tx.reserve_owned()),
+            });
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        match event {
+            Event::Connected {
+                server_properties,
+                tune,
+            } => {
+                tracing::info!(
+                    channel_max = tune.channel_max,
+                    frame_max = tune.frame_max,
+                    heartbeat = tune.heartbeat,
+                    "connection open"
+                );
+                let _ = self.shared.tune.set(tune);
+                let _ = self.shared.server_properties.set(server_properties);
+                if let Some(tx) = self.connected.take() {
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            Event::Blocked { reason } => {
+                tracing::warn!(%reason, "connection blocked by the server: publishes wait");
+                self.shared.blocked.send_replace(true);
+            }
+            Event::Unblocked => {
+                tracing::info!("connection unblocked");
+                self.shared.blocked.send_replace(false);
+                let waiting: Vec<ChannelId> = self
+                    .channels
+                    .values()
+                    .filter(|s| !s.held.is_empty())
+                    .map(|s| s.shared.id)
+                    .collect();
+                for channel in waiting {
+                    self.release_held(channel);
+                }
+            }
+            Event::ChannelOpened(id) => {
+                let Some(slot) = self.slot(id) else { return };
+                tracing::debug!(channel = id.number(), "channel open");
+                let reply = slot.open_reply.take();
+                let shared = slot.shared.clone();
+                if let Some(reply) = reply
+                    && reply.send(Ok(shared)).is_err()
+                {
+                    // Nobody waits for it any more (the open was cancelled): close it.
+                    let _ = self.conn.close_channel(id, ReplyCode::SUCCESS, "open cancelled");
+                }
+            }
+            Event::ChannelClosed { channel, error } => {
+                if self
+                    .channels
+                    .get(&channel.number())
+                    .is_some_and(|s| s.shared.id == channel)
+                {
+                    tracing::debug!(channel = channel.number(), %error, "channel closed");
+                    if let Some(slot) = self.channels.remove(&channel.number()) {
+                        self.held_total = self.held_total.saturating_sub(slot.held.len());
+                        self.held_bytes = self.held_bytes.saturating_sub(slot.held.iter().map(held_cost).sum());
+                        self.overflow_bytes = self.overflow_bytes.saturating_sub(slot.overflow_bytes());
+                        slot.fail(&error);
+                    }
+                }
+            }
+            Event::Reply {
+                channel,
+                method,
+                content,
+            } => self.reply(channel, method, content),
+            Event::Delivery { channel, delivery } => self.delivery(channel, delivery),
+            Event::Confirm {
+                channel,
+                seq,
+                ack,
+                returned,
+            } => {
+                let Some(slot) = self.slot(channel) else { return };
+                if let Some((reply, permit)) = slot.confirms.remove(&seq) {
+                    // Free the window slot before the publisher hears of it.
+                    drop(permit);
+                    let outcome = match returned {
+                        Some(message) => Confirmed::Returned { ack, message },
+                        None if ack => Confirmed::Ack,
+                        None => Confirmed::Nack,
+                    };
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Event::Return { channel, returned } => {
+                tracing::warn!(
+                    channel = channel.number(),
+                    code = returned.reply_code.0,
+                    exchange = %returned.exchange,
+                    routing_key = %returned.routing_key,
+                    "basic.return not tied to a confirm-mode publish: message dropped"
+                );
+            }
+            Event::ConsumerCancelled { channel, consumer_tag } => {
+                let Some(slot) = self.slot(channel) else { return };
+                tracing::info!(channel = channel.number(), %consumer_tag, "consumer cancelled by the server");
+                let _ = end_consumer(
+                    slot,
+                    &consumer_tag,
+                    Some(super::consumer::cancelled_error(&consumer_tag)),
+                );
+            }
+            Event::Flow { channel, active } => {
+                tracing::info!(channel = channel.number(), active, "channel.flow from the server");
+            }
+            Event::SecretUpdated => {
+                if let Some(w) = self.secret_waiters.pop_front() {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            Event::ConnectionClosed(error) => {
+                match &error {
+                    Error::ConnectionClosed {
+                        by: Initiator::Client,
+                        code: ReplyCode::SUCCESS,
+                        ..
+                    } => {
+                        tracing::info!("connection closed")
+                    }
+                    e => tracing::warn!(error = %e, "connection closed"),
+                }
+                self.shared.closed.send_replace(Some(error));
+            }
+        }
+    }
+
+    /// The slot of `id`, if it is still that channel (not a successor on its number).
+    fn slot(&mut self, id: ChannelId) -> Option<&mut Slot> {
+        self.channels.get_mut(&id.number()).filter(|s| s.shared.id == id)
+    }
+
+    fn reply(&mut self, channel: ChannelId, method: Method, content: Option<proto::Content>) {
+        let Some(slot) = self.slot(channel) else { return };
+        if let Method::BasicCancelOk(ok) = &method {
+            let _ = end_consumer(slot, &ok.consumer_tag, None);
+        }
+        let pending = slot.pending.pop_front();
+        let barrier = matches!(
+            pending,
+            Some(Pending::Consume { .. } | Pending::Call { barrier: true, .. })
+        );
+        if barrier {
+            slot.barriers = slot.barriers.saturating_sub(1);
+        }
+        match pending {
+            Some(Pending::Call { reply: Some(reply), .. }) => {
+                if let Err(Ok((_, Some(content)))) = reply.send(Ok((method, content))) {
+                    // A cancelled basic.get: give the message back.
+                    let _ = self.conn.reject(content.tag, true);
+                }
+            }
+            Some(Pending::Call { reply: None, .. }) => {
+                if let Some(content) = content {
+                    let _ = self.conn.reject(content.tag, true);
+                }
+            }
+            Some(Pending::Consume {
+                deliveries,
+                end,
+                no_ack,
+                reply,
+            }) => {
+                if let Method::BasicConsumeOk(ok) = method {
+                    let tag = ok.consumer_tag;
+                    let cancelled = reply.send(Ok(tag.clone())).is_err();
+                    slot.consumers.insert(
+                        tag.clone(),
+                        ConsumerSlot::new((!cancelled).then_some(deliveries), end, no_ack),
+                    );
+                    if cancelled {
+                        // The basic_consume future was dropped: nobody will read this consumer.
+                        self.cancel_consumer(channel, tag);
+                    }
+                } else {
+                    let _ = reply.send(Err(unexpected(&method)));
+                }
+            }
+            None => tracing::debug!(channel = channel.number(), method = %method.id(), "reply with no pending call"),
+        }
+        if barrier {
+            self.release_held(channel);
+        }
+    }
+
+    /// Runs the commands a channel held back, in order, until one must wait again.
+    fn release_held(&mut self, channel: ChannelId) {
+        let blocked = self.conn.is_blocked();
+        loop {
+            let Some(slot) = self.slot(channel) else { return };
+            match slot.held.front() {
+                Some(cmd) if !must_wait(slot, cmd, blocked) => {}
+                _ => return,
+            }
+            let Some(cmd) = slot.held.pop_front() else { return };
+            self.held_total = self.held_total.saturating_sub(1);
+            self.held_bytes = self.held_bytes.saturating_sub(held_cost(&cmd));
+            self.execute(cmd);
+        }
+    }
+
+    fn delivery(&mut self, channel: ChannelId, delivery: Delivery) {
+        let slot = self
+            .channels
+            .get_mut(&channel.number())
+            .filter(|s| s.shared.id == channel);
+        let Some(c) = slot.and_then(|s| s.consumers.get_mut(&delivery.consumer_tag)) else {
+            self.orphan_delivery(channel, delivery);
+            return;
+        };
+        let Some(tx) = &c.tx else {
+            self.orphan_delivery(channel, delivery);
+            return;
+        };
+        if !c.overflow.is_empty() {
+            // Keep the order: behind what already waits.
+            self.overflow_bytes += cost(&delivery);
+            c.overflow.push_back(delivery);
+            return;
+        }
+        match tx.try_send(delivery) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(delivery)) => {
+                let room = Box::pin(tx.clone().reserve_owned());
+                let consumer_tag = delivery.consumer_tag.clone();
+                self.overflow_bytes += cost(&delivery);
+                c.overflow.push_back(delivery);
+                self.waiters.push(Waiter {
+                    channel,
+                    consumer_tag,
+                    room,
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(delivery)) => self.orphan_delivery(channel, delivery),
+        }
+    }
+
+    /// A delivery nobody will read: requeue it, and cancel its consumer.
+    fn orphan_delivery(&mut self, channel: ChannelId, delivery: Delivery) {
+        let no_ack = self.abandon_consumer(channel, &delivery.consumer_tag);
+        if !no_ack {
+            let _ = self.conn.reject(delivery.tag, true);
+        }
+    }
+
+    /// Nobody reads consumer `consumer_tag` any more: requeue its overflow and cancel
+    /// it (once). Returns whether it is a no-ack consumer.
+    fn abandon_consumer(&mut self, channel: ChannelId, consumer_tag: &ShortStr) -> bool {
+        let Some(slot) = self.slot(channel) else { return false };
+        let Some(c) = slot.consumers.get_mut(consumer_tag) else {
+            return false;
+        };
+        let first = c.tx.take().is_some();
+        let no_ack = c.no_ack;
+        let overflow: Vec<Delivery> = c.overflow.drain(..).collect();
+        if c.ended {
+            slot.consumers.remove(consumer_tag);
+        }
+        for d in overflow {
+            self.overflow_bytes = self.overflow_bytes.saturating_sub(cost(&d));
+            if !no_ack {
+                let _ = self.conn.reject(d.tag, true);
+            }
+        }
+        if first {
+            self.cancel_consumer(channel, consumer_tag.clone());
+        }
+        no_ack
+    }
+
+    /// Sends `basic.cancel` for a consumer nobody reads; its reply is discarded.
+    fn cancel_consumer(&mut self, channel: ChannelId, consumer_tag: ShortStr) {
+        tracing::debug!(channel = channel.number(), %consumer_tag, "cancelling an abandoned consumer");
+        let method = Method::BasicCancel(BasicCancel {
+            consumer_tag,
+            no_wait: false,
+        });
+        self.command(Command::Call {
+            channel,
+            method,
+            reply: None,
+        });
+    }
+
+    /// Holds `cmd` back (returns `None`) when its channel already holds commands, or
+    /// when it must wait: a call behind a consume/cancel in flight, a publish while the
+    /// server blocks publishing. Acks are never held.
+    fn hold(&mut self, cmd: Command) -> Option<Command> {
+        let Some(channel) = channel_of(&cmd) else {
+            return Some(cmd);
+        };
+        let blocked = self.conn.is_blocked();
+        match self.slot(channel) {
+            Some(slot) if !slot.held.is_empty() || must_wait(slot, &cmd, blocked) => {
+                let bytes = held_cost(&cmd);
+                slot.held.push_back(cmd);
+                self.held_total += 1;
+                self.held_bytes += bytes;
+                None
+            }
+            _ => Some(cmd),
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        if let Some(cmd) = self.hold(cmd) {
+            self.execute(cmd);
+        }
+    }
+
+    fn execute(&mut self, cmd: Command) {
+        match cmd {
+            Command::OpenChannel { reply } => match self.conn.open_channel() {
+                Ok(id) => {
+                    let shared = Arc::new(ChannelShared::new(id, self.shared.limits.publish_window));
+                    let slot = Slot {
+                        shared,
+                        open_reply: Some(reply),
+                        pending: VecDeque::new(),
+                        consumers: HashMap::new(),
+                        confirms: HashMap::new(),
+                        close_waiters: Vec::new(),
+                        barriers: 0,
+                        held: VecDeque::new(),
+                    };
+                    // A number is reused only after close-ok, whose event removed the old slot.
+                    self.channels.insert(id.number(), slot);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Call { channel, method, reply } => {
+                let wants_reply = expects_reply(&method);
+                let barrier = matches!(method, Method::BasicCancel(_));
+                let side = Side::of(&method);
+                match self.conn.call(channel, method) {
+                    Ok(()) => {
+                        let Some(slot) = self.slot(channel) else { return };
+                        side.apply(slot);
+                        if wants_reply {
+                            slot.pending.push_back(Pending::Call { reply, barrier });
+                            if barrier {
+                                slot.barriers += 1;
+                            }
+                        } else if let Some(reply) = reply {
+                            // No reply will come: answer with the sent method's own ack.
+                            let _ = reply.send(Err(Error::InvalidArgument("no reply expected".into())));
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(e));
+                        }
+                    }
+                }
+            }
+            Command::Consume {
+                channel,
+                method,
+                deliveries,
+                end,
+                reply,
+            } => {
+                let no_wait = method.no_wait;
+                let no_ack = method.no_ack;
+                let tag = method.consumer_tag.clone();
+                match self.conn.call(channel, Method::BasicConsume(method)) {
+                    Ok(()) => {
+                        let Some(slot) = self.slot(channel) else { return };
+                        if no_wait {
+                            slot.consumers
+                                .insert(tag.clone(), ConsumerSlot::new(Some(deliveries), end, no_ack));
+                            let _ = reply.send(Ok(tag));
+                        } else {
+                            slot.pending.push_back(Pending::Consume {
+                                deliveries,
+                                end,
+                                no_ack,
+                                reply,
+                            });
+                            slot.barriers += 1;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Publish(publish) => {
+                let Publish {
+                    channel,
+                    args,
+                    properties,
+                    body,
+                    confirm,
+                } = *publish;
+                match self.conn.publish(channel, &args, &properties, &body) {
+                    Ok(Some(seq)) => {
+                        if let Some(c) = confirm
+                            && let Some(slot) = self.slot(channel)
+                        {
+                            slot.confirms.insert(seq, c);
+                        }
+                    }
+                    Ok(None) => {
+                        if let Some((reply, _permit)) = confirm {
+                            let _ = reply.send(Ok(Confirmed::Sent));
+                        }
+                    }
+                    Err(e) => match confirm {
+                        Some((reply, _permit)) => {
+                            let _ = reply.send(Err(e));
+                        }
+                        None => tracing::debug!(channel = channel.number(), error = %e, "publish refused"),
+                    },
+                }
+            }
+            Command::Settle { tag, how, reply } => {
+                let r = match how {
+                    Settle::Ack { multiple } => self.conn.ack(tag, multiple),
+                    Settle::Nack { multiple, requeue } => self.conn.nack(tag, multiple, requeue),
+                    Settle::Reject { requeue } => self.conn.reject(tag, requeue),
+                };
+                if let Some(reply) = reply {
+                    let _ = reply.send(r);
+                }
+            }
+            Command::ConsumerDropped {
+                channel,
+                consumer_tag,
+                requeue,
+            } => {
+                for tag in requeue {
+                    let _ = self.conn.reject(tag, true);
+                }
+                self.abandon_consumer(channel, &consumer_tag);
+            }
+            Command::CloseChannel {
+                channel,
+                code,
+                text,
+                reply,
+            } => {
+                match self.conn.close_channel(channel, code, &text) {
+                    Ok(()) => {
+                        tracing::debug!(channel = channel.number(), "closing channel");
+                        if let (Some(reply), Some(slot)) = (reply, self.slot(channel)) {
+                            slot.close_waiters.push(reply);
+                        }
+                    }
+                    Err(e) => {
+                        if let Some(reply) = reply {
+                            let ours = matches!(
+                                e,
+                                Error::ChannelClosed {
+                                    by: Initiator::Client,
+                                    ..
+                                }
+                            );
+                            let closing = self.slot(channel);
+                            match closing {
+                                // Already closing on our side: wait for the same close-ok.
+                                Some(slot) if ours => slot.close_waiters.push(reply),
+                                _ => {
+                                    let _ = reply.send(if ours { Ok(()) } else { Err(e) });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Command::Close { code, text, reply } => {
+                if self.conn.is_closed() || self.conn.state() == proto::State::AwaitCloseOk {
+                    self.close_waiters.push(reply);
+                    return;
+                }
+                match self.conn.close(now(), code, &text) {
+                    Ok(()) => {
+                        tracing::debug!("closing connection");
+                        self.close_waiters.push(reply);
+                    }
+                    Err(Error::Closed) => self.close_waiters.push(reply),
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::UpdateSecret { secret, reason, reply } => match self.conn.update_secret(secret, &reason) {
+                Ok(()) => self.secret_waiters.push_back(reply),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+        }
+    }
+
+    /// The connection is closed: tell everyone still waiting.
+    fn finish(mut self) {
+        self.dispatch_all();
+        let error = self
+            .conn
+            .error()
+            .cloned()
+            .or_else(|| self.shared.closed.borrow().clone())
+            .unwrap_or_else(|| Error::ConnectionLost {
+                reason: "the connection task ended".into(),
+                source: None,
+            });
+        if self.shared.closed.borrow().is_none() {
+            self.shared.closed.send_replace(Some(error.clone()));
+        }
+        self.shared.blocked.send_replace(false);
+        if let Some(tx) = self.connected.take() {
+            let _ = tx.send(Err(error.clone()));
+        }
+        for (_, slot) in self.channels.drain() {
+            slot.fail(&error);
+        }
+        let ours = is_application_close(&error);
+        for w in self.close_waiters.drain(..) {
+            let _ = w.send(if ours { Ok(()) } else { Err(error.clone()) });
+        }
+        for w in self.secret_waiters.drain(..) {
+            let _ = w.send(Err(error.clone()));
+        }
+    }
+
+    /// Hands out every remaining event; overflow is dropped with the channels (the
+    /// connection is gone: those deliveries could not be acked anyway).
+    fn dispatch_all(&mut self) {
+        self.dispatch();
+        self.waiters.clear();
+    }
+}
+
+/// Side effects of a call on the channel's shared state, applied once it is sent.
+enum Side {
+    None,
+    Confirm,
+    Qos(u16),
+    CancelNoWait(ShortStr),
+}
+
+impl Side {
+    fn of(method: &Method) -> Side {
+        match method {
+            Method::ConfirmSelect(_) => Side::Confirm,
+            Method::BasicQos(q) => Side::Qos(q.prefetch_count),
+            Method::BasicCancel(c) if c.no_wait => Side::CancelNoWait(c.consumer_tag.clone()),
+            _ => Side::None,
+        }
+    }
+
+    fn apply(self, slot: &mut Slot) {
+        match self {
+            Side::None => {}
+            Side::Confirm => slot.shared.confirm.store(true, Ordering::Release),
+            Side::Qos(n) => slot.shared.prefetch.store(n, Ordering::Relaxed),
+            Side::CancelNoWait(tag) => {
+                let _ = end_consumer(slot, &tag, None);
+            }
+        }
+    }
+}
+
+
+pub(crate) fn unexpected(method: &Method) -> Error {
+    Error::InvalidArgument(format!("unexpected reply {}", method.id()))
+}
+
+/// Writes some of `buf` (`Some(n)`), or flushes when it is empty (`None`). Cancel-safe:
+/// bytes leave `buf` only in the poll that completes the write.
+async fn write_or_flush<W: AsyncWrite + Unpin>(wr: &mut W, buf: &mut BytesMut) -> io::Result<Option<usize>> {
+    if buf.is_empty() {
+        wr.flush().await.map(|()| None)
+    } else {
+        wr.write_buf(buf).await.map(Some)
+    }
+}
+
+/// Ends a consumer: with `reason` as the stream's last item (`None`: a plain end). Its
+/// sender is dropped now, or once its overflow is handed over. Returns whether it existed.
+fn end_consumer(slot: &mut Slot, consumer_tag: &ShortStr, reason: Option<Error>) -> bool {
+    let Some(c) = slot.consumers.get_mut(consumer_tag) else {
+        return false;
+    };
+    if let Some(reason) = reason {
+        let _ = c.end.reason.set(reason);
+    }
+    if c.overflow.is_empty() {
+        slot.consumers.remove(consumer_tag);
+    } else {
+        c.ended = true;
+    }
+    true
+}
+
+/// True for a close this client made on the application's request, as opposed to one
+/// warren made because the server broke the protocol (codes 5xx).
+pub(crate) fn is_application_close(error: &Error) -> bool {
+    matches!(error, Error::ConnectionClosed { by: Initiator::Client, code, .. } if code.0 < 500)
+}
+
+/// The channel a command is ordered on (acks are not: they never wait).
+fn channel_of(cmd: &Command) -> Option<ChannelId> {
+    match cmd {
+        Command::Call { channel, .. } | Command::Consume { channel, .. } | Command::CloseChannel { channel, .. } => {
+            Some(*channel)
+        }
+        Command::Publish(p) => Some(p.channel),
+        _ => None,
+    }
+}
+
+/// True when `cmd` cannot run yet on `slot`: a reply-bearing call while a consume or
+/// cancel is in flight, a publish while the server blocks publishing.
+fn must_wait(slot: &Slot, cmd: &Command, blocked: bool) -> bool {
+    match cmd {
+        Command::Publish(_) => blocked,
+        Command::Call { .. } | Command::Consume { .. } | Command::CloseChannel { .. } => slot.barriers > 0,
+        _ => false,
+    }
+}
+
+fn held_cost(cmd: &Command) -> usize {
+    match cmd {
+        Command::Publish(p) => p.body.len() + DELIVERY_OVERHEAD,
+        _ => DELIVERY_OVERHEAD,
+    }
+}
+
+/// Answers a command that will never run with `error`.
+fn fail_command(cmd: Command, error: &Error) {
+    match cmd {
+        Command::OpenChannel { reply } => drop(reply.send(Err(error.clone()))),
+        Command::Call { reply: Some(reply), .. } => drop(reply.send(Err(error.clone()))),
+        Command::Consume { reply, .. } => drop(reply.send(Err(error.clone()))),
+        Command::Publish(p) => {
+            if let Some((reply, _)) = p.confirm {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+        Command::Settle { reply: Some(reply), .. } => drop(reply.send(Err(error.clone()))),
+        Command::CloseChannel { reply: Some(reply), .. } => drop(reply.send(Ok(()))),
+        Command::Close { reply, .. } | Command::UpdateSecret { reply, .. } => drop(reply.send(Err(error.clone()))),
+        _ => {}
+    }
+}
+
+/// The first consumer queue with room, and its permit.
+async fn room(waiters: &mut [Waiter]) -> (usize, Result<mpsc::OwnedPermit<Delivery>, mpsc::error::SendError<()>>) {
+    std::future::poll_fn(|cx| {
+        for (i, w) in waiters.iter_mut().enumerate() {
+            if let Poll::Ready(r) = w.room.as_mut().poll(cx) {
+                return Poll::Ready((i, r));
+            }
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// What one wakeup of the driver found ready.
+#[derive(Default)]
+struct Wakeup {
+    write: Option<io::Result<Option<usize>>>,
+    read: Option<io::Result<usize>>,
+    room: Option<(usize, Result<mpsc::OwnedPermit<Delivery>, mpsc::error::SendError<()>>)>,
+    command: Option<Option<Command>>,
+    timer: bool,
+}
+
+impl Wakeup {
+    fn is_empty(&self) -> bool {
+        self.write.is_none() && self.read.is_none() && self.room.is_none() && self.command.is_none() && !self.timer
+    }
+}
+
+/// `fut` when `enabled`, otherwise a future that never completes.
+async fn when<F: Future>(enabled: bool, fut: F) -> F::Output {
+    if enabled { fut.await } else { std::future::pending().await }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,88 @@
+//! The tokio client: [`Connection`], [`Channel`], [`Consumer`], publisher confirms.
+//!
+//! ```no_run
+//! use warren::client::{Connection, PublishOptions, QueueDeclareOptions, ConsumeOptions, Confirmed};
+//! use warren::wire::{BasicProperties, FieldTable};
+//!
+//! # async fn run() -> Result<(), warren::Error> {
+//! let conn = Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f").await?;
+//! let ch = conn.open_channel().await?;
+//! ch.queue_declare("jobs", QueueDeclareOptions { durable: true, ..Default::default() }, FieldTable::new()).await?;
+//! ch.confirm_select().await?;
+//! let props = BasicProperties { delivery_mode: Some(2), ..Default::default() };
+//! let confirm = ch.basic_publish("", "jobs", PublishOptions { mandatory: true }, props, "hello").await?;
+//! assert_eq!(confirm.await?, Confirmed::Ack);
+//!
+//! ch.basic_qos(10, false).await?;
+//! let mut consumer = ch.basic_consume("jobs", "", ConsumeOptions::default(), FieldTable::new()).await?;
+//! while let Some(delivery) = consumer.next().await {
+//!     let delivery = delivery?;
+//!     delivery.ack().await?;
+//! }
+//! conn.close().await
+//! # }
+//! ```
+//!
+//! Everything is bounded: the command queue to the connection task, each consumer's
+//! buffer, and the unconfirmed publishes per channel.
+
+mod channel;
+mod config;
+mod confirm;
+mod connection;
+mod consumer;
+mod driver;
+mod options;
+mod shared;
+
+pub use crate::proto::{ChannelId, DeliveryTag, Returned, Sasl, Tune};
+pub use channel::{Channel, QueueInfo};
+pub use config::ConnectionConfig;
+pub use confirm::{Confirmation, Confirmed};
+pub use connection::Connection;
+pub use consumer::{Consumer, Delivery, GetMessage};
+pub use options::{
+    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        send_sync::<Connection>();
+        send_sync::<Channel>();
+        send_sync::<Delivery>();
+        send_sync::<ConnectionConfig>();
+        send::<Consumer>();
+        send::<Confirmation>();
+    }
+
+    #[test]
+    fn config_debug_hides_secrets() {
+        let config = ConnectionConfig::from_uri("amqp://user:s3cr3t@host/vhost").unwrap();
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        assert_eq!(config.protocol.vhost, "vhost");
+        assert_eq!((config.host.as_str(), config.port), ("host", 5672));
+    }
+
+    #[test]
+    fn config_checks() {
+        let config = ConnectionConfig {
+            publish_window: 0,
+            ..Default::default()
+        };
+        assert!(matches!(config.check(), Err(crate::Error::InvalidArgument(_))));
+        let config = ConnectionConfig::default().with_sasl(Sasl::External);
+        assert!(matches!(config.check(), Err(crate::Error::InvalidArgument(_))));
+        assert!(matches!(
+            ConnectionConfig::from_uri("amqp://h?cacertfile=/x.pem"),
+            Err(crate::Error::Uri(_))
+        ));
+    }
+}

@@ -1,0 +1,214 @@
+//! State shared between the connection task and the handles, and the commands they send.
+//!
+//! Handles hold a [`Handle`]: the command sender plus an `Arc` of [`ConnShared`]. The
+//! task holds only `ConnShared`, so the command queue closes when the last handle drops.
+
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+
+use super::confirm::Confirmed;
+use crate::Error;
+use crate::proto::{ChannelId, Content, Delivery, DeliveryTag, Tune};
+use crate::wire::{BasicConsume, BasicProperties, BasicPublish, FieldTable, Method, ReplyCode, ShortStr};
+
+/// The reply to a synchronous call: the reply method and, for `basic.get-ok`, the message.
+pub(crate) type CallReply = Result<(Method, Option<Content>), Error>;
+
+/// A command from a handle to the connection task.
+pub(crate) enum Command {
+    /// `channel.open`; answered on `open-ok`.
+    OpenChannel {
+        reply: oneshot::Sender<Result<Arc<ChannelShared>, Error>>,
+    },
+    /// A synchronous (or `no_wait`) method; `reply` gets the matching reply, if any.
+    Call {
+        channel: ChannelId,
+        method: Method,
+        reply: Option<oneshot::Sender<CallReply>>,
+    },
+    /// `basic.consume`; deliveries go to `deliveries` once `consume-ok` names the consumer.
+    Consume {
+        channel: ChannelId,
+        method: BasicConsume,
+        deliveries: mpsc::Sender<Delivery>,
+        end: Arc<ConsumerEnd>,
+        reply: oneshot::Sender<Result<ShortStr, Error>>,
+    },
+    /// `basic.publish`. `confirm` is resolved by the broker's confirm in confirm mode,
+    /// or right away with [`Confirmed::Sent`] otherwise; `permit` is held until then.
+    Publish(Box<Publish>),
+    /// `basic.ack` / `nack` / `reject`.
+    Settle {
+        tag: DeliveryTag,
+        how: Settle,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
+    },
+    /// A consumer handle was dropped: requeue what it had buffered and cancel it.
+    ConsumerDropped {
+        channel: ChannelId,
+        consumer_tag: ShortStr,
+        requeue: Vec<DeliveryTag>,
+    },
+    /// `channel.close`; `reply` on `close-ok`.
+    CloseChannel {
+        channel: ChannelId,
+        code: ReplyCode,
+        text: String,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
+    },
+    /// `connection.close`; `reply` on `close-ok` (or the close timeout).
+    Close {
+        code: ReplyCode,
+        text: String,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// `connection.update-secret`; `reply` on `update-secret-ok`.
+    UpdateSecret {
+        secret: Bytes,
+        reason: String,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+}
+
+/// A publish, boxed in [`Command`] to keep the command queue's slots small.
+pub(crate) struct Publish {
+    pub(crate) channel: ChannelId,
+    pub(crate) args: BasicPublish,
+    pub(crate) properties: BasicProperties,
+    pub(crate) body: Bytes,
+    /// In confirm mode: the confirm's receiver and the window slot held until then.
+    pub(crate) confirm: Option<(oneshot::Sender<Result<Confirmed, Error>>, OwnedSemaphorePermit)>,
+}
+
+/// How to settle a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settle {
+    Ack { multiple: bool },
+    Nack { multiple: bool, requeue: bool },
+    Reject { requeue: bool },
+}
+
+/// Connection state read by handles, written by the task.
+#[derive(Debug)]
+pub(crate) struct ConnShared {
+    pub(crate) blocked: watch::Sender<bool>,
+    /// `Some` once the connection is closed: why.
+    pub(crate) closed: watch::Sender<Option<Error>>,
+    pub(crate) limits: Limits,
+    pub(crate) tune: OnceLock<Tune>,
+    pub(crate) server_properties: OnceLock<FieldTable>,
+}
+
+/// Client-side limits from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) rpc_timeout: Option<Duration>,
+    pub(crate) blocked_timeout: Option<Duration>,
+    pub(crate) publish_window: usize,
+    pub(crate) consumer_buffer: usize,
+}
+
+impl ConnShared {
+    pub(crate) fn new(limits: Limits) -> Self {
+        ConnShared {
+            blocked: watch::Sender::new(false),
+            closed: watch::Sender::new(None),
+            limits,
+            tune: OnceLock::new(),
+            server_properties: OnceLock::new(),
+        }
+    }
+
+    /// Why the connection is closed, or a generic loss when the task ended without
+    /// saying (it always says; this is the fallback for a task that panicked).
+    pub(crate) fn close_reason(&self) -> Error {
+        self.closed.borrow().clone().unwrap_or_else(|| Error::ConnectionLost {
+            reason: "the connection task ended".into(),
+            source: None,
+        })
+    }
+}
+
+/// What a handle needs to reach the task.
+#[derive(Debug, Clone)]
+pub(crate) struct Handle {
+    pub(crate) cmd: mpsc::Sender<Command>,
+    pub(crate) shared: Arc<ConnShared>,
+}
+
+impl Handle {
+    /// Sends a command; when the task is gone, the connection's close reason.
+    pub(crate) async fn send(&self, cmd: Command) -> Result<(), Error> {
+        self.cmd.send(cmd).await.map_err(|_| self.shared.close_reason())
+    }
+
+    /// Sends a command without waiting (for `Drop` impls): queue full or task gone
+    /// falls back to a spawned send on the current runtime, if any.
+    pub(crate) fn send_from_drop(&self, cmd: Command) {
+        match self.cmd.try_send(cmd) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    let tx = self.cmd.clone();
+                    rt.spawn(async move {
+                        let _ = tx.send(cmd).await;
+                    });
+                }
+            }
+        }
+    }
+
+    /// Waits for a reply, mapping a dropped sender to the close reason.
+    pub(crate) async fn recv<T>(&self, rx: oneshot::Receiver<Result<T, Error>>) -> Result<T, Error> {
+        match rx.await {
+            Ok(r) => r,
+            Err(_) => Err(self.shared.close_reason()),
+        }
+    }
+}
+
+/// Channel state read by handles, written by the task.
+#[derive(Debug)]
+pub(crate) struct ChannelShared {
+    pub(crate) id: ChannelId,
+    /// Set once, when the channel closed: why.
+    pub(crate) closed: OnceLock<Error>,
+    /// True once `confirm.select` was sent.
+    pub(crate) confirm: AtomicBool,
+    /// Unconfirmed publishes in flight; closed when the channel closes.
+    pub(crate) window: Arc<Semaphore>,
+    /// The last `basic.qos` prefetch count (sizes consumer buffers).
+    pub(crate) prefetch: AtomicU16,
+}
+
+impl ChannelShared {
+    pub(crate) fn new(id: ChannelId, window: usize) -> Self {
+        ChannelShared {
+            id,
+            closed: OnceLock::new(),
+            confirm: AtomicBool::new(false),
+            window: Arc::new(Semaphore::new(window.min(Semaphore::MAX_PERMITS))),
+            prefetch: AtomicU16::new(0),
+        }
+    }
+
+    /// Records the close reason (the first one wins) and wakes waiting publishers.
+    pub(crate) fn set_closed(&self, error: Error) {
+        let _ = self.closed.set(error);
+        self.window.close();
+    }
+
+    pub(crate) fn is_confirm(&self) -> bool {
+        self.confirm.load(Ordering::Acquire)
+    }
+}
+
+/// How a consumer's stream ended, set by the task before it drops the sender.
+#[derive(Debug, Default)]
+pub(crate) struct ConsumerEnd {
+    pub(crate) reason: OnceLock<Error>,
+}

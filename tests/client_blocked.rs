@@ -1,0 +1,257 @@
+//! connection.blocked with a scripted broker (no RabbitMQ needed, so a memory alarm
+//! never disturbs other tests): while blocked, publishes wait (or time out with
+//! `Error::Blocked`) and acks still go out; after unblocked the held publish is sent.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use warren::Error;
+use warren::client::*;
+use warren::wire::{
+    BasicConsumeOk, BasicDeliver, BasicProperties, ChannelOpenOk, ConnectionBlocked, ConnectionCloseOk,
+    ConnectionOpenOk, ConnectionStart, ConnectionTune, ConnectionUnblocked, FieldTable, Frame, Method, ShortStr,
+    encode_content, encode_method,
+};
+
+/// One side of a scripted broker connection.
+struct Peer {
+    sock: TcpStream,
+    buf: BytesMut,
+}
+
+impl Peer {
+    async fn frame(&mut self) -> Frame {
+        loop {
+            if let Some(f) = Frame::parse(&mut self.buf, 0).expect("client sent a bad frame") {
+                return f;
+            }
+            let n = tokio::time::timeout(Duration::from_secs(10), self.sock.read_buf(&mut self.buf))
+                .await
+                .expect("client went quiet")
+                .unwrap();
+            assert!(n > 0, "client closed the connection");
+        }
+    }
+
+    async fn method(&mut self) -> (u16, Method) {
+        loop {
+            match self.frame().await {
+                Frame::Method { channel, method } => return (channel, method),
+                Frame::Heartbeat => continue,
+                other => panic!("expected a method, got {other:?}"),
+            }
+        }
+    }
+
+    /// True if a frame arrives within `wait`.
+    async fn quiet_for(&mut self, wait: Duration) -> bool {
+        if !self.buf.is_empty() {
+            return false;
+        }
+        tokio::time::timeout(wait, self.sock.read_buf(&mut self.buf))
+            .await
+            .is_err()
+    }
+
+    async fn send(&mut self, channel: u16, method: Method) {
+        let mut out = BytesMut::new();
+        encode_method(channel, &method, &mut out);
+        self.sock.write_all(&out).await.unwrap();
+    }
+
+    /// Accepts a client and runs the handshake and one `channel.open`.
+    async fn accept(listener: &TcpListener) -> Peer {
+        let (sock, _) = listener.accept().await.unwrap();
+        let mut peer = Peer {
+            sock,
+            buf: BytesMut::new(),
+        };
+        let mut header = [0u8; 8];
+        peer.sock.read_exact(&mut header).await.unwrap();
+        assert_eq!(&header, b"AMQP\x00\x00\x09\x01");
+        let start = ConnectionStart {
+            version_major: 0,
+            version_minor: 9,
+            server_properties: FieldTable::new(),
+            mechanisms: Bytes::from_static(b"PLAIN AMQPLAIN"),
+            locales: Bytes::from_static(b"en_US"),
+        };
+        peer.send(0, Method::ConnectionStart(start)).await;
+        assert!(matches!(peer.method().await.1, Method::ConnectionStartOk(_)));
+        peer.send(
+            0,
+            Method::ConnectionTune(ConnectionTune {
+                channel_max: 16,
+                frame_max: 131072,
+                heartbeat: 0,
+            }),
+        )
+        .await;
+        assert!(matches!(peer.method().await.1, Method::ConnectionTuneOk(_)));
+        assert!(matches!(peer.method().await.1, Method::ConnectionOpen(_)));
+        peer.send(0, Method::ConnectionOpenOk(ConnectionOpenOk {})).await;
+        peer
+    }
+}
+
+#[tokio::test]
+async fn blocked_holds_publishes_but_not_acks() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let broker = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        let (ch, m) = peer.method().await;
+        assert!(matches!(m, Method::ChannelOpen(_)));
+        peer.send(ch, Method::ChannelOpenOk(ChannelOpenOk {})).await;
+        // basic.consume → consume-ok, then one delivery.
+        let (_, m) = peer.method().await;
+        assert!(matches!(m, Method::BasicConsume(_)), "{m:?}");
+        peer.send(
+            ch,
+            Method::BasicConsumeOk(BasicConsumeOk {
+                consumer_tag: ShortStr::from_static("ctag"),
+            }),
+        )
+        .await;
+        let mut out = BytesMut::new();
+        let deliver = BasicDeliver {
+            consumer_tag: ShortStr::from_static("ctag"),
+            delivery_tag: 1,
+            redelivered: false,
+            exchange: ShortStr::EMPTY,
+            routing_key: ShortStr::from_static("q"),
+        };
+        encode_method(ch, &Method::BasicDeliver(deliver), &mut out);
+        encode_content(ch, &BasicProperties::default(), b"work", 131072, &mut out);
+        peer.sock.write_all(&out).await.unwrap();
+        // Block publishing.
+        peer.send(
+            0,
+            Method::ConnectionBlocked(ConnectionBlocked {
+                reason: ShortStr::from_static("low on memory"),
+            }),
+        )
+        .await;
+        // The ack arrives while blocked; no publish does.
+        let (_, m) = peer.method().await;
+        match m {
+            Method::BasicAck(a) => assert_eq!(a.delivery_tag, 1),
+            other => panic!("expected the ack, got {other:?}"),
+        }
+        assert!(
+            peer.quiet_for(Duration::from_millis(600)).await,
+            "a publish went out while blocked"
+        );
+        peer.send(0, Method::ConnectionUnblocked(ConnectionUnblocked {})).await;
+        // Now the held publish arrives: method, header, body.
+        let (_, m) = peer.method().await;
+        match m {
+            Method::BasicPublish(p) => assert_eq!(p.routing_key, "after-unblock"),
+            other => panic!("expected the held publish, got {other:?}"),
+        }
+        assert!(matches!(peer.frame().await, Frame::Header { .. }));
+        match peer.frame().await {
+            Frame::Body { payload, .. } => assert_eq!(&payload[..], b"held"),
+            other => panic!("{other:?}"),
+        }
+        // Graceful close.
+        let (_, m) = peer.method().await;
+        assert!(matches!(m, Method::ConnectionClose(_)), "{m:?}");
+        peer.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {})).await;
+    });
+
+    let mut config = ConnectionConfig {
+        host: "127.0.0.1".into(),
+        port,
+        ..Default::default()
+    };
+    config.blocked_timeout = None;
+    let conn = Connection::connect_with(config).await.unwrap();
+    let mut blocked = conn.blocked_watch();
+    let ch = conn.open_channel().await.unwrap();
+    let mut consumer = ch
+        .basic_consume("q", "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let d = consumer.next().await.unwrap().unwrap();
+    assert_eq!(&d.body[..], b"work");
+    tokio::time::timeout(Duration::from_secs(5), blocked.wait_for(|b| *b))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(conn.is_blocked());
+    // Start a publish: it waits.
+    let publisher = tokio::spawn({
+        let ch = ch.clone();
+        async move {
+            ch.basic_publish(
+                "",
+                "after-unblock",
+                PublishOptions::default(),
+                BasicProperties::default(),
+                "held",
+            )
+            .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!publisher.is_finished(), "publish did not wait while blocked");
+    d.ack().await.unwrap();
+    let c = tokio::time::timeout(Duration::from_secs(5), publisher)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.await.unwrap(), Confirmed::Sent);
+    assert!(!conn.is_blocked());
+    conn.close().await.unwrap();
+    broker.await.unwrap();
+}
+
+#[tokio::test]
+async fn blocked_timeout_fails_the_publish() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let broker = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        let (ch, _) = peer.method().await;
+        peer.send(ch, Method::ChannelOpenOk(ChannelOpenOk {})).await;
+        peer.send(
+            0,
+            Method::ConnectionBlocked(ConnectionBlocked {
+                reason: ShortStr::from_static("disk"),
+            }),
+        )
+        .await;
+        // Nothing but the close comes.
+        let (_, m) = peer.method().await;
+        assert!(
+            matches!(m, Method::ConnectionClose(_)),
+            "a publish was sent while blocked: {m:?}"
+        );
+        peer.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {})).await;
+    });
+    let mut config = ConnectionConfig {
+        host: "127.0.0.1".into(),
+        port,
+        ..Default::default()
+    };
+    config.blocked_timeout = Some(Duration::from_millis(200));
+    let conn = Connection::connect_with(config).await.unwrap();
+    let ch = conn.open_channel().await.unwrap();
+    let mut blocked = conn.blocked_watch();
+    tokio::time::timeout(Duration::from_secs(5), blocked.wait_for(|b| *b))
+        .await
+        .unwrap()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let r = ch
+        .basic_publish("", "q", PublishOptions::default(), BasicProperties::default(), "x")
+        .await;
+    assert!(matches!(r, Err(Error::Blocked)), "{r:?}");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    conn.close().await.unwrap();
+    broker.await.unwrap();
+}

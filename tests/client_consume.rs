@@ -1,0 +1,417 @@
+//! Consumers against a real broker: acks, nacks, server cancel, stale and double acks,
+//! dropped consumers, the bounded buffer, and the Stream impl.
+
+mod common;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use common::*;
+use futures_core::Stream;
+use warren::Error;
+use warren::client::*;
+use warren::wire::{BasicProperties, FieldTable, FieldValue, ShortStr};
+
+async fn publish_n(ch: &Channel, q: &str, n: usize) {
+    for i in 0..n {
+        let c = ch
+            .basic_publish(
+                "",
+                q,
+                PublishOptions::default(),
+                BasicProperties::default(),
+                format!("m{i}"),
+            )
+            .await
+            .unwrap();
+        let _ = c.await.unwrap();
+    }
+}
+
+async fn exclusive_queue(ch: &Channel, prefix: &str) -> String {
+    let q = unique(prefix);
+    ch.queue_declare(
+        &q,
+        QueueDeclareOptions {
+            exclusive: true,
+            ..Default::default()
+        },
+        FieldTable::new(),
+    )
+    .await
+    .unwrap();
+    q
+}
+
+async fn next(consumer: &mut Consumer) -> Delivery {
+    within(10, "a delivery", consumer.next())
+        .await
+        .expect("stream ended")
+        .expect("delivery error")
+}
+
+#[tokio::test]
+async fn consume_ack_in_order() {
+    let (conn, ch) = channel().await;
+    ch.confirm_select().await.unwrap();
+    let q = exclusive_queue(&ch, "consume").await;
+    publish_n(&ch, &q, 20).await;
+    ch.basic_qos(5, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "my-tag", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    assert_eq!(consumer.tag(), &"my-tag");
+    for i in 0..20 {
+        let d = next(&mut consumer).await;
+        assert_eq!(d.body, format!("m{i}").as_bytes());
+        assert_eq!(d.consumer_tag, "my-tag");
+        assert_eq!(d.routing_key, q.as_str());
+        d.ack().await.unwrap();
+    }
+    consumer.cancel().await.unwrap();
+    assert!(within(5, "stream end", consumer.next()).await.is_none());
+    assert!(ch.basic_get(&q, true).await.unwrap().is_none());
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn stream_impl_and_server_named_tag() {
+    let (conn, ch) = channel().await;
+    let q = exclusive_queue(&ch, "stream").await;
+    publish_n(&ch, &q, 3).await;
+    let mut consumer = ch
+        .basic_consume(
+            &q,
+            "",
+            ConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::new(),
+        )
+        .await
+        .unwrap();
+    assert!(consumer.tag().starts_with("amq.ctag-"), "{:?}", consumer.tag());
+    let mut got = Vec::new();
+    while got.len() < 3 {
+        let item = within(
+            10,
+            "stream item",
+            std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)),
+        )
+        .await;
+        got.push(item.unwrap().unwrap().body);
+    }
+    assert_eq!(got, vec!["m0", "m1", "m2"]);
+    // A no-ack delivery cannot be acked: typed error, channel fine.
+    publish_n(&ch, &q, 1).await;
+    let d = next(&mut consumer).await;
+    assert!(matches!(d.ack().await, Err(Error::UnknownDeliveryTag { .. })));
+    assert!(ch.is_open());
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn nack_requeue_and_reject() {
+    let (conn, ch) = channel().await;
+    let q = exclusive_queue(&ch, "nack").await;
+    publish_n(&ch, &q, 2).await;
+    ch.basic_qos(10, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let first = next(&mut consumer).await;
+    assert!(!first.redelivered);
+    let second = next(&mut consumer).await;
+    first.nack(true).await.unwrap();
+    let again = next(&mut consumer).await;
+    assert!(again.redelivered);
+    assert_eq!(again.body, first.body);
+    again.reject(false).await.unwrap();
+    ch.basic_reject(second.delivery_tag, true).await.unwrap();
+    let third = next(&mut consumer).await;
+    assert_eq!(third.body, second.body);
+    ch.basic_ack(third.delivery_tag, false).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn multiple_ack_and_nack() {
+    let (conn, ch) = channel().await;
+    let q = exclusive_queue(&ch, "multi").await;
+    publish_n(&ch, &q, 10).await;
+    ch.basic_qos(10, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let mut ds = Vec::new();
+    for _ in 0..10 {
+        ds.push(next(&mut consumer).await);
+    }
+    ch.basic_ack(ds[4].delivery_tag, true).await.unwrap();
+    // Already covered by the multiple ack.
+    assert!(matches!(ds[2].ack().await, Err(Error::UnknownDeliveryTag { .. })));
+    ch.basic_nack(ds[9].delivery_tag, true, false).await.unwrap();
+    assert!(ch.is_open());
+    assert!(ch.basic_get(&q, true).await.unwrap().is_none());
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn double_ack_and_stale_ack_are_typed_errors() {
+    let (conn, ch) = channel().await;
+    let q = unique("double");
+    ch.queue_declare(
+        &q,
+        QueueDeclareOptions {
+            auto_delete: false,
+            ..Default::default()
+        },
+        FieldTable::new(),
+    )
+    .await
+    .unwrap();
+    publish_n(&ch, &q, 3).await;
+    ch.basic_qos(10, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let d = next(&mut consumer).await;
+    d.ack().await.unwrap();
+    match d.ack().await {
+        Err(Error::UnknownDeliveryTag { tag }) => assert_eq!(tag, d.delivery_tag.value()),
+        other => panic!("double ack: {other:?}"),
+    }
+    // The channel still works: next delivery acks fine.
+    let d2 = next(&mut consumer).await;
+    d2.ack().await.unwrap();
+    let d3 = next(&mut consumer).await;
+    // Close the channel: its tags become stale.
+    ch.close().await.unwrap();
+    match d3.ack().await {
+        Err(Error::StaleDelivery { tag }) => assert_eq!(tag, d3.delivery_tag.value()),
+        other => panic!("stale ack: {other:?}"),
+    }
+    // A stale tag on another channel of the connection is refused too, nothing sent.
+    let ch2 = conn.open_channel().await.unwrap();
+    assert!(matches!(
+        ch2.basic_ack(d3.delivery_tag, false).await,
+        Err(Error::StaleDelivery { .. })
+    ));
+    // The unacked message went back to the queue with the channel close.
+    let back = within(5, "requeued message", async {
+        loop {
+            if let Some(m) = ch2.basic_get(&q, false).await.unwrap() {
+                break m;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(back.delivery.redelivered);
+    back.delivery.ack().await.unwrap();
+    assert!(ch2.is_open());
+    ch2.queue_delete(&q, QueueDeleteOptions::default()).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn server_cancel_on_queue_delete_ends_the_stream() {
+    let (conn, ch) = channel().await;
+    let q = unique("cancelled");
+    ch.queue_declare(&q, QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    publish_n(&ch, &q, 1).await;
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let d = next(&mut consumer).await;
+    d.ack().await.unwrap();
+    let other = conn.open_channel().await.unwrap();
+    other.queue_delete(&q, QueueDeleteOptions::default()).await.unwrap();
+    let end = within(10, "cancel", consumer.next()).await;
+    match end {
+        Some(Err(Error::ConsumerCancelled { consumer_tag })) => assert_eq!(consumer_tag, consumer.tag().as_str()),
+        other => panic!("expected the consumer-cancelled error, got {other:?}"),
+    }
+    assert!(consumer.next().await.is_none());
+    assert!(ch.is_open(), "a server cancel does not close the channel");
+    ch.basic_qos(1, false).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn channel_close_ends_consumers_with_the_reason() {
+    let (conn, ch) = channel().await;
+    let q = exclusive_queue(&ch, "chclose").await;
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    // Provoke a channel error: 404 on a passive declare.
+    let _ = ch
+        .queue_declare(
+            &unique("nope"),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::new(),
+        )
+        .await;
+    match within(5, "end", consumer.next()).await {
+        Some(Err(e)) => assert!(e.is_channel_error(), "{e:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(consumer.next().await.is_none());
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn dropped_consumer_requeues_and_cancels() {
+    let (conn, ch) = channel().await;
+    let q = exclusive_queue(&ch, "dropped").await;
+    publish_n(&ch, &q, 10).await;
+    ch.basic_qos(10, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let d = next(&mut consumer).await;
+    // Let the rest arrive in the buffer, then drop the consumer.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(consumer);
+    d.ack().await.unwrap();
+    // The other nine are back in the queue (requeued), and nobody consumes any more.
+    let n = within(5, "requeue", async {
+        loop {
+            let info = ch
+                .queue_declare(
+                    &q,
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::new(),
+                )
+                .await
+                .unwrap();
+            if info.message_count == 9 && info.consumer_count == 0 {
+                break info.message_count;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(n, 9);
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn slow_consumer_bounded_buffer_keeps_acks_flowing() {
+    let mut config = config();
+    config.consumer_buffer = 4;
+    let conn = connect_config(config).await;
+    let ch = conn.open_channel().await.unwrap();
+    let q = exclusive_queue(&ch, "slow").await;
+    let pubch = conn.open_channel().await.unwrap();
+    pubch.confirm_select().await.unwrap();
+    publish_n(&pubch, &q, 300).await;
+    // No prefetch: the broker pushes everything; the buffer of 4 fills and the
+    // connection stops reading until this consumer catches up. Acks still get through.
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..300 {
+        let d = next(&mut consumer).await;
+        assert_eq!(d.body, format!("m{i}").as_bytes());
+        d.ack().await.unwrap();
+        if i % 50 == 0 {
+            // Other work on the connection also goes on.
+            pubch.basic_qos(1, false).await.unwrap();
+        }
+    }
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn basic_get_empty_and_headers() {
+    let (conn, ch) = channel().await;
+    let q = exclusive_queue(&ch, "get").await;
+    assert!(ch.basic_get(&q, false).await.unwrap().is_none());
+    let mut headers = FieldTable::new();
+    headers.insert(ShortStr::from_static("attempt"), FieldValue::I32(3));
+    let props = BasicProperties {
+        headers: Some(headers),
+        content_type: Some(ShortStr::from_static("text/plain")),
+        ..Default::default()
+    };
+    ch.basic_publish("", &q, PublishOptions::default(), props, "with headers")
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let m = within(5, "get", async {
+        loop {
+            if let Some(m) = ch.basic_get(&q, false).await.unwrap() {
+                break m;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert_eq!(m.delivery.properties.content_type.as_deref(), Some("text/plain"));
+    assert_eq!(
+        m.delivery
+            .properties
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("attempt"))
+            .and_then(|v| v.as_i64()),
+        Some(3)
+    );
+    m.delivery.ack().await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn pipelined_consume_cancel_and_calls_on_one_channel() {
+    // RabbitMQ sends consume-ok and cancel-ok from the queue process: pipelined calls
+    // behind them must still get their own replies.
+    let (conn, ch) = channel().await;
+    let q = exclusive_queue(&ch, "pipelined").await;
+    for round in 0..20 {
+        let tag = format!("c{round}");
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let (consumer, info, qos) = tokio::join!(
+            ch.basic_consume(&q, &tag, ConsumeOptions::default(), FieldTable::new()),
+            ch.queue_declare(&q, passive, FieldTable::new()),
+            ch.basic_qos(10, false),
+        );
+        let consumer = consumer.unwrap();
+        info.unwrap();
+        qos.unwrap();
+        let (cancel, purge, info) = tokio::join!(
+            consumer.cancel(),
+            ch.queue_purge(&q),
+            ch.queue_declare(&q, passive, FieldTable::new())
+        );
+        cancel.unwrap();
+        purge.unwrap();
+        info.unwrap();
+        drop(consumer);
+    }
+    assert!(ch.is_open());
+    conn.close().await.unwrap();
+}
