@@ -79,7 +79,8 @@ fn share(src: &Bytes, part: &[u8]) -> Bytes {
 #[inline]
 pub fn shortstr<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, ShortStr> {
     let (i, s) = shortstr_slice(i)?;
-    if std::str::from_utf8(s).is_err() {
+    // Nearly every short string is ASCII, which is checked a word at a time.
+    if !s.is_ascii() && std::str::from_utf8(s).is_err() {
         return fail(WireError::InvalidUtf8);
     }
     Ok((i, ShortStr::from_checked(share(src, s))))

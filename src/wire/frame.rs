@@ -3,7 +3,7 @@
 //! A frame is `type:u8 channel:u16 size:u32 payload[size] 0xCE`. [`Frame::parse`] takes
 //! complete frames off the front of a `BytesMut`; "need more bytes" is `Ok(None)`.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::codec as c;
 use super::{BasicProperties, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, Method, WireError};
@@ -75,6 +75,14 @@ impl Frame {
         };
         // Check before splitting, so an error leaves the buffer intact.
         check_frame_end(buf[len - 1])?;
+        if buf[0] == FRAME_BODY {
+            // Body frames are most of the traffic: split the payload out directly.
+            let channel = u16::from_be_bytes([buf[1], buf[2]]);
+            let mut frame = buf.split_to(len);
+            frame.advance(7);
+            frame.truncate(len - FRAME_OVERHEAD);
+            return Ok(Some(Frame::Body { channel, payload: frame.freeze() }));
+        }
         let bytes = buf.split_to(len).freeze();
         decode_checked(&bytes).map(Some)
     }

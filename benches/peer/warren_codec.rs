@@ -1,0 +1,112 @@
+//! warren's codec as a peer-bench `Codec` (dropped into `src/codec/` of a copy of
+//! /work/shared/peer-bench by `scripts/peer-codec.sh`; not compiled in warren's workspace).
+//!
+//! The message is the reference one: the amq-protocol codec's encoding is decoded by
+//! warren, and warren must encode it back to the identical bytes, so all three codecs
+//! do the same work.
+//!
+//! - encode: `Frame::encode` of the 3 frames into a `BytesMut` that takes over the
+//!   harness's `Vec` without copying (`Vec -> Bytes -> BytesMut -> Vec` are all
+//!   zero-copy for a unique buffer), so the timed region is serialization only.
+//! - decode: warren parses a `BytesMut` read buffer and hands out zero-copy `Bytes`
+//!   slices of it; the harness gives a borrowed `&[u8]`, so the bytes are first copied
+//!   into a reused, already-faulted `BytesMut`. That copy is inside the timed region
+//!   (in a client the socket read does this copy instead; warren's own
+//!   `cargo bench -p warren-benches --bench codec` times decode with and without it).
+
+use std::cell::RefCell;
+
+use anyhow::{Result, anyhow, bail};
+use bytes::{BufMut, Bytes, BytesMut};
+use warren::wire::Frame;
+
+use super::{Codec, amq_protocol_codec::AmqProtocolCodec};
+
+pub struct WarrenCodec {
+    /// basic.deliver, content header, body: owned frame values, as a server would hold them.
+    frames: Vec<Frame>,
+    /// Encode only frame `k`; None = all three.
+    only: Option<usize>,
+    /// The read buffer decode copies into (a client's socket read buffer).
+    read_buf: RefCell<BytesMut>,
+}
+
+impl WarrenCodec {
+    pub fn from_reference(reference: &AmqProtocolCodec) -> Result<Self> {
+        let wire = reference.one_message()?;
+        let mut buf = BytesMut::from(&wire[..]);
+        let mut frames = Vec::new();
+        while let Some(f) = Frame::parse(&mut buf, 0).map_err(|e| anyhow!("warren decoding the reference: {e}"))? {
+            frames.push(f);
+        }
+        if frames.len() != 3 || !buf.is_empty() {
+            bail!(
+                "warren: reference message gave {} frames and {} stray bytes",
+                frames.len(),
+                buf.len()
+            );
+        }
+        let mut again = BytesMut::new();
+        for f in &frames {
+            f.encode(&mut again);
+        }
+        if again[..] != wire[..] {
+            bail!(
+                "warren encodes the reference message differently ({} vs {} bytes)",
+                again.len(),
+                wire.len()
+            );
+        }
+        Ok(Self {
+            frames,
+            only: None,
+            read_buf: RefCell::new(BytesMut::new()),
+        })
+    }
+}
+
+impl Codec for WarrenCodec {
+    fn name(&self) -> &'static str {
+        "warren"
+    }
+
+    fn set_only(&mut self, k: Option<usize>) {
+        self.only = k;
+    }
+
+    fn encode(&self, n: usize, out: &mut Vec<u8>) -> Result<usize> {
+        let selected: Vec<&Frame> = self
+            .frames
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| self.only.is_none_or(|o| o == *k))
+            .map(|(_, f)| f)
+            .collect();
+        let mut buf = BytesMut::from(Bytes::from(std::mem::take(out)));
+        buf.clear();
+        for _ in 0..n {
+            for f in &selected {
+                f.encode(&mut buf);
+            }
+        }
+        let len = buf.len();
+        *out = Vec::from(buf);
+        Ok(len)
+    }
+
+    fn decode(&self, buf: &[u8]) -> Result<usize> {
+        let mut rb = self.read_buf.borrow_mut();
+        rb.clear();
+        rb.reserve(buf.len());
+        rb.put_slice(buf);
+        let mut frames = 0;
+        while let Some(frame) = Frame::parse(&mut rb, 0).map_err(|e| anyhow!("warren: after {frames} frames: {e}"))? {
+            std::hint::black_box(&frame);
+            frames += 1;
+        }
+        if !rb.is_empty() {
+            bail!("warren: truncated frame after {frames} frames");
+        }
+        Ok(frames)
+    }
+}

@@ -1,0 +1,327 @@
+//! What a run prints: the live line, the summary table and the JSON object.
+
+use std::fmt::Write as _;
+
+use super::hist::Hist;
+
+/// Everything measured in a run.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub queue: String,
+    pub producers: u32,
+    pub consumers: u32,
+    pub size: usize,
+    pub confirm: u32,
+    pub prefetch: u16,
+    pub ack: String,
+    pub queue_kind: &'static str,
+    pub persistent: bool,
+    /// basic.publish calls that went out.
+    pub published: u64,
+    /// Publishes the broker acknowledged (confirm mode).
+    pub confirmed: u64,
+    pub nacked: u64,
+    pub returned: u64,
+    /// Publishes whose outcome is unknown (connection lost before the confirm).
+    pub unconfirmed: u64,
+    /// Distinct messages consumed.
+    pub consumed: u64,
+    /// Deliveries acknowledged (by basic.ack, multiple counted per delivery; all of them in auto mode).
+    pub acked: u64,
+    /// Messages that should have arrived (confirmed, or sent without confirms) and did not.
+    pub lost: u64,
+    /// Deliveries of a sequence number already seen.
+    pub duplicates: u64,
+    /// Deliveries whose body did not carry a valid sequence number.
+    pub corrupt: u64,
+    /// Seconds from the start until the last publish was settled.
+    pub publish_secs: f64,
+    /// Seconds from the start until the last message was consumed.
+    pub consume_secs: f64,
+    /// Seconds from the start until the end of the drain.
+    pub elapsed_secs: f64,
+    /// Publish → consume latency in microseconds.
+    pub latency_us: Hist,
+    /// User + system CPU seconds of this process during the run.
+    pub cpu_secs: Option<f64>,
+}
+
+impl Summary {
+    pub fn publish_rate(&self) -> f64 {
+        rate(self.published, self.publish_secs)
+    }
+    pub fn consume_rate(&self) -> f64 {
+        rate(self.consumed, self.consume_secs)
+    }
+    /// Client CPU microseconds per message (published + consumed counted once each).
+    pub fn cpu_us_per_msg(&self) -> Option<f64> {
+        let msgs = self.published.max(self.consumed);
+        self.cpu_secs.filter(|_| msgs > 0).map(|c| c * 1e6 / msgs as f64)
+    }
+
+    /// One JSON object on one line.
+    pub fn to_json(&self, ok: bool, error: Option<&str>) -> String {
+        let mut j = Json::default();
+        j.str("queue", &self.queue);
+        j.str("queue_type", self.queue_kind);
+        j.uint("producers", self.producers.into());
+        j.uint("consumers", self.consumers.into());
+        j.uint("size", self.size as u64);
+        j.uint("confirm_window", self.confirm.into());
+        j.uint("prefetch", self.prefetch.into());
+        j.str("ack", &self.ack);
+        j.bool("persistent", self.persistent);
+        j.uint("published", self.published);
+        j.uint("confirmed", self.confirmed);
+        j.uint("nacked", self.nacked);
+        j.uint("returned", self.returned);
+        j.uint("unconfirmed", self.unconfirmed);
+        j.uint("consumed", self.consumed);
+        j.uint("acked", self.acked);
+        j.uint("lost", self.lost);
+        j.uint("duplicates", self.duplicates);
+        j.uint("corrupt", self.corrupt);
+        j.float("publish_rate", self.publish_rate(), 1);
+        j.float("consume_rate", self.consume_rate(), 1);
+        j.uint("latency_p50_us", self.latency_us.quantile(0.50));
+        j.uint("latency_p95_us", self.latency_us.quantile(0.95));
+        j.uint("latency_p99_us", self.latency_us.quantile(0.99));
+        j.uint("latency_max_us", self.latency_us.quantile(1.0));
+        j.opt_float("cpu_seconds", self.cpu_secs, 3);
+        j.opt_float("cpu_us_per_msg", self.cpu_us_per_msg(), 3);
+        j.float("publish_seconds", self.publish_secs, 3);
+        j.float("consume_seconds", self.consume_secs, 3);
+        j.float("elapsed_seconds", self.elapsed_secs, 3);
+        match error {
+            Some(e) => j.str("error", e),
+            None => j.null("error"),
+        }
+        j.bool("ok", ok);
+        j.finish()
+    }
+
+    /// The human-readable summary.
+    pub fn table(&self, verdict: &str) -> String {
+        let mut t = String::new();
+        let _ = writeln!(
+            t,
+            "warren perf: queue {} ({}{}), {} producer(s), {} consumer(s), {} B bodies, confirm window {}, prefetch {}, ack {}",
+            self.queue,
+            self.queue_kind,
+            if self.persistent { ", persistent" } else { "" },
+            self.producers,
+            self.consumers,
+            self.size,
+            self.confirm,
+            self.prefetch,
+            self.ack
+        );
+        let row = |t: &mut String, k: &str, v: String| {
+            let _ = writeln!(t, "  {k:<22} {v}");
+        };
+        row(
+            &mut t,
+            "published",
+            format!(
+                "{} in {:.3} s ({}/s)",
+                self.published,
+                self.publish_secs,
+                int(self.publish_rate())
+            ),
+        );
+        row(&mut t, "confirmed", self.confirmed.to_string());
+        row(
+            &mut t,
+            "nacked / returned",
+            format!("{} / {}", self.nacked, self.returned),
+        );
+        row(&mut t, "unconfirmed", self.unconfirmed.to_string());
+        row(
+            &mut t,
+            "consumed",
+            format!(
+                "{} in {:.3} s ({}/s)",
+                self.consumed,
+                self.consume_secs,
+                int(self.consume_rate())
+            ),
+        );
+        row(&mut t, "acked", self.acked.to_string());
+        row(
+            &mut t,
+            "lost / duplicates",
+            format!("{} / {}", self.lost, self.duplicates),
+        );
+        if self.corrupt > 0 {
+            row(&mut t, "corrupt bodies", self.corrupt.to_string());
+        }
+        let h = &self.latency_us;
+        row(
+            &mut t,
+            "latency p50/p95/p99",
+            format!(
+                "{} / {} / {} (max {})",
+                dur_us(h.quantile(0.5)),
+                dur_us(h.quantile(0.95)),
+                dur_us(h.quantile(0.99)),
+                dur_us(h.quantile(1.0))
+            ),
+        );
+        match (self.cpu_secs, self.cpu_us_per_msg()) {
+            (Some(c), Some(per)) => row(&mut t, "client CPU", format!("{c:.2} s ({per:.2} µs/msg)")),
+            (Some(c), None) => row(&mut t, "client CPU", format!("{c:.2} s")),
+            _ => row(&mut t, "client CPU", "unavailable".into()),
+        }
+        row(&mut t, "elapsed", format!("{:.3} s", self.elapsed_secs));
+        row(&mut t, "result", verdict.to_string());
+        t
+    }
+}
+
+/// One second's progress, for the live line.
+pub struct Tick {
+    pub at_secs: f64,
+    pub published: u64,
+    pub confirmed: u64,
+    pub consumed: u64,
+    pub in_flight: u64,
+    pub interval_secs: f64,
+    pub latency_us: Hist,
+}
+
+impl Tick {
+    pub fn line(&self, prev: &Tick, confirms: bool) -> String {
+        let per_s = |now: u64, before: u64| int((now - before) as f64 / self.interval_secs.max(1e-9));
+        let mut l = format!(
+            "[{:>6.1}s] pub {:>8}/s",
+            self.at_secs,
+            per_s(self.published, prev.published)
+        );
+        if confirms {
+            let _ = write!(l, "  conf {:>8}/s", per_s(self.confirmed, prev.confirmed));
+        }
+        let _ = write!(l, "  cons {:>8}/s", per_s(self.consumed, prev.consumed));
+        if confirms {
+            let _ = write!(l, "  unconfirmed {:>6}", self.in_flight);
+        }
+        if self.latency_us.count() > 0 {
+            let _ = write!(
+                l,
+                "  lat p50 {} p99 {}",
+                dur_us(self.latency_us.quantile(0.5)),
+                dur_us(self.latency_us.quantile(0.99))
+            );
+        }
+        l
+    }
+}
+
+fn rate(n: u64, secs: f64) -> f64 {
+    if secs > 0.0 { n as f64 / secs } else { 0.0 }
+}
+
+fn int(v: f64) -> String {
+    format!("{:.0}", v)
+}
+
+/// Microseconds, printed in the unit that fits.
+pub fn dur_us(us: u64) -> String {
+    match us {
+        0..1_000 => format!("{us} µs"),
+        1_000..1_000_000 => format!("{:.2} ms", us as f64 / 1e3),
+        _ => format!("{:.2} s", us as f64 / 1e6),
+    }
+}
+
+/// A flat JSON object, written by hand (keys are fixed ASCII; values are escaped).
+#[derive(Default)]
+struct Json(String);
+
+impl Json {
+    fn key(&mut self, k: &str) {
+        self.0.push(if self.0.is_empty() { '{' } else { ',' });
+        self.0.push('"');
+        self.0.push_str(k);
+        self.0.push_str("\":");
+    }
+    fn uint(&mut self, k: &str, v: u64) {
+        self.key(k);
+        let _ = write!(self.0, "{v}");
+    }
+    fn bool(&mut self, k: &str, v: bool) {
+        self.key(k);
+        self.0.push_str(if v { "true" } else { "false" });
+    }
+    fn float(&mut self, k: &str, v: f64, decimals: usize) {
+        self.key(k);
+        if v.is_finite() {
+            let _ = write!(self.0, "{v:.decimals$}");
+        } else {
+            self.0.push_str("null");
+        }
+    }
+    fn null(&mut self, k: &str) {
+        self.key(k);
+        self.0.push_str("null");
+    }
+    fn opt_float(&mut self, k: &str, v: Option<f64>, decimals: usize) {
+        match v {
+            Some(v) => self.float(k, v, decimals),
+            None => self.null(k),
+        }
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        self.0.push('"');
+        for c in v.chars() {
+            match c {
+                '"' => self.0.push_str("\\\""),
+                '\\' => self.0.push_str("\\\\"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(self.0, "\\u{:04x}", c as u32);
+                }
+                c => self.0.push(c),
+            }
+        }
+        self.0.push('"');
+    }
+    fn finish(mut self) -> String {
+        if self.0.is_empty() {
+            self.0.push('{');
+        }
+        self.0.push('}');
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape() {
+        let mut s = Summary {
+            queue: "q\"1".into(),
+            published: 10,
+            consumed: 10,
+            publish_secs: 2.0,
+            ..Default::default()
+        };
+        s.latency_us.record(100);
+        let j = s.to_json(true, None);
+        assert!(j.starts_with("{\"queue\":\"q\\\"1\","), "{j}");
+        assert!(j.contains("\"published\":10,"));
+        assert!(j.contains("\"publish_rate\":5.0,"));
+        assert!(j.contains("\"latency_p50_us\":100,"));
+        assert!(j.contains("\"cpu_seconds\":null,"));
+        assert!(j.ends_with("\"error\":null,\"ok\":true}"), "{j}");
+        assert!(!j.contains('\n'));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(dur_us(999), "999 µs");
+        assert_eq!(dur_us(1500), "1.50 ms");
+        assert_eq!(dur_us(2_500_000), "2.50 s");
+    }
+}

@@ -1,0 +1,91 @@
+//! A concurrent set of sequence numbers: one bit per number, in chunks allocated on first
+//! use, so `--duration` runs need no size up front. `insert` says whether the number was
+//! already there (a duplicate delivery).
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Bits per chunk (128 KiB of words).
+const CHUNK_BITS: u64 = 1 << 20;
+const WORDS: usize = (CHUNK_BITS / 64) as usize;
+/// Chunks available: 2^34 sequence numbers in all.
+const CHUNKS: usize = 1 << 14;
+
+/// A set of `u64` below 2^34.
+pub struct SeqSet {
+    chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+}
+
+impl Default for SeqSet {
+    fn default() -> Self {
+        Self {
+            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+        }
+    }
+}
+
+impl SeqSet {
+    /// The largest sequence number the set can hold, plus one.
+    pub const CAPACITY: u64 = CHUNK_BITS * CHUNKS as u64;
+
+    fn word(&self, seq: u64) -> Option<(&AtomicU64, u64)> {
+        let chunk = self.chunks.get((seq / CHUNK_BITS) as usize)?;
+        let words = chunk.get_or_init(|| (0..WORDS).map(|_| AtomicU64::new(0)).collect());
+        let bit = seq % CHUNK_BITS;
+        Some((&words[(bit / 64) as usize], 1u64 << (bit % 64)))
+    }
+
+    /// Adds `seq`; `Some(true)` if it was new, `Some(false)` if it was already there,
+    /// `None` if it is out of range.
+    #[inline]
+    pub fn insert(&self, seq: u64) -> Option<bool> {
+        let (word, mask) = self.word(seq)?;
+        Some(word.fetch_or(mask, Relaxed) & mask == 0)
+    }
+
+    /// Whether `seq` is in the set.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn contains(&self, seq: u64) -> bool {
+        let Some(chunk) = self.chunks.get((seq / CHUNK_BITS) as usize).and_then(OnceLock::get) else {
+            return false;
+        };
+        let bit = seq % CHUNK_BITS;
+        chunk[(bit / 64) as usize].load(Relaxed) & (1 << (bit % 64)) != 0
+    }
+
+    /// How many numbers are in `self` but not in `other`.
+    pub fn count_missing_from(&self, other: &SeqSet) -> u64 {
+        let mut n = 0;
+        for (mine, theirs) in self.chunks.iter().zip(other.chunks.iter()) {
+            let Some(mine) = mine.get() else { continue };
+            let theirs = theirs.get();
+            for (i, w) in mine.iter().enumerate() {
+                let t = theirs.map_or(0, |t| t[i].load(Relaxed));
+                n += u64::from((w.load(Relaxed) & !t).count_ones());
+            }
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_duplicates_and_missing() {
+        let published = SeqSet::default();
+        let seen = SeqSet::default();
+        for s in [0, 1, 63, 64, CHUNK_BITS - 1, CHUNK_BITS, 5 * CHUNK_BITS + 7] {
+            assert_eq!(published.insert(s), Some(true));
+        }
+        assert_eq!(published.insert(64), Some(false));
+        assert_eq!(published.insert(SeqSet::CAPACITY), None);
+        for s in [0, 1, 63, CHUNK_BITS] {
+            seen.insert(s);
+        }
+        assert!(seen.contains(63) && !seen.contains(64));
+        assert_eq!(published.count_missing_from(&seen), 3);
+        assert_eq!(seen.count_missing_from(&published), 0);
+    }
+}
