@@ -81,6 +81,19 @@ impl WireError {
         WireError::Truncated
     }
 
+    /// True when the frame boundaries are lost (bad type, size or frame-end): parsing
+    /// cannot go on. Other errors lie inside a well-framed payload, which
+    /// [`Frame::parse`](super::Frame::parse) consumes, so the next frame can still be read.
+    pub fn is_framing_error(&self) -> bool {
+        matches!(
+            self,
+            WireError::BadProtocolHeader { .. }
+                | WireError::UnknownFrameType { .. }
+                | WireError::FrameTooLarge { .. }
+                | WireError::BadFrameEnd { .. }
+        )
+    }
+
     /// The reply code a connection must close with on this error.
     pub fn reply_code(&self) -> ReplyCode {
         use WireError::*;

@@ -67,8 +67,9 @@ impl Frame {
     /// `Ok(None)` means `buf` holds no complete frame yet and nothing was consumed.
     /// `max_frame_size` is the negotiated `frame_max` (whole frame, 0 for no limit).
     /// On an error the connection must close with [`WireError::reply_code`]. Framing
-    /// errors (type, size, frame-end) leave `buf` as it was, since frame boundaries are
-    /// lost; errors inside a well-framed payload consume that frame, so a caller may skip it.
+    /// errors ([`WireError::is_framing_error`]) leave `buf` as it was, since frame
+    /// boundaries are lost; errors inside a well-framed payload consume exactly that
+    /// frame, so a closing connection can still read the peer's close-ok after it.
     pub fn parse(buf: &mut BytesMut, max_frame_size: u32) -> Result<Option<Frame>, WireError> {
         let Some(len) = frame_len(buf, max_frame_size)? else {
             return Ok(None);
