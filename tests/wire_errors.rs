@@ -800,3 +800,14 @@ fn fuzz_frame_empty_method_payload() {
     assert_err(&bytes, 0, WireError::Truncated, SYNTAX_ERROR);
     assert_eq!(buffer_after_error(&bytes, 0), Ok(WireError::Truncated));
 }
+
+#[test]
+fn method_decode_with_an_unrelated_source_copies_instead_of_panicking() {
+    // basic.deliver whose payload is not a slice of `src`.
+    let payload = [
+        0x00, 0x3C, 0x00, 0x3C, 0x01, b'c', 0, 0, 0, 0, 0, 0, 0, 7, 0x00, 0x01, b'x', 0x01, b'k',
+    ];
+    let method = warren::wire::Method::decode(&Bytes::from_static(b"unrelated"), &payload).unwrap();
+    let warren::wire::Method::BasicDeliver(d) = method else { panic!("{method:?}") };
+    assert_eq!((d.consumer_tag.as_str(), d.delivery_tag, d.exchange.as_str(), d.routing_key.as_str()), ("c", 7, "x", "k"));
+}

@@ -69,10 +69,18 @@ fn longstr_slice(i: &[u8]) -> PResult<'_, &[u8]> {
     take(len)(i)
 }
 
-/// A zero-copy `Bytes` for `part`, a sub-slice of `src`.
+/// A zero-copy `Bytes` for `part` when it lies inside `src` (always, from this crate's
+/// parsers); a copy otherwise, so a caller passing unrelated slices cannot cause a panic.
 #[inline]
 fn share(src: &Bytes, part: &[u8]) -> Bytes {
-    if part.is_empty() { Bytes::new() } else { src.slice_ref(part) }
+    let (start, at) = (src.as_ptr() as usize, part.as_ptr() as usize);
+    if part.is_empty() {
+        Bytes::new()
+    } else if at >= start && at + part.len() <= start + src.len() {
+        src.slice_ref(part)
+    } else {
+        Bytes::copy_from_slice(part)
+    }
 }
 
 /// Reads a short string (UTF-8, at most 255 bytes).
