@@ -529,7 +529,7 @@ proptest! {
         prop_assert_eq!(&bytes[7..9], &[0x00, 0x3C]);
         let parsed = Frame::parse(&mut buf, 0).unwrap().unwrap();
         prop_assert!(buf.is_empty());
-        prop_assert_eq!(&parsed, &Frame::Header { channel, header });
+        prop_assert_eq!(&parsed, &Frame::Header { channel, header: Box::new(header) });
         let mut again = BytesMut::new();
         parsed.encode(&mut again);
         prop_assert_eq!(&again[..], &bytes[..]);

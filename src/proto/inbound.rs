@@ -241,7 +241,7 @@ impl Connection {
                 (0, Err(conn_fault(ReplyCode::UNEXPECTED_FRAME, text, None)))
             }
             Frame::Method { channel, method } => (channel, self.on_channel_method(channel, method)),
-            Frame::Header { channel, header } => (channel, self.on_header(channel, header)),
+            Frame::Header { channel, header } => (channel, self.on_header(channel, *header)),
             Frame::Body { channel, payload } => (channel, self.on_body(channel, payload)),
         };
         match result {

@@ -28,8 +28,8 @@ pub enum Frame {
     Header {
         /// The channel.
         channel: u16,
-        /// Class, body size and properties.
-        header: ContentHeader,
+        /// Class, body size and properties (boxed: they are most of a frame's size).
+        header: Box<ContentHeader>,
     },
     /// A content body frame; the payload shares the read buffer.
     Body {
@@ -144,7 +144,7 @@ fn decode_checked(frame: &Bytes) -> Result<Frame, WireError> {
     let payload = &frame[7..frame.len() - 1];
     match frame[0] {
         FRAME_METHOD => Ok(Frame::Method { channel, method: Method::decode(frame, payload)? }),
-        FRAME_HEADER => Ok(Frame::Header { channel, header: decode_header(frame, payload)? }),
+        FRAME_HEADER => Ok(Frame::Header { channel, header: Box::new(decode_header(frame, payload)?) }),
         FRAME_BODY => Ok(Frame::Body { channel, payload: frame.slice(7..frame.len() - 1) }),
         _ if channel != 0 || !payload.is_empty() => Err(WireError::BadHeartbeat),
         _ => Ok(Frame::Heartbeat),
