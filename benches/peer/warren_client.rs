@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use async_trait::async_trait;
 use bytes::Bytes;
 use warren::client::{
-    Channel, Confirmation, Confirmed, ConnectionConfig, ConsumeOptions, Connection, PublishOptions,
+    Channel, Confirmation, Confirmed, Connection, ConnectionConfig, ConsumeOptions, PublishOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
 use warren::wire::{BasicProperties, FieldTable};
@@ -34,7 +34,10 @@ impl WarrenClient {
         let mut config = ConnectionConfig::from_uri(&args.uri()).map_err(e)?;
         // The harness bounds the window itself (WINDOW, default 1000; 1000 for the preload).
         config.publish_window = 1 << 16;
-        let conn = Connection::connect_with(config).await.map_err(e).context("warren connect")?;
+        let conn = Connection::connect_with(config)
+            .await
+            .map_err(e)
+            .context("warren connect")?;
         Ok(Self { conn })
     }
 
@@ -51,9 +54,16 @@ impl Client for WarrenClient {
 
     async fn declare_queue(&self, queue: &str, durable: bool) -> Result<()> {
         let ch = self.channel().await?;
-        ch.queue_declare(queue, QueueDeclareOptions { durable, ..Default::default() }, FieldTable::new())
-            .await
-            .map_err(e)?;
+        ch.queue_declare(
+            queue,
+            QueueDeclareOptions {
+                durable,
+                ..Default::default()
+            },
+            FieldTable::new(),
+        )
+        .await
+        .map_err(e)?;
         ch.close().await.map_err(e)?;
         Ok(())
     }
@@ -61,7 +71,14 @@ impl Client for WarrenClient {
     async fn message_count(&self, queue: &str) -> Result<u32> {
         let ch = self.channel().await?;
         let q = ch
-            .queue_declare(queue, QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::new())
+            .queue_declare(
+                queue,
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::new(),
+            )
             .await
             .map_err(e)?;
         ch.close().await.map_err(e)?;
@@ -80,7 +97,10 @@ impl Client for WarrenClient {
         if spec.confirm_window.is_some() {
             ch.confirm_select().await.map_err(e)?;
         }
-        let props = BasicProperties { delivery_mode: Some(if spec.persistent { 2 } else { 1 }), ..Default::default() };
+        let props = BasicProperties {
+            delivery_mode: Some(if spec.persistent { 2 } else { 1 }),
+            ..Default::default()
+        };
         // One shared buffer: each publish clones a reference, not the bytes.
         let body = Bytes::copy_from_slice(spec.body);
         let window = spec.confirm_window.unwrap_or(0);
@@ -117,9 +137,16 @@ impl Client for WarrenClient {
             }
         } else {
             // Round-trip barrier on the same channel.
-            ch.queue_declare(spec.queue, QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::new())
-                .await
-                .map_err(e)?;
+            ch.queue_declare(
+                spec.queue,
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::new(),
+            )
+            .await
+            .map_err(e)?;
         }
         ch.close().await.map_err(e)?;
         Ok(out)
@@ -129,7 +156,12 @@ impl Client for WarrenClient {
         let ch = self.channel().await?;
         ch.basic_qos(spec.prefetch, false).await.map_err(e)?;
         let mut consumer = ch
-            .basic_consume(spec.queue, "bench-consumer", ConsumeOptions::default(), FieldTable::new())
+            .basic_consume(
+                spec.queue,
+                "bench-consumer",
+                ConsumeOptions::default(),
+                FieldTable::new(),
+            )
             .await
             .map_err(e)?;
         let mut out = ConsumeOutcome::default();
