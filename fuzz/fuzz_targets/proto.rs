@@ -9,7 +9,8 @@
 //!   closes, flow, cancel, blocked, replies...) with fields taken from the input, so the
 //!   fuzzer reaches the deep states without rediscovering framing;
 //! - a client command (open/close a channel, a call, a publish, ack/nack/reject of a tag it
-//!   was given, connection close, update-secret);
+//!   was given, connection close, update-secret, reopening a closed channel's id as
+//!   recovery does);
 //! - time passing (`handle_timeout`), end of stream, an IO error.
 //!
 //! Checked after every op: no panic; everything the client transmits is a sequence of
@@ -77,6 +78,8 @@ struct Harness {
     /// The client's protocol header has been checked.
     header_seen: bool,
     channels: Vec<ChannelId>,
+    /// Channels closed since, for `reopen_channel` (what recovery does on a new connection).
+    closed_channels: Vec<ChannelId>,
     tags: Vec<DeliveryTag>,
     closed: bool,
 }
@@ -101,6 +104,7 @@ impl Harness {
             out: BytesMut::new(),
             header_seen: false,
             channels: Vec::new(),
+            closed_channels: Vec::new(),
             tags: Vec::new(),
             closed: false,
         }
@@ -158,6 +162,9 @@ impl Harness {
             Event::ChannelOpened(id) => self.channels.push(id),
             Event::ChannelClosed { channel, error } => {
                 self.channels.retain(|c| *c != channel);
+                if self.closed_channels.len() < 16 {
+                    self.closed_channels.push(channel);
+                }
                 assert!(error.is_channel_error() || error.is_connection_error(), "{error:?}");
             }
             Event::Delivery { delivery, .. } => self.tags.push(delivery.tag),
@@ -380,7 +387,7 @@ impl Harness {
             .tags
             .get(usize::from(input.byte()) % self.tags.len().max(1))
             .copied();
-        let r: Result<(), warren::Error> = match pick % 12 {
+        let r: Result<(), warren::Error> = match pick % 13 {
             0 => self.conn.open_channel().map(drop),
             1 => match channel {
                 Some(c) => self.conn.close_channel(c, warren::wire::ReplyCode(200), "bye"),
@@ -434,6 +441,21 @@ impl Harness {
                 None => Ok(()),
             },
             10 => self.conn.close(self.now, warren::wire::ReplyCode(200), "done"),
+            11 => match self
+                .closed_channels
+                .get(usize::from(pick >> 4) % self.closed_channels.len().max(1))
+                .copied()
+            {
+                Some(id) => {
+                    let before = self.conn.next_epoch();
+                    let r = self.conn.reopen_channel(id);
+                    if r.is_ok() {
+                        assert!(self.conn.next_epoch() > id.epoch() && self.conn.next_epoch() >= before);
+                    }
+                    r
+                }
+                None => Ok(()),
+            },
             _ => self.conn.update_secret(Bytes::from_static(b"token"), "refresh"),
         };
         if self.closed {

@@ -16,6 +16,7 @@ use super::options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
+use super::recovery::ConnectionState;
 use super::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Handle, Publish, Settle};
 use crate::Error;
 use crate::proto::{ChannelId, Content, DeliveryTag};
@@ -447,9 +448,17 @@ impl Channel {
             immediate: false,
         };
         let body = body.into();
+        let mut properties = properties;
         self.inner.check_open()?;
+        self.wait_recovered().await?;
         let shared = &self.inner.shared;
         let conn = &self.inner.handle.shared;
+        if conn.recovery.republish && shared.is_confirm() && properties.message_id.is_none() {
+            // Republished copies must be recognisable as the same message.
+            let n = conn.message_ids.fetch_add(1, Ordering::Relaxed);
+            let id = format!("warren-{:016x}-{n}", conn.recovery.id_prefix);
+            properties.message_id = ShortStr::try_from(id).ok();
+        }
         let confirm = if shared.is_confirm() {
             let permit = shared
                 .window
@@ -482,6 +491,34 @@ impl Channel {
     }
 
     /// Waits while the connection is blocked, up to the configured blocked timeout.
+    /// While the connection is recovering: waits for the end of the recovery, up to
+    /// [`RecoveryConfig::publish_wait`](super::RecoveryConfig::publish_wait), or fails at
+    /// once with [`Error::NotConnected`] when that is `None`.
+    async fn wait_recovered(&self) -> Result<(), Error> {
+        let conn = &self.inner.handle.shared;
+        if !conn.is_recovering() {
+            return Ok(());
+        }
+        let Some(limit) = conn.recovery.publish_wait else {
+            return Err(Error::NotConnected);
+        };
+        let mut rx = conn.state.subscribe();
+        match tokio::time::timeout(limit, rx.wait_for(|s| !s.is_recovering())).await {
+            Ok(Ok(state)) => {
+                if let ConnectionState::Failed(e) = &*state {
+                    return Err(e.clone());
+                }
+            }
+            Ok(Err(_)) => return Err(conn.close_reason()),
+            Err(_) => {
+                return Err(Error::Timeout {
+                    operation: "publish while recovering",
+                });
+            }
+        }
+        self.inner.check_open()
+    }
+
     async fn wait_unblocked(&self) -> Result<(), Error> {
         let conn = &self.inner.handle.shared;
         if !*conn.blocked.borrow() {

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::recovery::RecoveryConfig;
 use crate::Error;
 use crate::proto::{self, Sasl};
 #[cfg(feature = "tls")]
@@ -43,6 +44,8 @@ pub struct ConnectionConfig {
     /// Capacity of the queue of commands from handles to the connection task.
     /// Default 1024.
     pub command_capacity: usize,
+    /// Automatic recovery after a lost connection: on by default; see [`RecoveryConfig`].
+    pub recovery: RecoveryConfig,
 }
 
 impl Default for ConnectionConfig {
@@ -59,6 +62,7 @@ impl Default for ConnectionConfig {
             publish_window: 1024,
             consumer_buffer: 256,
             command_capacity: 1024,
+            recovery: RecoveryConfig::default(),
         }
     }
 }
@@ -156,6 +160,12 @@ impl ConnectionConfig {
         if self.consumer_buffer == 0 || self.command_capacity == 0 {
             return Err(Error::InvalidArgument(
                 "consumer_buffer and command_capacity must be at least 1".into(),
+            ));
+        }
+        let r = &self.recovery;
+        if !(0.0..=1.0).contains(&r.jitter) || r.attempt_timeout.is_zero() || r.max_attempts == Some(0) {
+            return Err(Error::InvalidArgument(
+                "recovery: jitter must be in 0..=1, attempt_timeout above zero, max_attempts at least 1".into(),
             ));
         }
         if matches!(self.protocol.sasl, Sasl::External) {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
@@ -12,7 +13,9 @@ use tracing::Instrument;
 use super::channel::Channel;
 use super::config::ConnectionConfig;
 use super::driver::{Driver, is_application_close};
-use super::shared::{Command, ConnShared, Handle, Limits};
+use super::metrics::Metrics;
+use super::recovery::{ConnectionState, Rng, StateChanges};
+use super::shared::{Command, ConnShared, Handle, Limits, RecoveryLimits};
 use crate::Error;
 use crate::proto::{self, Tune};
 use crate::wire::{FieldTable, ReplyCode};
@@ -118,10 +121,12 @@ impl Connection {
         }
     }
 
-    /// Waits until the connection is closed and returns why: the application's close
-    /// (`Error::ConnectionClosed { by: Client, code: 200, .. }`), the server's
-    /// (`by: Server`, e.g. 320 CONNECTION_FORCED), or a lost transport
-    /// (`Error::ConnectionLost`).
+    /// Waits until the connection is closed for good and returns why: the application's
+    /// close (`Error::ConnectionClosed { by: Client, code: 200, .. }`), the server's
+    /// (`by: Server`, e.g. 530 NOT_ALLOWED), a lost transport (`Error::ConnectionLost`).
+    /// With recovery on, a loss that recovery repairs does not close the connection:
+    /// this resolves when recovery is off, gives up, or the cause cannot heal; watch
+    /// [`state`](Self::state) to see the losses it repaired.
     pub async fn closed(&self) -> Error {
         let mut rx = self.handle.shared.closed.subscribe();
         match rx.wait_for(Option::is_some).await {
@@ -135,7 +140,8 @@ impl Connection {
         self.handle.shared.closed.borrow().clone()
     }
 
-    /// True until the connection closed (or started closing on `close`).
+    /// True until the connection closed for good (or started closing on `close`); true
+    /// while it is being recovered.
     pub fn is_open(&self) -> bool {
         self.handle.shared.closed.borrow().is_none() && !self.handle.cmd.is_closed()
     }
@@ -149,6 +155,39 @@ impl Connection {
     /// A watch of the blocked state: `changed().await` wakes on every block and unblock.
     pub fn blocked_watch(&self) -> watch::Receiver<bool> {
         self.handle.shared.blocked.subscribe()
+    }
+
+    /// A watch of the connection's state: connected, blocked, recovering (attempt and
+    /// cause), recovered (with what could not be restored), failed. `borrow()` reads it,
+    /// `changed().await` / `wait_for(..)` wait for the next one. A watch keeps only the
+    /// latest state; [`state_changes`](Self::state_changes) yields every one.
+    ///
+    /// ```no_run
+    /// # async fn f(conn: warren::client::Connection) {
+    /// use warren::client::ConnectionState;
+    /// let mut state = conn.state();
+    /// while state.changed().await.is_ok() {
+    ///     match &*state.borrow() {
+    ///         ConnectionState::Recovering { attempt, cause } => eprintln!("recovering ({attempt}): {cause}"),
+    ///         ConnectionState::Failed(e) => { eprintln!("gone: {e}"); break }
+    ///         _ => {}
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn state(&self) -> watch::Receiver<ConnectionState> {
+        self.handle.shared.state.subscribe()
+    }
+
+    /// Every state change from now on, in order ([`StateChanges::next`]).
+    pub fn state_changes(&self) -> StateChanges {
+        StateChanges::new(self.handle.shared.changes.subscribe())
+    }
+
+    /// The connection's counters (published, confirmed, nacked, returned, unknown,
+    /// delivered, acked, redelivered, recoveries, time blocked...), across recoveries.
+    pub fn metrics(&self) -> Metrics {
+        self.handle.shared.counters.snapshot()
     }
 
     /// The limits negotiated in the handshake.
@@ -189,30 +228,49 @@ impl Connection {
     }
 }
 
+/// A connected byte stream: TCP, or TLS over TCP.
+pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
+
+/// The transport of one connection (a new one after each recovery).
+pub(crate) type BoxTransport = Box<dyn Transport>;
+
+/// Connects TCP (with `TCP_NODELAY`) to `host:port`, then TLS if configured.
+pub(crate) async fn open_transport(config: &ConnectionConfig, host: &str, port: u16) -> Result<BoxTransport, Error> {
+    let tcp = TcpStream::connect((host, port)).await?;
+    tcp.set_nodelay(true)?;
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &config.tls {
+        let stream = tls.connect(host, tcp).await?;
+        tracing::debug!("TLS established");
+        return Ok(Box::new(stream));
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = config;
+    Ok(Box::new(tcp))
+}
+
 async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<Connection, Error> {
     tracing::debug!("connecting");
-    let tcp = TcpStream::connect((config.host.as_str(), config.port)).await?;
-    tcp.set_nodelay(true)?;
+    let transport = open_transport(&config, &config.host, config.port).await?;
     let limits = Limits {
         rpc_timeout: config.rpc_timeout,
         blocked_timeout: config.blocked_timeout,
         publish_window: config.publish_window,
         consumer_buffer: config.consumer_buffer,
     };
-    let shared = Arc::new(ConnShared::new(limits));
+    let recovery = RecoveryLimits {
+        publish_wait: config.recovery.publish_wait,
+        republish: config.recovery.enabled && config.recovery.republish_unconfirmed,
+        id_prefix: Rng::seeded().next_u64(),
+    };
+    let shared = Arc::new(ConnShared::new(limits, recovery));
     let (cmd_tx, cmd_rx) = mpsc::channel(config.command_capacity);
     let (connected_tx, connected_rx) = oneshot::channel();
     let conn = proto::Connection::new(config.protocol.clone(), Instant::now());
-    let driver = Driver::new(conn, shared.clone(), connected_tx);
-
-    #[cfg(feature = "tls")]
-    if let Some(tls) = &config.tls {
-        let stream = tls.connect(&config.host, tcp).await?;
-        tracing::debug!("TLS established");
-        tokio::spawn(driver.run(stream, cmd_rx).instrument(span));
-        return finish_connect(cmd_tx, shared, connected_rx).await;
-    }
-    tokio::spawn(driver.run(tcp, cmd_rx).instrument(span));
+    let driver = Driver::new(conn, shared.clone(), connected_tx, Arc::new(config));
+    tokio::spawn(driver.run(transport, cmd_rx).instrument(span));
     finish_connect(cmd_tx, shared, connected_rx).await
 }
 

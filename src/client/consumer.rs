@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -184,13 +185,24 @@ impl Consumer {
         if self.finished {
             return Poll::Ready(None);
         }
-        match self.rx.poll_recv(cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(d)) => Poll::Ready(Some(Ok(Delivery::from_proto(d, self.channel.clone())))),
-            Poll::Ready(None) => {
-                self.finished = true;
-                Poll::Ready(self.end.reason.get().cloned().map(Err))
-            }
+        loop {
+            return match self.rx.poll_recv(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Some(d)) => {
+                    let current = self.channel.handle.shared.generation.load(Ordering::Acquire);
+                    if !self.no_ack && d.tag.generation() != current {
+                        // Buffered before the connection was lost: the broker requeued it and
+                        // redelivers it on the recovered connection; this copy could not be
+                        // acked any more.
+                        continue;
+                    }
+                    Poll::Ready(Some(Ok(Delivery::from_proto(d, self.channel.clone()))))
+                }
+                Poll::Ready(None) => {
+                    self.finished = true;
+                    Poll::Ready(self.end.reason.get().cloned().map(Err))
+                }
+            };
         }
     }
 }

@@ -35,14 +35,20 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
+use super::config::ConnectionConfig;
 use super::confirm::Confirmed;
+use super::connection::BoxTransport;
+use super::metrics::Counters;
+use super::recovery::{ConnectionState, RecoveryFailure, RecoveryReport, Rng, Topology, TopologyStep};
 use super::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd, Publish, Settle};
 use crate::error::{Error, Initiator};
 use crate::proto::{self, ChannelId, Delivery, Event, expects_reply};
-use crate::wire::{BasicCancel, Method, ReplyCode, ShortStr};
+use crate::wire::{BasicCancel, BasicConsume, BasicProperties, BasicPublish, BasicQos, Method, ReplyCode, ShortStr};
+
+mod replay;
 
 /// Read buffer size; also the minimum free space before each read.
 const READ_BUF: usize = 128 * 1024;
@@ -70,14 +76,27 @@ enum Pending {
     Call {
         reply: Option<oneshot::Sender<CallReply>>,
         barrier: bool,
+        /// A topology method (declare, delete, bind...), recorded for recovery once the
+        /// server accepts it.
+        record: Option<Box<Method>>,
     },
     /// `basic.consume`: on `consume-ok` the consumer is registered.
     Consume {
         deliveries: mpsc::Sender<Delivery>,
         end: Arc<ConsumerEnd>,
-        no_ack: bool,
+        spec: Box<BasicConsume>,
         reply: oneshot::Sender<Result<ShortStr, Error>>,
     },
+    /// A call made by recovery to restore the channel.
+    Recovery(RecoveryCall),
+}
+
+/// What a recovery call on an application channel restores.
+enum RecoveryCall {
+    /// QoS, confirm or tx mode.
+    Setup,
+    /// A consumer.
+    Consume(ShortStr),
 }
 
 struct ConsumerSlot {
@@ -85,6 +104,8 @@ struct ConsumerSlot {
     tx: Option<mpsc::Sender<Delivery>>,
     end: Arc<ConsumerEnd>,
     no_ack: bool,
+    /// The `basic.consume` that started it (with its final tag), for recovery.
+    spec: Box<BasicConsume>,
     /// Deliveries waiting for room in the consumer's queue, in order.
     overflow: VecDeque<Delivery>,
     /// The consumer ended (cancel-ok or server cancel): its sender goes once the
@@ -93,11 +114,12 @@ struct ConsumerSlot {
 }
 
 impl ConsumerSlot {
-    fn new(tx: Option<mpsc::Sender<Delivery>>, end: Arc<ConsumerEnd>, no_ack: bool) -> Self {
+    fn new(tx: Option<mpsc::Sender<Delivery>>, end: Arc<ConsumerEnd>, spec: Box<BasicConsume>) -> Self {
         ConsumerSlot {
             tx,
             end,
-            no_ack,
+            no_ack: spec.no_ack,
+            spec,
             overflow: VecDeque::new(),
             ended: false,
         }
@@ -108,16 +130,39 @@ fn cost(d: &Delivery) -> usize {
     d.body.len() + DELIVERY_OVERHEAD
 }
 
+/// A publish waiting for its confirm.
+struct Unconfirmed {
+    reply: oneshot::Sender<Result<Confirmed, Error>>,
+    _permit: OwnedSemaphorePermit,
+    /// The message, kept in republish mode to send it again after a recovery.
+    message: Option<Box<Stored>>,
+    /// Publish order on the connection (republished messages keep theirs).
+    order: u64,
+}
+
+/// A published message, as recovery republishes it.
+struct Stored {
+    args: BasicPublish,
+    properties: BasicProperties,
+    body: bytes::Bytes,
+}
+
 struct Slot {
     shared: Arc<ChannelShared>,
     open_reply: Option<oneshot::Sender<Result<Arc<ChannelShared>, Error>>>,
     pending: VecDeque<Pending>,
     consumers: HashMap<ShortStr, ConsumerSlot>,
-    confirms: HashMap<u64, (oneshot::Sender<Result<Confirmed, Error>>, OwnedSemaphorePermit)>,
+    confirms: HashMap<u64, Unconfirmed>,
     close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
     /// Consume/cancel calls in flight: later calls wait in `held` until they are answered.
     barriers: usize,
     held: VecDeque<Command>,
+    /// The last `basic.qos` of each scope (per consumer, global), for recovery.
+    qos: Vec<BasicQos>,
+    /// `tx.select` was called, for recovery.
+    tx: bool,
+    /// Unconfirmed publishes of a lost connection, to send again once recovered.
+    republish: Vec<Unconfirmed>,
 }
 
 impl Slot {
@@ -126,8 +171,25 @@ impl Slot {
         self.consumers.values().flat_map(|c| c.overflow.iter()).map(cost).sum()
     }
 
-    /// Fails everything waiting on the channel with `error`.
-    fn fail(self, error: &Error) {
+    fn new(shared: Arc<ChannelShared>, open_reply: Option<oneshot::Sender<Result<Arc<ChannelShared>, Error>>>) -> Self {
+        Slot {
+            shared,
+            open_reply,
+            pending: VecDeque::new(),
+            consumers: HashMap::new(),
+            confirms: HashMap::new(),
+            close_waiters: Vec::new(),
+            barriers: 0,
+            held: VecDeque::new(),
+            qos: Vec::new(),
+            tx: false,
+            republish: Vec::new(),
+        }
+    }
+
+    /// Fails everything waiting on the channel with `error`; unconfirmed publishes
+    /// resolve with it too (outcome unknown) and are counted.
+    fn fail(self, error: &Error, counters: &Counters) {
         self.shared.set_closed(error.clone());
         if let Some(reply) = self.open_reply {
             let _ = reply.send(Err(error.clone()));
@@ -137,7 +199,7 @@ impl Slot {
                 Pending::Call { reply: Some(reply), .. } => {
                     let _ = reply.send(Err(error.clone()));
                 }
-                Pending::Call { reply: None, .. } => {}
+                Pending::Call { reply: None, .. } | Pending::Recovery(_) => {}
                 Pending::Consume { reply, .. } => {
                     let _ = reply.send(Err(error.clone()));
                 }
@@ -149,8 +211,9 @@ impl Slot {
         for (_, c) in self.consumers {
             let _ = c.end.reason.set(error.clone());
         }
-        for (_, (reply, _permit)) in self.confirms {
-            let _ = reply.send(Err(error.clone()));
+        for u in self.confirms.into_values().chain(self.republish) {
+            Counters::inc(&counters.unknown);
+            let _ = u.reply.send(Err(error.clone()));
         }
         // Our own close (client, any code we chose) succeeded; anything else is why
         // the close did not go as asked.
@@ -190,6 +253,49 @@ pub(crate) struct Driver {
     /// Commands held back over all channels, and the bytes of their bodies.
     held_total: usize,
     held_bytes: usize,
+    /// Some handle is still there (the command queue is open).
+    commands_open: bool,
+    /// The application asked to close: no recovery any more.
+    closing: bool,
+    /// Why the connection ended, when the state machine's own error is not the answer
+    /// (the application closed it while recovering, recovery gave up).
+    final_error: Option<Error>,
+    /// The configuration, for reconnecting.
+    config: Arc<ConnectionConfig>,
+    /// Exchanges, queues and bindings to restore after a reconnect.
+    topology: Topology,
+    /// `Some` from the loss of the connection until recovery finished.
+    recovery: Option<Recovery>,
+    /// Commands that wait for the recovery to finish, in order.
+    parked: VecDeque<Command>,
+    /// Deadline of the handshake of a reconnection attempt.
+    handshake_deadline: Option<tokio::time::Instant>,
+    /// Publish order, for republishing in order.
+    publish_order: u64,
+    rng: Rng,
+}
+
+/// A recovery under way.
+struct Recovery {
+    cause: Error,
+    /// Attempts so far (reset once a recovery completes).
+    attempt: u32,
+    /// `Some` once connected again: the restoring.
+    replay: Option<Replay>,
+}
+
+/// Restoring what the lost connection had, on the new one.
+struct Replay {
+    report: RecoveryReport,
+    /// Topology steps still to run, in order; `current` waits for its reply.
+    steps: VecDeque<TopologyStep>,
+    current: Option<TopologyStep>,
+    /// The channel the topology is restored on.
+    channel: Option<ChannelId>,
+    /// Consumers re-registered whose `consume-ok` has not come yet.
+    consumes: usize,
+    /// All topology steps ran; consumers are being restored.
+    consumers_started: bool,
 }
 
 fn now() -> Instant {
@@ -201,6 +307,7 @@ impl Driver {
         conn: proto::Connection,
         shared: Arc<ConnShared>,
         connected: oneshot::Sender<Result<(), Error>>,
+        config: Arc<ConnectionConfig>,
     ) -> Self {
         Driver {
             conn,
@@ -213,20 +320,45 @@ impl Driver {
             overflow_bytes: 0,
             held_total: 0,
             held_bytes: 0,
+            commands_open: true,
+            closing: false,
+            final_error: None,
+            config,
+            topology: Topology::default(),
+            recovery: None,
+            parked: VecDeque::new(),
+            handshake_deadline: None,
+            publish_order: 0,
+            rng: Rng::seeded(),
         }
     }
 
-    /// Runs the connection until it is closed and every handle is told why.
-    pub(crate) async fn run<S>(mut self, stream: S, mut commands: mpsc::Receiver<Command>)
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin,
-    {
+    /// Runs the connection until it is closed for good and every handle is told why:
+    /// one session per transport; between sessions, recovery reconnects.
+    pub(crate) async fn run(mut self, stream: BoxTransport, mut commands: mpsc::Receiver<Command>) {
+        let mut stream = stream;
+        loop {
+            self.session(stream, &mut commands).await;
+            let error = self.conn.error().cloned().unwrap_or(Error::Closed);
+            if !self.will_recover(&error) {
+                break;
+            }
+            self.suspend(error);
+            match self.reconnect(&mut commands).await {
+                Some(next) => stream = next,
+                None => break,
+            }
+        }
+        self.finish();
+    }
+
+    /// Runs one transport until the state machine is closed.
+    async fn session(&mut self, stream: BoxTransport, commands: &mut mpsc::Receiver<Command>) {
         let (mut rd, mut wr) = tokio::io::split(stream);
         let mut rbuf = BytesMut::with_capacity(READ_BUF);
         let mut wbuf = BytesMut::with_capacity(READ_BUF);
         let mut need_flush = false;
         let mut eof = false;
-        let mut commands_open = true;
         loop {
             self.dispatch();
             self.conn.poll_transmit(now(), &mut wbuf);
@@ -246,8 +378,12 @@ impl Driver {
                 rbuf.reserve(READ_BUF);
             }
             let deadline = self.conn.poll_timeout().map(tokio::time::Instant::from_std);
+            let deadline = match (deadline, self.handshake_deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let can_read = !eof && self.overflow_bytes < OVERFLOW_BUDGET;
-            let take_commands = commands_open
+            let take_commands = self.commands_open
                 && wbuf.len() < WRITE_HIGH_WATER
                 && self.held_total < HELD_MAX
                 && self.held_bytes < HELD_BYTES_MAX;
@@ -319,17 +455,31 @@ impl Driver {
                         }
                     }
                     None => {
-                        commands_open = false;
+                        self.commands_open = false;
                         tracing::debug!("every handle dropped: closing the connection");
-                        let _ = self.conn.close(now(), ReplyCode::SUCCESS, "every handle dropped");
+                        if self.conn.state() == proto::State::Open {
+                            let _ = self.conn.close(now(), ReplyCode::SUCCESS, "every handle dropped");
+                        } else {
+                            // Still in a recovery's handshake: just drop it.
+                            self.conn.handle_io_error(io::Error::other("every handle dropped"));
+                        }
                     }
                 }
             }
             if woke.timer {
+                if self
+                    .handshake_deadline
+                    .is_some_and(|d| tokio::time::Instant::now() >= d)
+                {
+                    self.handshake_deadline = None;
+                    if self.conn.state() != proto::State::Open {
+                        tracing::debug!("reconnection handshake timed out");
+                        self.conn.handle_io_error(io::ErrorKind::TimedOut.into());
+                    }
+                }
                 self.conn.handle_timeout(now());
             }
         }
-        self.finish();
     }
 
     /// Takes every available event.
@@ -412,17 +562,29 @@ impl Driver {
                 );
                 let _ = self.shared.tune.set(tune);
                 let _ = self.shared.server_properties.set(server_properties);
+                self.handshake_deadline = None;
                 if let Some(tx) = self.connected.take() {
+                    self.shared.set_state(ConnectionState::Connected);
                     let _ = tx.send(Ok(()));
+                } else if self.recovery.is_some() {
+                    self.start_replay();
                 }
             }
             Event::Blocked { reason } => {
                 tracing::warn!(%reason, "connection blocked by the server: publishes wait");
+                self.shared.counters.set_blocked(true);
                 self.shared.blocked.send_replace(true);
+                if self.recovery.is_none() {
+                    self.shared.set_state(ConnectionState::Blocked { reason });
+                }
             }
             Event::Unblocked => {
                 tracing::info!("connection unblocked");
+                self.shared.counters.set_blocked(false);
                 self.shared.blocked.send_replace(false);
+                if self.recovery.is_none() {
+                    self.shared.set_state(ConnectionState::Connected);
+                }
                 let waiting: Vec<ChannelId> = self
                     .channels
                     .values()
@@ -446,6 +608,14 @@ impl Driver {
                 }
             }
             Event::ChannelClosed { channel, error } => {
+                if self.replay_channel() == Some(channel) {
+                    self.replay_channel_closed(error);
+                    return;
+                }
+                if error.is_connection_error() && self.will_recover(&error) {
+                    // The connection is lost, not the channel: recovery reopens it.
+                    return;
+                }
                 if self
                     .channels
                     .get(&channel.number())
@@ -453,10 +623,27 @@ impl Driver {
                 {
                     tracing::debug!(channel = channel.number(), %error, "channel closed");
                     if let Some(slot) = self.channels.remove(&channel.number()) {
-                        self.held_total = self.held_total.saturating_sub(slot.held.len());
-                        self.held_bytes = self.held_bytes.saturating_sub(slot.held.iter().map(held_cost).sum());
-                        self.overflow_bytes = self.overflow_bytes.saturating_sub(slot.overflow_bytes());
-                        slot.fail(&error);
+                        self.forget_slot_budgets(&slot);
+                        let restoring = slot
+                            .pending
+                            .iter()
+                            .filter(|p| matches!(p, Pending::Recovery(RecoveryCall::Consume(_))))
+                            .count();
+                        let queues: Vec<ShortStr> = slot.consumers.values().map(|c| c.spec.queue.clone()).collect();
+                        slot.fail(&error, &self.shared.counters);
+                        if !error.is_connection_error() {
+                            for q in queues {
+                                self.forget_if_auto_deleted(&q);
+                            }
+                        }
+                        if let Some(replay) = self.replay_mut() {
+                            replay.report.failures.push(RecoveryFailure {
+                                entity: format!("channel {}", channel.number()),
+                                error: error.clone(),
+                            });
+                            replay.consumes = replay.consumes.saturating_sub(restoring);
+                            self.maybe_finish_replay();
+                        }
                     }
                 }
             }
@@ -464,16 +651,38 @@ impl Driver {
                 channel,
                 method,
                 content,
-            } => self.reply(channel, method, content),
-            Event::Delivery { channel, delivery } => self.delivery(channel, delivery),
+            } => {
+                if content.is_some() {
+                    Counters::inc(&self.shared.counters.delivered);
+                }
+                if self.replay_channel() == Some(channel) {
+                    self.replay_reply(method);
+                } else {
+                    self.reply(channel, method, content);
+                }
+            }
+            Event::Delivery { channel, delivery } => {
+                Counters::inc(&self.shared.counters.delivered);
+                if delivery.redelivered {
+                    Counters::inc(&self.shared.counters.redelivered);
+                }
+                self.delivery(channel, delivery)
+            }
             Event::Confirm {
                 channel,
                 seq,
                 ack,
                 returned,
             } => {
-                let Some(slot) = self.slot(channel) else { return };
-                if let Some((reply, permit)) = slot.confirms.remove(&seq) {
+                let counters = &self.shared.counters;
+                Counters::inc(if ack { &counters.confirmed } else { &counters.nacked });
+                if returned.is_some() {
+                    Counters::inc(&counters.returned);
+                }
+                let Some(slot) = self.channels.get_mut(&channel.number()).filter(|s| s.shared.id == channel) else {
+                    return;
+                };
+                if let Some(Unconfirmed { reply, _permit: permit, .. }) = slot.confirms.remove(&seq) {
                     // Free the window slot before the publisher hears of it.
                     drop(permit);
                     let outcome = match returned {
@@ -521,9 +730,19 @@ impl Driver {
                     }
                     e => tracing::warn!(error = %e, "connection closed"),
                 }
-                self.shared.closed.send_replace(Some(error));
+                if !self.will_recover(&error) {
+                    self.shared.closed.send_replace(Some(error));
+                }
             }
         }
+    }
+
+    /// A slot leaves: its held commands and consumer overflow no longer count against
+    /// the connection's budgets.
+    fn forget_slot_budgets(&mut self, slot: &Slot) {
+        self.held_total = self.held_total.saturating_sub(slot.held.len());
+        self.held_bytes = self.held_bytes.saturating_sub(slot.held.iter().map(held_cost).sum());
+        self.overflow_bytes = self.overflow_bytes.saturating_sub(slot.overflow_bytes());
     }
 
     /// The slot of `id`, if it is still that channel (not a successor on its number).
@@ -533,7 +752,9 @@ impl Driver {
 
     fn reply(&mut self, channel: ChannelId, method: Method, content: Option<proto::Content>) {
         let Some(slot) = self.slot(channel) else { return };
+        let mut cancelled_queue = None;
         if let Method::BasicCancelOk(ok) = &method {
+            cancelled_queue = slot.consumers.get(&ok.consumer_tag).map(|c| c.spec.queue.clone());
             let _ = end_consumer(slot, &ok.consumer_tag, None);
         }
         let pending = slot.pending.pop_front();
@@ -544,30 +765,50 @@ impl Driver {
         if barrier {
             slot.barriers = slot.barriers.saturating_sub(1);
         }
+        let mut replay_done = false;
         match pending {
-            Some(Pending::Call { reply: Some(reply), .. }) => {
-                if let Err(Ok((_, Some(content)))) = reply.send(Ok((method, content))) {
-                    // A cancelled basic.get: give the message back.
-                    let _ = self.conn.reject(content.tag, true);
+            Some(Pending::Call { reply, record, .. }) => {
+                if let Some(record) = record {
+                    self.topology.record(&record, Some(&method));
+                }
+                match reply {
+                    Some(reply) => {
+                        if let Err(Ok((_, Some(content)))) = reply.send(Ok((method, content))) {
+                            // A cancelled basic.get: give the message back.
+                            let _ = self.conn.reject(content.tag, true);
+                        }
+                    }
+                    None => {
+                        if let Some(content) = content {
+                            let _ = self.conn.reject(content.tag, true);
+                        }
+                    }
                 }
             }
-            Some(Pending::Call { reply: None, .. }) => {
-                if let Some(content) = content {
-                    let _ = self.conn.reject(content.tag, true);
+            Some(Pending::Recovery(call)) => {
+                if let RecoveryCall::Consume(tag) = call {
+                    if !matches!(method, Method::BasicConsumeOk(_)) {
+                        tracing::warn!(%tag, method = %method.id(), "unexpected reply restoring a consumer");
+                    }
+                    if let Some(replay) = self.recovery.as_mut().and_then(|r| r.replay.as_mut()) {
+                        replay.consumes = replay.consumes.saturating_sub(1);
+                        replay_done = true;
+                    }
                 }
             }
             Some(Pending::Consume {
                 deliveries,
                 end,
-                no_ack,
+                mut spec,
                 reply,
             }) => {
                 if let Method::BasicConsumeOk(ok) = method {
                     let tag = ok.consumer_tag;
                     let cancelled = reply.send(Ok(tag.clone())).is_err();
+                    spec.consumer_tag = tag.clone();
                     slot.consumers.insert(
                         tag.clone(),
-                        ConsumerSlot::new((!cancelled).then_some(deliveries), end, no_ack),
+                        ConsumerSlot::new((!cancelled).then_some(deliveries), end, spec),
                     );
                     if cancelled {
                         // The basic_consume future was dropped: nobody will read this consumer.
@@ -579,8 +820,31 @@ impl Driver {
             }
             None => tracing::debug!(channel = channel.number(), method = %method.id(), "reply with no pending call"),
         }
+        if let Some(queue) = cancelled_queue {
+            self.forget_if_auto_deleted(&queue);
+        }
         if barrier {
             self.release_held(channel);
+        }
+        if replay_done {
+            self.maybe_finish_replay();
+        }
+    }
+
+    /// An auto-delete queue that no consumer of this connection reads any more was deleted
+    /// by the broker: do not restore it.
+    fn forget_if_auto_deleted(&mut self, queue: &ShortStr) {
+        if !self.topology.is_auto_delete_queue(queue) {
+            return;
+        }
+        let consumed = self
+            .channels
+            .values()
+            .flat_map(|s| s.consumers.values())
+            .any(|c| &c.spec.queue == queue && c.tx.is_some() && !c.ended);
+        if !consumed {
+            tracing::debug!(%queue, "auto-delete queue lost its last consumer: not restored by recovery");
+            self.topology.forget_queue(queue);
         }
     }
 
@@ -704,8 +968,40 @@ impl Driver {
     }
 
     fn command(&mut self, cmd: Command) {
+        if self.conn.is_closed() && self.conn.error().is_some_and(|e| self.will_recover(e)) {
+            // Lost a moment ago (in this same wakeup), recovery about to start.
+            let _ = self.recovering_command(cmd);
+            return;
+        }
+        if self.recovery.is_some() {
+            match cmd {
+                // Acks go to the state machine, which refuses stale tags; a close ends the
+                // recovery (see `recovering_command` for the time without a connection).
+                Command::Settle { .. } => {}
+                Command::Close { code, text, reply } if self.conn.state() != proto::State::Open => {
+                    self.close_while_recovering(code, text, reply);
+                    self.conn.handle_io_error(io::Error::other("closed by the application while recovering"));
+                    return;
+                }
+                Command::Close { .. } => {}
+                cmd => {
+                    self.park(cmd);
+                    return;
+                }
+            }
+        }
         if let Some(cmd) = self.hold(cmd) {
             self.execute(cmd);
+        }
+    }
+
+    /// Keeps `cmd` until the recovery finishes (bounded: beyond the command queue's
+    /// capacity, it fails with [`Error::NotConnected`]).
+    fn park(&mut self, cmd: Command) {
+        if self.parked.len() >= self.config.command_capacity.max(HELD_MAX) {
+            fail_command(cmd, &Error::NotConnected);
+        } else {
+            self.parked.push_back(cmd);
         }
     }
 
@@ -714,16 +1010,7 @@ impl Driver {
             Command::OpenChannel { reply } => match self.conn.open_channel() {
                 Ok(id) => {
                     let shared = Arc::new(ChannelShared::new(id, self.shared.limits.publish_window));
-                    let slot = Slot {
-                        shared,
-                        open_reply: Some(reply),
-                        pending: VecDeque::new(),
-                        consumers: HashMap::new(),
-                        confirms: HashMap::new(),
-                        close_waiters: Vec::new(),
-                        barriers: 0,
-                        held: VecDeque::new(),
-                    };
+                    let slot = Slot::new(shared, Some(reply));
                     // A number is reused only after close-ok, whose event removed the old slot.
                     self.channels.insert(id.number(), slot);
                 }
@@ -735,12 +1022,16 @@ impl Driver {
                 let wants_reply = expects_reply(&method);
                 let barrier = matches!(method, Method::BasicCancel(_));
                 let side = Side::of(&method);
+                let record = is_topology(&method).then(|| Box::new(method.clone()));
                 match self.conn.call(channel, method) {
                     Ok(()) => {
+                        if !wants_reply && let Some(record) = &record {
+                            self.topology.record(record, None);
+                        }
                         let Some(slot) = self.slot(channel) else { return };
                         side.apply(slot);
                         if wants_reply {
-                            slot.pending.push_back(Pending::Call { reply, barrier });
+                            slot.pending.push_back(Pending::Call { reply, barrier, record });
                             if barrier {
                                 slot.barriers += 1;
                             }
@@ -764,20 +1055,20 @@ impl Driver {
                 reply,
             } => {
                 let no_wait = method.no_wait;
-                let no_ack = method.no_ack;
                 let tag = method.consumer_tag.clone();
+                let spec = Box::new(method.clone());
                 match self.conn.call(channel, Method::BasicConsume(method)) {
                     Ok(()) => {
                         let Some(slot) = self.slot(channel) else { return };
                         if no_wait {
                             slot.consumers
-                                .insert(tag.clone(), ConsumerSlot::new(Some(deliveries), end, no_ack));
+                                .insert(tag.clone(), ConsumerSlot::new(Some(deliveries), end, spec));
                             let _ = reply.send(Ok(tag));
                         } else {
                             slot.pending.push_back(Pending::Consume {
                                 deliveries,
                                 end,
-                                no_ack,
+                                spec,
                                 reply,
                             });
                             slot.barriers += 1;
@@ -798,13 +1089,19 @@ impl Driver {
                 } = *publish;
                 match self.conn.publish(channel, &args, &properties, &body) {
                     Ok(Some(seq)) => {
-                        if let Some(c) = confirm
+                        Counters::inc(&self.shared.counters.published);
+                        self.publish_order += 1;
+                        let order = self.publish_order;
+                        let republish = self.config.recovery.enabled && self.config.recovery.republish_unconfirmed;
+                        if let Some((reply, permit)) = confirm
                             && let Some(slot) = self.slot(channel)
                         {
-                            slot.confirms.insert(seq, c);
+                            let message = republish.then(|| Box::new(Stored { args, properties, body }));
+                            slot.confirms.insert(seq, Unconfirmed { reply, _permit: permit, message, order });
                         }
                     }
                     Ok(None) => {
+                        Counters::inc(&self.shared.counters.published);
                         if let Some((reply, _permit)) = confirm {
                             let _ = reply.send(Ok(Confirmed::Sent));
                         }
@@ -823,6 +1120,11 @@ impl Driver {
                     Settle::Nack { multiple, requeue } => self.conn.nack(tag, multiple, requeue),
                     Settle::Reject { requeue } => self.conn.reject(tag, requeue),
                 };
+                match (&r, how) {
+                    (Ok(()), Settle::Ack { .. }) => Counters::inc(&self.shared.counters.acked),
+                    (Err(Error::StaleDelivery { .. }), _) => Counters::inc(&self.shared.counters.stale),
+                    _ => {}
+                }
                 if let Some(reply) = reply {
                     let _ = reply.send(r);
                 }
@@ -872,6 +1174,7 @@ impl Driver {
                 }
             }
             Command::Close { code, text, reply } => {
+                self.closing = true;
                 if self.conn.is_closed() || self.conn.state() == proto::State::AwaitCloseOk {
                     self.close_waiters.push(reply);
                     return;
@@ -896,27 +1199,32 @@ impl Driver {
         }
     }
 
-    /// The connection is closed: tell everyone still waiting.
+    /// The connection is closed for good: tell everyone still waiting.
     fn finish(mut self) {
         self.dispatch_all();
         let error = self
-            .conn
-            .error()
-            .cloned()
+            .final_error
+            .take()
+            .or_else(|| self.conn.error().cloned())
             .or_else(|| self.shared.closed.borrow().clone())
             .unwrap_or_else(|| Error::ConnectionLost {
                 reason: "the connection task ended".into(),
                 source: None,
             });
-        if self.shared.closed.borrow().is_none() {
+        if self.shared.closed.borrow().is_none() || self.recovery.is_some() {
             self.shared.closed.send_replace(Some(error.clone()));
         }
+        self.shared.counters.set_blocked(false);
         self.shared.blocked.send_replace(false);
+        self.shared.set_state(ConnectionState::Failed(error.clone()));
         if let Some(tx) = self.connected.take() {
             let _ = tx.send(Err(error.clone()));
         }
         for (_, slot) in self.channels.drain() {
-            slot.fail(&error);
+            slot.fail(&error, &self.shared.counters);
+        }
+        for cmd in self.parked.drain(..) {
+            fail_command(cmd, &error);
         }
         let ours = is_application_close(&error);
         for w in self.close_waiters.drain(..) {
@@ -939,7 +1247,8 @@ impl Driver {
 enum Side {
     None,
     Confirm,
-    Qos(u16),
+    Tx,
+    Qos(BasicQos),
     CancelNoWait(ShortStr),
 }
 
@@ -947,7 +1256,8 @@ impl Side {
     fn of(method: &Method) -> Side {
         match method {
             Method::ConfirmSelect(_) => Side::Confirm,
-            Method::BasicQos(q) => Side::Qos(q.prefetch_count),
+            Method::TxSelect(_) => Side::Tx,
+            Method::BasicQos(q) => Side::Qos(q.clone()),
             Method::BasicCancel(c) if c.no_wait => Side::CancelNoWait(c.consumer_tag.clone()),
             _ => Side::None,
         }
@@ -957,7 +1267,12 @@ impl Side {
         match self {
             Side::None => {}
             Side::Confirm => slot.shared.confirm.store(true, Ordering::Release),
-            Side::Qos(n) => slot.shared.prefetch.store(n, Ordering::Relaxed),
+            Side::Tx => slot.tx = true,
+            Side::Qos(q) => {
+                slot.shared.prefetch.store(q.prefetch_count, Ordering::Relaxed);
+                slot.qos.retain(|old| old.global != q.global);
+                slot.qos.push(q);
+            }
             Side::CancelNoWait(tag) => {
                 let _ = end_consumer(slot, &tag, None);
             }
@@ -965,6 +1280,21 @@ impl Side {
     }
 }
 
+
+/// Methods whose effect recovery restores (declares, deletes, bindings).
+fn is_topology(method: &Method) -> bool {
+    matches!(
+        method,
+        Method::ExchangeDeclare(_)
+            | Method::ExchangeDelete(_)
+            | Method::ExchangeBind(_)
+            | Method::ExchangeUnbind(_)
+            | Method::QueueDeclare(_)
+            | Method::QueueDelete(_)
+            | Method::QueueBind(_)
+            | Method::QueueUnbind(_)
+    )
+}
 
 pub(crate) fn unexpected(method: &Method) -> Error {
     Error::InvalidArgument(format!("unexpected reply {}", method.id()))

@@ -32,7 +32,9 @@ mod confirm;
 mod connection;
 mod consumer;
 mod driver;
+mod metrics;
 mod options;
+mod recovery;
 mod shared;
 
 pub use crate::proto::{ChannelId, DeliveryTag, Returned, Sasl, Tune};
@@ -41,6 +43,8 @@ pub use config::ConnectionConfig;
 pub use confirm::{Confirmation, Confirmed};
 pub use connection::Connection;
 pub use consumer::{Consumer, Delivery, GetMessage};
+pub use metrics::Metrics;
+pub use recovery::{ConnectionState, RecoveryConfig, RecoveryFailure, RecoveryReport, StateChanges};
 pub use options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,

@@ -3,14 +3,16 @@
 //! Handles hold a [`Handle`]: the command sender plus an `Arc` of [`ConnShared`]. The
 //! task holds only `ConnShared`, so the command queue closes when the last handle drops.
 
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 
 use super::confirm::Confirmed;
+use super::metrics::Counters;
+use super::recovery::ConnectionState;
 use crate::Error;
 use crate::proto::{ChannelId, Content, Delivery, DeliveryTag, Tune};
 use crate::wire::{BasicConsume, BasicProperties, BasicPublish, FieldTable, Method, ReplyCode, ShortStr};
@@ -96,11 +98,31 @@ pub(crate) enum Settle {
 #[derive(Debug)]
 pub(crate) struct ConnShared {
     pub(crate) blocked: watch::Sender<bool>,
-    /// `Some` once the connection is closed: why.
+    /// `Some` once the connection is closed for good: why.
     pub(crate) closed: watch::Sender<Option<Error>>,
     pub(crate) limits: Limits,
     pub(crate) tune: OnceLock<Tune>,
     pub(crate) server_properties: OnceLock<FieldTable>,
+    /// The connection's state, including recovery.
+    pub(crate) state: watch::Sender<ConnectionState>,
+    /// Every state change, for [`StateChanges`](super::StateChanges).
+    pub(crate) changes: broadcast::Sender<ConnectionState>,
+    pub(crate) counters: Counters,
+    /// The connection generation in use (0, then bumped by every recovery).
+    pub(crate) generation: AtomicU32,
+    /// Recovery settings the handles apply (publish wait, message ids for republish).
+    pub(crate) recovery: RecoveryLimits,
+    /// Next number for generated message ids (republish mode).
+    pub(crate) message_ids: AtomicU64,
+}
+
+/// The parts of [`RecoveryConfig`](super::RecoveryConfig) that handles apply.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecoveryLimits {
+    pub(crate) publish_wait: Option<Duration>,
+    pub(crate) republish: bool,
+    /// Distinguishes this connection's generated message ids from other processes'.
+    pub(crate) id_prefix: u64,
 }
 
 /// Client-side limits from the configuration.
@@ -113,14 +135,31 @@ pub(crate) struct Limits {
 }
 
 impl ConnShared {
-    pub(crate) fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits, recovery: RecoveryLimits) -> Self {
         ConnShared {
             blocked: watch::Sender::new(false),
             closed: watch::Sender::new(None),
             limits,
             tune: OnceLock::new(),
             server_properties: OnceLock::new(),
+            state: watch::Sender::new(ConnectionState::Connected),
+            changes: broadcast::Sender::new(64),
+            counters: Counters::default(),
+            generation: AtomicU32::new(0),
+            recovery,
+            message_ids: AtomicU64::new(1),
         }
+    }
+
+    /// Publishes a new state to the watch and the change stream.
+    pub(crate) fn set_state(&self, state: ConnectionState) {
+        let _ = self.changes.send(state.clone());
+        self.state.send_replace(state);
+    }
+
+    /// True while a recovery is under way.
+    pub(crate) fn is_recovering(&self) -> bool {
+        self.state.borrow().is_recovering()
     }
 
     /// Why the connection is closed, or a generic loss when the task ended without

@@ -364,6 +364,45 @@ impl Connection {
         Ok(id)
     }
 
+    /// Opens a channel with exactly the id `id` (number and epoch), for connection
+    /// recovery: the channels of the previous connection come back under the ids their
+    /// handles hold. Sends `channel.open`; [`Event::ChannelOpened`] follows on `open-ok`.
+    /// Later channels get epochs above `id`'s. Refused, nothing sent: a number in use or
+    /// above the negotiated `channel_max` ([`Error::ChannelLimit`]).
+    pub fn reopen_channel(&mut self, id: ChannelId) -> Result<(), Error> {
+        self.check_open()?;
+        let max = self.tune.map_or(u16::MAX, |t| t.channel_max);
+        if id.number == 0 || id.number > max {
+            return Err(Error::ChannelLimit { max });
+        }
+        if self.channels.get(id.number).is_some() {
+            return Err(Error::NotAllowed {
+                reason: "the channel number is in use",
+            });
+        }
+        self.resume_epochs(id.epoch.wrapping_add(1));
+        let mut channel = Channel::new(id);
+        channel
+            .pending
+            .push_back(PendingCall::new(ChannelOpen::ID, CallKind::Open));
+        self.channels.insert(channel);
+        encode_method(id.number, &Method::ChannelOpen(ChannelOpen {}), &mut self.io.out);
+        tracing::trace!(channel = id.number, epoch = id.epoch, "channel.open (reopen)");
+        Ok(())
+    }
+
+    /// The epoch the next [`open_channel`](Self::open_channel) will use.
+    pub fn next_epoch(&self) -> u32 {
+        self.next_epoch
+    }
+
+    /// Makes later channels use epochs from `next` on (when it is above the current
+    /// one): a recovered connection continues its predecessor's epochs, so ids held from
+    /// channels closed before the recovery never name a new channel.
+    pub fn resume_epochs(&mut self, next: u32) {
+        self.next_epoch = self.next_epoch.max(next);
+    }
+
     /// Sends a client method on `channel`. Methods that expect a reply (synchronous
     /// and without `no_wait`) are answered, in call order, by [`Event::Reply`].
     ///

@@ -11,6 +11,7 @@ mod content;
 mod handshake;
 mod heartbeat;
 mod hostile;
+mod recovery;
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,102 @@
+//! Counters of a connection, across recoveries: [`Metrics`].
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A snapshot of a connection's counters ([`Connection::metrics`](super::Connection::metrics)).
+/// They count across recoveries, from the first connect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Messages handed to the socket by `basic_publish` (republished ones included).
+    pub published: u64,
+    /// Publishes the broker confirmed with `basic.ack` (returned ones included).
+    pub confirmed: u64,
+    /// Publishes the broker refused with `basic.nack`.
+    pub nacked: u64,
+    /// Mandatory publishes the broker returned (`basic.return`).
+    pub returned: u64,
+    /// Publishes whose outcome is unknown: sent, then the channel or connection was lost
+    /// before the confirm (they resolved with an error; not counted when republished).
+    pub unknown: u64,
+    /// Unconfirmed publishes sent again after a recovery.
+    pub republished: u64,
+    /// Messages delivered to consumers and `basic.get`.
+    pub delivered: u64,
+    /// Of which the broker flagged as redelivered.
+    pub redelivered: u64,
+    /// Acks sent (`basic.ack` frames; a `multiple` ack counts once).
+    pub acked: u64,
+    /// Acks, nacks and rejects refused locally because the delivery came before a
+    /// recovery (or on a channel closed since): [`Error::StaleDelivery`](crate::Error::StaleDelivery).
+    pub stale: u64,
+    /// Successful recoveries.
+    pub recoveries: u64,
+    /// Time spent blocked by the server (`connection.blocked`), including an ongoing block.
+    pub time_blocked: Duration,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) published: AtomicU64,
+    pub(crate) confirmed: AtomicU64,
+    pub(crate) nacked: AtomicU64,
+    pub(crate) returned: AtomicU64,
+    pub(crate) unknown: AtomicU64,
+    pub(crate) republished: AtomicU64,
+    pub(crate) delivered: AtomicU64,
+    pub(crate) redelivered: AtomicU64,
+    pub(crate) acked: AtomicU64,
+    pub(crate) stale: AtomicU64,
+    pub(crate) recoveries: AtomicU64,
+    blocked: Mutex<Blocked>,
+}
+
+#[derive(Debug, Default)]
+struct Blocked {
+    total: Duration,
+    since: Option<Instant>,
+}
+
+impl Counters {
+    pub(crate) fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The server blocked (`true`) or unblocked (`false`) publishing, or the connection
+    /// that was blocked went away (`false`).
+    pub(crate) fn set_blocked(&self, blocked: bool) {
+        let mut b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        match (blocked, b.since) {
+            (true, None) => b.since = Some(Instant::now()),
+            (false, Some(since)) => {
+                b.total += since.elapsed();
+                b.since = None;
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Metrics {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let time_blocked = {
+            let b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+            b.total + b.since.map_or(Duration::ZERO, |s| s.elapsed())
+        };
+        Metrics {
+            published: get(&self.published),
+            confirmed: get(&self.confirmed),
+            nacked: get(&self.nacked),
+            returned: get(&self.returned),
+            unknown: get(&self.unknown),
+            republished: get(&self.republished),
+            delivered: get(&self.delivered),
+            redelivered: get(&self.redelivered),
+            acked: get(&self.acked),
+            stale: get(&self.stale),
+            recoveries: get(&self.recoveries),
+            time_blocked,
+        }
+    }
+}

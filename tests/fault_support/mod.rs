@@ -1,0 +1,35 @@
+//! Fault-injection support for `tests/fault_*.rs`:
+//! - [`proxy`]: a TCP proxy between client and broker that cuts, blackholes, delays and
+//!   trickles connections;
+//! - [`node`]: the private broker node the tests may stop, restart, kill and memory-alarm
+//!   (`scripts/fault-node.sh`), and `rabbitmqctl close_connection` by connection name;
+//! - [`fake_broker`]: a scripted hostile peer speaking raw frames.
+//!
+//! Every wait here is bounded, so a misbehaving client fails a test instead of hanging it.
+
+#![allow(dead_code)]
+
+pub mod fake_broker;
+pub mod node;
+pub mod proxy;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Runs `fut` with a time limit, panicking with `what` when it is exceeded.
+pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    tokio::time::timeout(limit, fut)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {limit:?}: {what}"))
+}
+
+/// A name unique to this process and call, for queues, exchanges and connection names.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("warren-fault.{prefix}.{}.{n}.{nanos:x}", std::process::id())
+}
