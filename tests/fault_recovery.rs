@@ -176,6 +176,11 @@ async fn topology_and_consumers_come_back_after_a_cut() {
     assert_eq!(&d.body[..], b"after");
     assert_eq!(consumer.tag().as_str(), "my-tag");
     d.ack().await.unwrap();
+    // Acks are queued for the connection task: the counter follows shortly.
+    let deadline = Instant::now() + LIMIT;
+    while conn.metrics().acked < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let m = conn.metrics();
     assert_eq!(m.recoveries, 1);
     assert!(m.delivered >= 2 && m.acked >= 2 && m.confirmed >= 2, "{m:?}");

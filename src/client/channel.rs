@@ -16,6 +16,7 @@ use super::options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
+use super::metrics::Counters;
 use super::recovery::ConnectionState;
 use super::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Handle, Publish, Settle};
 use crate::Error;
@@ -72,6 +73,28 @@ impl ChannelInner {
             .unwrap_or_else(|| self.handle.shared.close_reason())
     }
 
+    /// Queues a settle of one delivery without waiting for the connection task: the
+    /// checks that can be made here are made here (a delivery from an earlier connection
+    /// or a closed channel is stale), the rest by the state machine, which sends nothing
+    /// for a tag it refuses. One ack per delivery is then one queue push, and the
+    /// connection task writes many of them at once.
+    pub(crate) async fn settle_queued(&self, tag: DeliveryTag, how: Settle) -> Result<(), Error> {
+        let current = self.handle.shared.generation.load(Ordering::Acquire);
+        if tag.generation() != current || self.shared.closed.get().is_some() {
+            Counters::inc(&self.handle.shared.counters.stale);
+            return Err(Error::StaleDelivery { tag: tag.value() });
+        }
+        if self.shared.is_settled(tag) {
+            return Err(Error::UnknownDeliveryTag { tag: tag.value() });
+        }
+        let cmd = Command::Settle { tag, how, reply: None };
+        match self.handle.cmd.try_send(cmd) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(cmd)) => self.handle.send(cmd).await,
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::StaleDelivery { tag: tag.value() }),
+        }
+    }
+
     pub(crate) async fn settle(&self, tag: DeliveryTag, how: Settle) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
         self.handle
@@ -81,7 +104,11 @@ impl ChannelInner {
                 reply: Some(tx),
             })
             .await?;
-        rx.await.unwrap_or_else(|_| Err(self.gone()))
+        rx.await.unwrap_or_else(|_| Err(self.gone()))?;
+        if matches!(how, Settle::Ack { multiple: true } | Settle::Nack { multiple: true, .. }) {
+            self.shared.settled_through(tag);
+        }
+        Ok(())
     }
 }
 
@@ -546,10 +573,14 @@ impl Channel {
             no_ack,
         };
         match self.rpc(Method::BasicGet(m)).await? {
-            (Method::BasicGetOk(ok), Some(content)) => Ok(Some(GetMessage {
-                delivery: Delivery::from_get(content, ok.redelivered, ok.exchange, ok.routing_key, self.inner.clone()),
-                message_count: ok.message_count,
-            })),
+            (Method::BasicGetOk(ok), Some(content)) => {
+                let delivery = Delivery::from_get(content, ok.redelivered, ok.exchange, ok.routing_key, self.inner.clone());
+                delivery.mark_settled(no_ack);
+                Ok(Some(GetMessage {
+                    delivery,
+                    message_count: ok.message_count,
+                }))
+            }
             (Method::BasicGetEmpty(_), _) => Ok(None),
             (other, _) => Err(unexpected(&other)),
         }

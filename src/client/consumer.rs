@@ -2,7 +2,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -27,8 +27,16 @@ pub(crate) fn cancelled_error(consumer_tag: &ShortStr) -> Error {
 /// [`nack`](Self::nack) or [`reject`](Self::reject); until then the broker keeps it
 /// and counts it against the channel's prefetch. A second settle of the same delivery
 /// is refused with [`Error::UnknownDeliveryTag`] and nothing is sent, so the channel
-/// stays open; a settle after its channel closed is [`Error::StaleDelivery`].
-#[derive(Debug, Clone)]
+/// stays open; a settle after its channel closed, or from before a recovery, is
+/// [`Error::StaleDelivery`].
+///
+/// Settling queues the ack for the connection task and returns without waiting for it
+/// (it waits only while the command queue is full), so a consumer acking each message
+/// costs one queue push per message. A clone is a second handle on the same message:
+/// settling through both is caught by the connection, which sends nothing the second
+/// time and logs it; [`Channel::basic_ack`](super::Channel::basic_ack) waits for the
+/// connection's verdict and returns it.
+#[derive(Debug)]
 pub struct Delivery {
     /// The tag to settle it with (also accepted by
     /// [`Channel::basic_ack`](super::Channel::basic_ack) and friends).
@@ -46,6 +54,24 @@ pub struct Delivery {
     /// The body.
     pub body: Bytes,
     channel: Arc<ChannelInner>,
+    /// Set by the first settle through this handle.
+    settled: AtomicBool,
+}
+
+impl Clone for Delivery {
+    fn clone(&self) -> Self {
+        Delivery {
+            delivery_tag: self.delivery_tag,
+            consumer_tag: self.consumer_tag.clone(),
+            redelivered: self.redelivered,
+            exchange: self.exchange.clone(),
+            routing_key: self.routing_key.clone(),
+            properties: self.properties.clone(),
+            body: self.body.clone(),
+            channel: self.channel.clone(),
+            settled: AtomicBool::new(self.settled.load(Ordering::Acquire)),
+        }
+    }
 }
 
 impl Delivery {
@@ -59,6 +85,7 @@ impl Delivery {
             properties: d.properties,
             body: d.body,
             channel,
+            settled: AtomicBool::new(false),
         }
     }
 
@@ -79,33 +106,47 @@ impl Delivery {
             properties: content.properties,
             body: content.body,
             channel,
+            settled: AtomicBool::new(false),
         }
     }
 
     /// Acknowledges it: the broker forgets the message.
     pub async fn ack(&self) -> Result<(), Error> {
-        self.channel
-            .settle(self.delivery_tag, Settle::Ack { multiple: false })
-            .await
+        self.settle(Settle::Ack { multiple: false }).await
     }
 
     /// Negatively acknowledges it: requeued if `requeue`, otherwise dropped or
     /// dead-lettered (if the queue has a dead-letter exchange).
     pub async fn nack(&self, requeue: bool) -> Result<(), Error> {
-        self.channel
-            .settle(
-                self.delivery_tag,
-                Settle::Nack {
-                    multiple: false,
-                    requeue,
-                },
-            )
-            .await
+        self.settle(Settle::Nack {
+            multiple: false,
+            requeue,
+        })
+        .await
     }
 
     /// Rejects it: like [`nack`](Self::nack) (`basic.reject`, the AMQP standard form).
     pub async fn reject(&self, requeue: bool) -> Result<(), Error> {
-        self.channel.settle(self.delivery_tag, Settle::Reject { requeue }).await
+        self.settle(Settle::Reject { requeue }).await
+    }
+
+    /// A delivery received with no-ack is settled on arrival.
+    pub(crate) fn mark_settled(&self, no_ack: bool) {
+        self.settled.store(no_ack, Ordering::Relaxed);
+    }
+
+    async fn settle(&self, how: Settle) -> Result<(), Error> {
+        if self.settled.swap(true, Ordering::AcqRel) {
+            return Err(Error::UnknownDeliveryTag {
+                tag: self.delivery_tag.value(),
+            });
+        }
+        let result = self.channel.settle_queued(self.delivery_tag, how).await;
+        if result.is_err() {
+            // Nothing was sent: the delivery is still unsettled.
+            self.settled.store(false, Ordering::Release);
+        }
+        result
     }
 }
 
@@ -196,7 +237,10 @@ impl Consumer {
                         // acked any more.
                         continue;
                     }
-                    Poll::Ready(Some(Ok(Delivery::from_proto(d, self.channel.clone()))))
+                    let delivery = Delivery::from_proto(d, self.channel.clone());
+                    // A no-ack delivery is settled on arrival: settling it again is refused here.
+                    delivery.mark_settled(self.no_ack);
+                    Poll::Ready(Some(Ok(delivery)))
                 }
                 Poll::Ready(None) => {
                     self.finished = true;

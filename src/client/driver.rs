@@ -1125,8 +1125,17 @@ impl Driver {
                     (Err(Error::StaleDelivery { .. }), _) => Counters::inc(&self.shared.counters.stale),
                     _ => {}
                 }
-                if let Some(reply) = reply {
-                    let _ = reply.send(r);
+                match reply {
+                    Some(reply) => {
+                        let _ = reply.send(r);
+                    }
+                    // A `Delivery` settle the handle already checked; the state machine
+                    // sent nothing, so the channel is safe, but say so.
+                    None => {
+                        if let Err(e) = r {
+                            tracing::warn!(tag = tag.value(), error = %e, "settle refused");
+                        }
+                    }
                 }
             }
             Command::ConsumerDropped {

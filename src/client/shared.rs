@@ -222,6 +222,10 @@ pub(crate) struct ChannelShared {
     pub(crate) window: Arc<Semaphore>,
     /// The last `basic.qos` prefetch count (sizes consumer buffers).
     pub(crate) prefetch: AtomicU16,
+    /// The highest delivery tag a `multiple` settle covered, and its connection
+    /// generation: a `Delivery` at or below it is already settled.
+    settled_through: AtomicU64,
+    settled_generation: AtomicU32,
 }
 
 impl ChannelShared {
@@ -232,7 +236,24 @@ impl ChannelShared {
             confirm: AtomicBool::new(false),
             window: Arc::new(Semaphore::new(window.min(Semaphore::MAX_PERMITS))),
             prefetch: AtomicU16::new(0),
+            settled_through: AtomicU64::new(0),
+            settled_generation: AtomicU32::new(0),
         }
+    }
+
+    /// Records a successful `multiple` settle up to `tag`.
+    pub(crate) fn settled_through(&self, tag: DeliveryTag) {
+        if self.settled_generation.swap(tag.generation(), Ordering::AcqRel) != tag.generation() {
+            self.settled_through.store(tag.value(), Ordering::Release);
+        } else {
+            self.settled_through.fetch_max(tag.value(), Ordering::AcqRel);
+        }
+    }
+
+    /// True when a `multiple` settle already covered `tag`.
+    pub(crate) fn is_settled(&self, tag: DeliveryTag) -> bool {
+        self.settled_generation.load(Ordering::Acquire) == tag.generation()
+            && tag.value() <= self.settled_through.load(Ordering::Acquire)
     }
 
     /// Records the close reason (the first one wins) and wakes waiting publishers.
