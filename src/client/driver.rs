@@ -25,7 +25,7 @@
 //!   the task wait (handles stop sending them at all): a connection that publishes while
 //!   blocked is no longer read by RabbitMQ, and its acks would stall too.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::{Pin, pin};
@@ -40,6 +40,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::config::ConnectionConfig;
 use super::confirm::Confirmed;
+use super::fastmap::FastMap;
 use super::connection::BoxTransport;
 use super::metrics::Counters;
 use super::recovery::{ConnectionState, RecoveryFailure, RecoveryReport, Rng, Topology, TopologyStep};
@@ -151,8 +152,8 @@ struct Slot {
     shared: Arc<ChannelShared>,
     open_reply: Option<oneshot::Sender<Result<Arc<ChannelShared>, Error>>>,
     pending: VecDeque<Pending>,
-    consumers: HashMap<ShortStr, ConsumerSlot>,
-    confirms: HashMap<u64, Unconfirmed>,
+    consumers: FastMap<ShortStr, ConsumerSlot>,
+    confirms: FastMap<u64, Unconfirmed>,
     close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
     /// Consume/cancel calls in flight: later calls wait in `held` until they are answered.
     barriers: usize,
@@ -176,8 +177,8 @@ impl Slot {
             shared,
             open_reply,
             pending: VecDeque::new(),
-            consumers: HashMap::new(),
-            confirms: HashMap::new(),
+            consumers: FastMap::default(),
+            confirms: FastMap::default(),
             close_waiters: Vec::new(),
             barriers: 0,
             held: VecDeque::new(),
@@ -243,7 +244,7 @@ struct Waiter {
 pub(crate) struct Driver {
     conn: proto::Connection,
     shared: Arc<ConnShared>,
-    channels: HashMap<u16, Slot>,
+    channels: FastMap<u16, Slot>,
     connected: Option<oneshot::Sender<Result<(), Error>>>,
     close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
     secret_waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
@@ -312,7 +313,7 @@ impl Driver {
         Driver {
             conn,
             shared,
-            channels: HashMap::new(),
+            channels: FastMap::default(),
             connected: Some(connected),
             close_waiters: Vec::new(),
             secret_waiters: VecDeque::new(),

@@ -32,6 +32,7 @@ mod confirm;
 mod connection;
 mod consumer;
 mod driver;
+mod fastmap;
 mod metrics;
 mod options;
 mod recovery;
