@@ -808,6 +808,16 @@ fn method_decode_with_an_unrelated_source_copies_instead_of_panicking() {
         0x00, 0x3C, 0x00, 0x3C, 0x01, b'c', 0, 0, 0, 0, 0, 0, 0, 7, 0x00, 0x01, b'x', 0x01, b'k',
     ];
     let method = warren::wire::Method::decode(&Bytes::from_static(b"unrelated"), &payload).unwrap();
-    let warren::wire::Method::BasicDeliver(d) = method else { panic!("{method:?}") };
-    assert_eq!((d.consumer_tag.as_str(), d.delivery_tag, d.exchange.as_str(), d.routing_key.as_str()), ("c", 7, "x", "k"));
+    let warren::wire::Method::BasicDeliver(d) = method else {
+        panic!("{method:?}")
+    };
+    assert_eq!(
+        (
+            d.consumer_tag.as_str(),
+            d.delivery_tag,
+            d.exchange.as_str(),
+            d.routing_key.as_str()
+        ),
+        ("c", 7, "x", "k")
+    );
 }

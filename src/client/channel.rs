@@ -12,11 +12,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::confirm::{Confirmation, Confirmed};
 use super::consumer::{Consumer, Delivery, GetMessage};
 use super::driver::unexpected;
+use super::metrics::Counters;
 use super::options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
-use super::metrics::Counters;
 use super::recovery::ConnectionState;
 use super::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Handle, Publish, Settle};
 use crate::Error;
@@ -105,7 +105,10 @@ impl ChannelInner {
             })
             .await?;
         rx.await.unwrap_or_else(|_| Err(self.gone()))?;
-        if matches!(how, Settle::Ack { multiple: true } | Settle::Nack { multiple: true, .. }) {
+        if matches!(
+            how,
+            Settle::Ack { multiple: true } | Settle::Nack { multiple: true, .. }
+        ) {
             self.shared.settled_through(tag);
         }
         Ok(())
@@ -574,7 +577,8 @@ impl Channel {
         };
         match self.rpc(Method::BasicGet(m)).await? {
             (Method::BasicGetOk(ok), Some(content)) => {
-                let delivery = Delivery::from_get(content, ok.redelivered, ok.exchange, ok.routing_key, self.inner.clone());
+                let delivery =
+                    Delivery::from_get(content, ok.redelivered, ok.exchange, ok.routing_key, self.inner.clone());
                 delivery.mark_settled(no_ack);
                 Ok(Some(GetMessage {
                     delivery,

@@ -40,8 +40,8 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::config::ConnectionConfig;
 use super::confirm::Confirmed;
-use super::fastmap::FastMap;
 use super::connection::BoxTransport;
+use super::fastmap::FastMap;
 use super::metrics::Counters;
 use super::recovery::{ConnectionState, RecoveryFailure, RecoveryReport, Rng, Topology, TopologyStep};
 use super::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd, Publish, Settle};
@@ -415,7 +415,11 @@ impl Driver {
                     if let Poll::Ready(()) = timer.as_mut().poll(cx) {
                         woke.timer = true;
                     }
-                    if woke.is_empty() { Poll::Pending } else { Poll::Ready(()) }
+                    if woke.is_empty() {
+                        Poll::Pending
+                    } else {
+                        Poll::Ready(())
+                    }
                 })
                 .await;
                 woke
@@ -680,10 +684,17 @@ impl Driver {
                 if returned.is_some() {
                     Counters::inc(&counters.returned);
                 }
-                let Some(slot) = self.channels.get_mut(&channel.number()).filter(|s| s.shared.id == channel) else {
+                let Some(slot) = self
+                    .channels
+                    .get_mut(&channel.number())
+                    .filter(|s| s.shared.id == channel)
+                else {
                     return;
                 };
-                if let Some(Unconfirmed { reply, _permit: permit, .. }) = slot.confirms.remove(&seq) {
+                if let Some(Unconfirmed {
+                    reply, _permit: permit, ..
+                }) = slot.confirms.remove(&seq)
+                {
                     // Free the window slot before the publisher hears of it.
                     drop(permit);
                     let outcome = match returned {
@@ -981,7 +992,8 @@ impl Driver {
                 Command::Settle { .. } => {}
                 Command::Close { code, text, reply } if self.conn.state() != proto::State::Open => {
                     self.close_while_recovering(code, text, reply);
-                    self.conn.handle_io_error(io::Error::other("closed by the application while recovering"));
+                    self.conn
+                        .handle_io_error(io::Error::other("closed by the application while recovering"));
                     return;
                 }
                 Command::Close { .. } => {}
@@ -1098,7 +1110,15 @@ impl Driver {
                             && let Some(slot) = self.slot(channel)
                         {
                             let message = republish.then(|| Box::new(Stored { args, properties, body }));
-                            slot.confirms.insert(seq, Unconfirmed { reply, _permit: permit, message, order });
+                            slot.confirms.insert(
+                                seq,
+                                Unconfirmed {
+                                    reply,
+                                    _permit: permit,
+                                    message,
+                                    order,
+                                },
+                            );
                         }
                     }
                     Ok(None) => {
@@ -1290,7 +1310,6 @@ impl Side {
     }
 }
 
-
 /// Methods whose effect recovery restores (declares, deletes, bindings).
 fn is_topology(method: &Method) -> bool {
     matches!(
@@ -1420,7 +1439,11 @@ impl Wakeup {
 
 /// `fut` when `enabled`, otherwise a future that never completes.
 async fn when<F: Future>(enabled: bool, fut: F) -> F::Output {
-    if enabled { fut.await } else { std::future::pending().await }
+    if enabled {
+        fut.await
+    } else {
+        std::future::pending().await
+    }
 }
 
 async fn sleep_until(deadline: Option<tokio::time::Instant>) {

@@ -45,11 +45,11 @@ pub use confirm::{Confirmation, Confirmed};
 pub use connection::Connection;
 pub use consumer::{Consumer, Delivery, GetMessage};
 pub use metrics::Metrics;
-pub use recovery::{ConnectionState, RecoveryConfig, RecoveryFailure, RecoveryReport, StateChanges};
 pub use options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
+pub use recovery::{ConnectionState, RecoveryConfig, RecoveryFailure, RecoveryReport, StateChanges};
 
 #[cfg(test)]
 mod tests {

@@ -82,7 +82,10 @@ impl Frame {
             let mut frame = buf.split_to(len);
             frame.advance(7);
             frame.truncate(len - FRAME_OVERHEAD);
-            return Ok(Some(Frame::Body { channel, payload: frame.freeze() }));
+            return Ok(Some(Frame::Body {
+                channel,
+                payload: frame.freeze(),
+            }));
         }
         let bytes = buf.split_to(len).freeze();
         decode_checked(&bytes).map(Some)
@@ -124,18 +127,28 @@ fn frame_len(buf: &[u8], max_frame_size: u32) -> Result<Option<usize>, WireError
     let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]);
     let total = u64::from(size) + FRAME_OVERHEAD as u64;
     if max_frame_size != 0 && total > u64::from(max_frame_size) {
-        return Err(WireError::FrameTooLarge { size: total, max: max_frame_size });
+        return Err(WireError::FrameTooLarge {
+            size: total,
+            max: max_frame_size,
+        });
     }
     // `total` fits in usize on every platform with at least 64-bit or when the limit applies.
     let Ok(total) = usize::try_from(total) else {
-        return Err(WireError::FrameTooLarge { size: total, max: max_frame_size });
+        return Err(WireError::FrameTooLarge {
+            size: total,
+            max: max_frame_size,
+        });
     };
     Ok((buf.len() >= total).then_some(total))
 }
 
 #[inline]
 fn check_frame_end(found: u8) -> Result<(), WireError> {
-    if found == FRAME_END { Ok(()) } else { Err(WireError::BadFrameEnd { found }) }
+    if found == FRAME_END {
+        Ok(())
+    } else {
+        Err(WireError::BadFrameEnd { found })
+    }
 }
 
 /// Decodes a frame whose length and frame-end were checked; `frame` is exactly one frame.
@@ -143,9 +156,18 @@ fn decode_checked(frame: &Bytes) -> Result<Frame, WireError> {
     let channel = u16::from_be_bytes([frame[1], frame[2]]);
     let payload = &frame[7..frame.len() - 1];
     match frame[0] {
-        FRAME_METHOD => Ok(Frame::Method { channel, method: Method::decode(frame, payload)? }),
-        FRAME_HEADER => Ok(Frame::Header { channel, header: Box::new(decode_header(frame, payload)?) }),
-        FRAME_BODY => Ok(Frame::Body { channel, payload: frame.slice(7..frame.len() - 1) }),
+        FRAME_METHOD => Ok(Frame::Method {
+            channel,
+            method: Method::decode(frame, payload)?,
+        }),
+        FRAME_HEADER => Ok(Frame::Header {
+            channel,
+            header: Box::new(decode_header(frame, payload)?),
+        }),
+        FRAME_BODY => Ok(Frame::Body {
+            channel,
+            payload: frame.slice(7..frame.len() - 1),
+        }),
         _ if channel != 0 || !payload.is_empty() => Err(WireError::BadHeartbeat),
         _ => Ok(Frame::Heartbeat),
     }
@@ -160,7 +182,14 @@ fn decode_header(src: &Bytes, payload: &[u8]) -> Result<ContentHeader, WireError
         }
         let (i, body_size) = c::longlong(i)?;
         let (i, properties) = BasicProperties::decode(src, i)?;
-        Ok((i, ContentHeader { class_id, body_size, properties }))
+        Ok((
+            i,
+            ContentHeader {
+                class_id,
+                body_size,
+                properties,
+            },
+        ))
     })();
     match parsed {
         Ok(([], header)) => Ok(header),
@@ -213,7 +242,13 @@ pub fn encode_body(channel: u16, payload: &[u8], buf: &mut BytesMut) {
 
 /// Appends a content header and the body split into frames of at most
 /// `max_frame_size` bytes (0 for no limit). An empty body sends no body frame.
-pub fn encode_content(channel: u16, properties: &BasicProperties, body: &[u8], max_frame_size: u32, buf: &mut BytesMut) {
+pub fn encode_content(
+    channel: u16,
+    properties: &BasicProperties,
+    body: &[u8],
+    max_frame_size: u32,
+    buf: &mut BytesMut,
+) {
     framed(buf, FRAME_HEADER, channel, |buf| {
         buf.put_u16(BasicProperties::CLASS_ID);
         buf.put_u16(0);
@@ -237,5 +272,9 @@ pub fn parse_protocol_header(buf: &[u8]) -> Result<Option<[u8; 8]>, WireError> {
     };
     let mut found = [0u8; 8];
     found.copy_from_slice(head);
-    if found == PROTOCOL_HEADER { Ok(Some(found)) } else { Err(WireError::BadProtocolHeader { found }) }
+    if found == PROTOCOL_HEADER {
+        Ok(Some(found))
+    } else {
+        Err(WireError::BadProtocolHeader { found })
+    }
 }
