@@ -377,3 +377,53 @@ async fn returns_without_confirm_mode_do_not_break_the_channel() {
     ch.basic_qos(1, false).await.unwrap();
     conn.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn returns_outside_confirm_mode_reach_the_returns_stream() {
+    let (conn, ch) = channel().await;
+    let mut returns = ch.returns(16);
+    let nowhere = unique("nowhere");
+    for body in ["one", "two"] {
+        let c = ch
+            .basic_publish(
+                "",
+                &nowhere,
+                PublishOptions { mandatory: true },
+                BasicProperties::default(),
+                body,
+            )
+            .await
+            .unwrap();
+        assert_eq!(c.await.unwrap(), Confirmed::Sent);
+    }
+    // Not mandatory: dropped by the broker without a return.
+    ch.basic_publish(
+        "",
+        &nowhere,
+        PublishOptions::default(),
+        BasicProperties::default(),
+        "three",
+    )
+    .await
+    .unwrap();
+    for body in ["one", "two"] {
+        let r = tokio::time::timeout(Duration::from_secs(5), returns.next())
+            .await
+            .expect("a return within 5 s")
+            .expect("the stream is open");
+        assert_eq!(r.reply_code, warren::wire::ReplyCode::NO_ROUTE);
+        assert_eq!(r.routing_key.as_str(), nowhere);
+        assert_eq!(&r.body[..], body.as_bytes());
+    }
+    // A round trip after the third publish: had it been returned, it would be here now.
+    ch.basic_qos(1, false).await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), returns.next())
+            .await
+            .is_err()
+    );
+    assert_eq!(conn.metrics().returned, 2);
+    ch.close().await.unwrap();
+    assert!(returns.next().await.is_none(), "the stream ends with the channel");
+    conn.close().await.unwrap();
+}

@@ -20,7 +20,7 @@ use super::options::{
 use super::recovery::ConnectionState;
 use super::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Handle, Publish, Settle};
 use crate::Error;
-use crate::proto::{ChannelId, Content, DeliveryTag};
+use crate::proto::{ChannelId, Content, DeliveryTag, Returned};
 use crate::wire::{
     BasicCancel, BasicConsume, BasicGet, BasicProperties, BasicPublish, BasicQos, BasicRecover, ConfirmSelect,
     ExchangeBind, ExchangeDeclare, ExchangeDelete, ExchangeUnbind, FieldTable, Method, QueueBind, QueueDeclare,
@@ -112,6 +112,33 @@ impl ChannelInner {
             self.shared.settled_through(tag);
         }
         Ok(())
+    }
+}
+
+/// Returned messages of a channel outside confirm mode: see [`Channel::returns`].
+///
+/// Read it with [`next`](Self::next) or as a `futures_core::Stream`.
+#[derive(Debug)]
+pub struct Returns {
+    rx: mpsc::Receiver<Returned>,
+}
+
+impl Returns {
+    /// The next returned message; `None` once the channel closed or another stream
+    /// replaced this one.
+    pub async fn next(&mut self) -> Option<Returned> {
+        self.rx.recv().await
+    }
+}
+
+impl futures_core::Stream for Returns {
+    type Item = Returned;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Returned>> {
+        self.rx.poll_recv(cx)
     }
 }
 
@@ -212,6 +239,22 @@ impl Channel {
     /// True once [`confirm_select`](Self::confirm_select) was called.
     pub fn is_confirm_mode(&self) -> bool {
         self.inner.shared.is_confirm()
+    }
+
+    /// The messages the broker returns (`basic.return`: mandatory and unroutable) for
+    /// publishes made outside confirm mode, as a bounded stream holding up to `capacity`
+    /// of them (the connection never waits for it: beyond that, returns are logged and
+    /// dropped). In confirm mode each return comes with its publish's
+    /// [`Confirmation`] instead. A second call replaces the first stream, which ends;
+    /// the stream also ends when the channel closes.
+    pub fn returns(&self, capacity: usize) -> Returns {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        if let Ok(mut returns) = self.inner.shared.returns.lock() {
+            if self.inner.shared.closed.get().is_none() {
+                *returns = Some(tx);
+            }
+        }
+        Returns { rx }
     }
 
     // ----- plumbing -------------------------------------------------------------

@@ -706,13 +706,27 @@ impl Driver {
                 }
             }
             Event::Return { channel, returned } => {
-                tracing::warn!(
-                    channel = channel.number(),
-                    code = returned.reply_code.0,
-                    exchange = %returned.exchange,
-                    routing_key = %returned.routing_key,
-                    "basic.return not tied to a confirm-mode publish: message dropped"
-                );
+                Counters::inc(&self.shared.counters.returned);
+                let listener = self
+                    .slot(channel)
+                    .and_then(|slot| slot.shared.returns.lock().ok().and_then(|r| r.clone()));
+                // Never wait here: a listener that does not keep up loses notices, not messages
+                // (the broker already dropped the message it returns).
+                let undelivered = match listener {
+                    Some(tx) => tx.try_send(*returned).err().map(|e| match e {
+                        mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+                    }),
+                    None => Some(*returned),
+                };
+                if let Some(returned) = undelivered {
+                    tracing::warn!(
+                        channel = channel.number(),
+                        code = returned.reply_code.0,
+                        exchange = %returned.exchange,
+                        routing_key = %returned.routing_key,
+                        "basic.return outside confirm mode with no room in Channel::returns: dropped"
+                    );
+                }
             }
             Event::ConsumerCancelled { channel, consumer_tag } => {
                 let Some(slot) = self.slot(channel) else { return };

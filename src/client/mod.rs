@@ -39,7 +39,7 @@ mod recovery;
 mod shared;
 
 pub use crate::proto::{ChannelId, DeliveryTag, Returned, Sasl, Tune};
-pub use channel::{Channel, QueueInfo};
+pub use channel::{Channel, QueueInfo, Returns};
 pub use config::ConnectionConfig;
 pub use confirm::{Confirmation, Confirmed};
 pub use connection::Connection;

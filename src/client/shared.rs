@@ -14,7 +14,7 @@ use super::confirm::Confirmed;
 use super::metrics::Counters;
 use super::recovery::ConnectionState;
 use crate::Error;
-use crate::proto::{ChannelId, Content, Delivery, DeliveryTag, Tune};
+use crate::proto::{ChannelId, Content, Delivery, DeliveryTag, Returned, Tune};
 use crate::wire::{BasicConsume, BasicProperties, BasicPublish, FieldTable, Method, ReplyCode, ShortStr};
 
 /// The reply to a synchronous call: the reply method and, for `basic.get-ok`, the message.
@@ -222,6 +222,9 @@ pub(crate) struct ChannelShared {
     pub(crate) window: Arc<Semaphore>,
     /// The last `basic.qos` prefetch count (sizes consumer buffers).
     pub(crate) prefetch: AtomicU16,
+    /// Where `basic.return`s of publishes outside confirm mode go, once someone listens
+    /// ([`Channel::returns`](super::Channel::returns)); taken when the channel closes.
+    pub(crate) returns: std::sync::Mutex<Option<mpsc::Sender<Returned>>>,
     /// The highest delivery tag a `multiple` settle covered, and its connection
     /// generation: a `Delivery` at or below it is already settled.
     settled_through: AtomicU64,
@@ -236,6 +239,7 @@ impl ChannelShared {
             confirm: AtomicBool::new(false),
             window: Arc::new(Semaphore::new(window.min(Semaphore::MAX_PERMITS))),
             prefetch: AtomicU16::new(0),
+            returns: std::sync::Mutex::new(None),
             settled_through: AtomicU64::new(0),
             settled_generation: AtomicU32::new(0),
         }
@@ -260,6 +264,10 @@ impl ChannelShared {
     pub(crate) fn set_closed(&self, error: Error) {
         let _ = self.closed.set(error);
         self.window.close();
+        // Ends the returns stream, if any.
+        if let Ok(mut returns) = self.returns.lock() {
+            returns.take();
+        }
     }
 
     pub(crate) fn is_confirm(&self) -> bool {
