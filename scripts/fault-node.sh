@@ -3,11 +3,13 @@
 # and memory-alarm it. The shared default node on 5672 is NEVER touched by this script.
 #
 #   scripts/fault-node.sh start [--fresh]   start it if it is not answering (--fresh: wipe its data first when it is
-#                                           cold), wait until ready; prints "amqp://guest:guest@127.0.0.1:5692" on stdout
+#                                           cold; only scripts/test.sh uses it, before any test runs), wait until ready;
+#                                           prints "amqp://guest:guest@127.0.0.1:5692" on stdout
 #   scripts/fault-node.sh stop              stop the whole node (data stays)
 #   scripts/fault-node.sh restart           stop the node, start it again with the same data (durable queues and
 #                                           persistent messages survive)
 #   scripts/fault-node.sh kill              SIGKILL the node's VM (no clean shutdown); `start` brings it back with its data
+#   scripts/fault-node.sh kill-start        kill, then start with the same data, holding the lock throughout
 #   scripts/fault-node.sh stop_app          stop the rabbit application (connections drop, listener closes)
 #   scripts/fault-node.sh start_app         start it again and wait until the AMQP port accepts TCP
 #   scripts/fault-node.sh alarm on|off      memory alarm: set_vm_memory_high_watermark 0.0000001 / 0.4
@@ -19,7 +21,7 @@
 #
 # Node:  warren-fault@localhost, AMQP 5692, Erlang distribution 25692, guest/guest from loopback.
 # Files: $WARREN_FAULT_NODE_DIR (default /tmp/warren-fault-node)/{rabbitmq.conf,mnesia/,log/,node.pid}
-# start/stop/restart/kill/stop_app/start_app hold a lock (flock on $DIR.lock): two test processes cannot race.
+# start/stop/restart/kill/kill-start/stop_app/start_app hold a lock (flock on $DIR.lock): two test processes cannot race.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -192,13 +194,14 @@ locked() {
 cmd=${1:-start}
 [ $# -gt 0 ] && shift
 case "$cmd" in
-    start | stop | restart | kill | stop_app | start_app) locked "$cmd" "$@" ;;
+    start | stop | restart | kill | kill-start | stop_app | start_app) locked "$cmd" "$@" ;;
 esac
 case "$cmd" in
     start) start_node "${1:-}" ;;
     stop) stop_node ;;
     restart) stop_node; start_node ;;
     kill) kill_node ;;
+    kill-start) kill_node; start_node ;;
     stop_app) stop_app ;;
     start_app) start_app ;;
     alarm) alarm "$@" ;;
@@ -206,5 +209,5 @@ case "$cmd" in
     close-all) close_all "$@" ;;
     status) nctl -q status >/dev/null 2>&1 && port_open 127.0.0.1 "$PORT" && echo "amqp://guest:guest@127.0.0.1:$PORT" ;;
     ctl) nctl "$@" ;;
-    *) echo "usage: $0 start [--fresh]|stop|restart|kill|stop_app|start_app|alarm on|off|close NAME [WHY]|close-all [WHY]|status|ctl ARGS..." >&2; exit 2 ;;
+    *) echo "usage: $0 start [--fresh]|stop|restart|kill|kill-start|stop_app|start_app|alarm on|off|close NAME [WHY]|close-all [WHY]|status|ctl ARGS..." >&2; exit 2 ;;
 esac

@@ -3,8 +3,8 @@
 #
 #   scripts/test.sh [EXTRA_ARGS...]    EXTRA_ARGS go to the main test runner (nextest filters, or cargo test args)
 #
-# 1. ensures the default broker (scripts/broker.sh), the TLS node (scripts/tls-node.sh) and the test
-#    dependencies (scripts/test-deps.sh)
+# 1. ensures the default broker (scripts/broker.sh), the TLS node (scripts/tls-node.sh), the fault node
+#    (scripts/fault-node.sh) and the test dependencies (scripts/test-deps.sh)
 # 2. exports AMQP_URL (kept if already set), WARREN_TLS_DIR, WARREN_TLS_PORT=5681, WARREN_REQUIRE_BROKER=1
 # 3. cargo nextest run --workspace --locked   (+ cargo test --workspace --doc --locked, nextest skips doctests)
 #    or, without cargo-nextest, cargo test --workspace --locked
@@ -45,6 +45,11 @@ section "TLS node (warren-tls@localhost, 5681/5682)"
 tls_dir=$("$here/tls-node.sh" start | tail -n 1)
 [ -s "$tls_dir/ca.pem" ] || die "scripts/tls-node.sh printed '$tls_dir', which holds no ca.pem"
 echo "certificates: $tls_dir"
+
+section "fault node (warren-fault@localhost, 5692)"
+# Started here, before any test process exists, so that a cold node starts with fresh data; the tests
+# themselves never wipe it (one of them kills the node and counts on its data surviving).
+"$here/fault-node.sh" start --fresh
 
 section "test dependencies"
 "$here/test-deps.sh"

@@ -59,11 +59,14 @@ pub async fn run_async(args: &[&str]) -> String {
     .expect("fault-node.sh task")
 }
 
-/// Starts the node once per test process (fresh data on a cold start) and returns its URI,
+/// Starts the node once per test process (keeping its data) and returns its URI,
 /// `amqp://guest:guest@127.0.0.1:5692`.
+///
+/// Never wipes data: tests run in parallel processes, and a process that finds the node down
+/// because another test killed it must start it with that test's durable messages intact.
 pub fn ensure_started() -> String {
     static URI: OnceLock<String> = OnceLock::new();
-    URI.get_or_init(|| run(&["start", "--fresh"])).clone()
+    URI.get_or_init(|| run(&["start"])).clone()
 }
 
 /// The node's AMQP address.
@@ -134,10 +137,10 @@ pub async fn restart_node() {
     run_async(&["restart"]).await;
 }
 
-/// SIGKILLs the node's VM and starts it again (same data).
+/// SIGKILLs the node's VM and starts it again with the same data, in one locked step of
+/// the script.
 pub async fn kill_and_start() {
-    run_async(&["kill"]).await;
-    run_async(&["start"]).await;
+    run_async(&["kill-start"]).await;
 }
 
 /// Raises (`true`) or clears (`false`) the memory alarm: publishers get `connection.blocked`.
