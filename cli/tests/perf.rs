@@ -66,6 +66,11 @@ fn check_clean(obj: &BTreeMap<String, Json>, count: f64) {
         "ordered percentiles"
     );
     assert!(matches!(obj.get("cpu_seconds"), Some(Json::Number(c)) if *c >= 0.0));
+    let (max, end) = (num(obj, "rss_max_mib"), num(obj, "rss_end_mib"));
+    assert!(end > 0.0 && max >= end, "rss max {max} MiB, end {end} MiB");
+    for key in ["rss_start_mib", "rss_growth_after_warmup_mib"] {
+        assert!(obj.contains_key(key), "{key} present (null for runs under 1 s)");
+    }
 }
 
 #[test]

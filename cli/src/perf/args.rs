@@ -6,7 +6,8 @@ pub const USAGE: &str = "\
 usage: warren perf [OPTIONS]
 
 Publishes and consumes through a fresh queue on a RabbitMQ broker, checks that every
-confirmed message arrived exactly once, and reports rates, latency and client CPU.
+confirmed message arrived exactly once, and reports rates, latency, client CPU and
+client memory.
 
   -u, --uri URI          broker (default: $AMQP_URL, else amqp://guest:guest@127.0.0.1:5672/%2f)
   -x, --producers P      publishing tasks, one connection each (default 1)
@@ -28,6 +29,12 @@ confirmed message arrived exactly once, and reports rates, latency and client CP
   -h, --help             this text
 
 Each body starts with the message's sequence number and publish time (16 bytes).
+Client memory is the resident set size (RSS), sampled every second and shown on the
+live line. The summary and JSON give it in MiB: rss_start_mib at the first sample (1 s
+in), rss_max_mib, rss_end_mib when publishing ends (before any connection closes), and
+rss_growth_after_warmup_mib, the end minus the sample at 10 % of the run (the first
+sample for runs under 10 s): near 0 on a long run means a flat RSS. Values are null
+when unavailable (not Linux, or no sample because the run lasted under 1 s).
 Ctrl-C stops publishing and finishes the run (drain, report, delete the queue).
 Exit status: 0 ok; 1 a check failed (lost or duplicate messages, nacks or returns
 without --allow-nack); 2 bad usage; 3 the run itself failed (connection, channel...).";

@@ -14,17 +14,18 @@
 //!
 //! Each producer and consumer has its own connection and channel, on a multi-thread
 //! tokio runtime. Counters are per task (no shared cache line on the hot path); the
-//! reporter sums them once a second.
+//! reporter sums them once a second and samples the process's resident memory.
 
 mod args;
-mod cpu;
 mod hist;
+mod process;
 mod report;
+mod rss;
 mod seqset;
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -40,6 +41,7 @@ pub use args::USAGE;
 use args::{AckMode, Options, Parsed};
 use hist::{AtomicHist, Hist};
 use report::{Summary, Tick};
+use rss::RssSamples;
 use seqset::SeqSet;
 
 /// Sequence numbers a producer takes from the shared counter at a time.
@@ -134,6 +136,8 @@ struct Run {
     sent: SeqSet,
     /// Consumed sequence numbers.
     seen: SeqSet,
+    /// Resident bytes when the first producer finished, before any connection closed.
+    rss_end: OnceLock<Option<u64>>,
 }
 
 impl Run {
@@ -290,8 +294,9 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
         stop_publishing: AtomicBool::new(false),
         sent: SeqSet::default(),
         seen: SeqSet::default(),
+        rss_end: OnceLock::new(),
     });
-    let cpu_start = cpu::process_cpu_secs();
+    let cpu_start = process::cpu_secs();
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let cstats: Vec<Arc<ConsumerStats>> = (0..o.consumers).map(|_| Arc::default()).collect();
@@ -312,6 +317,7 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
         producer_tasks.push(tokio::spawn(async move {
             let r = publish(&run, &stats, &o, &ch, &queue).await;
             stats.done_ns.store(run.now_ns(), Relaxed);
+            run.rss_end.get_or_init(process::resident_bytes);
             let _ = ch.close().await;
             let _ = conn.close().await;
             r
@@ -337,16 +343,17 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
             run.stop_publishing.store(true, Relaxed);
         });
     }
-    let reporter = (!o.quiet).then(|| {
-        let (run, p, c, confirms, stop) = (
+    let reporter = {
+        let (run, p, c, confirms, print, stop) = (
             run.clone(),
             pstats.clone(),
             cstats.clone(),
             o.confirm > 0,
+            !o.quiet,
             stop_rx.clone(),
         );
-        tokio::spawn(live(run, p, c, confirms, stop))
-    });
+        tokio::spawn(live(run, p, c, confirms, print, stop))
+    };
 
     // Producers first; a failed one is an error of the run, but the rest still drain.
     let mut error = None;
@@ -393,10 +400,9 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
         }
     }
     s.elapsed_secs = run.start.elapsed().as_secs_f64();
-    s.cpu_secs = cpu_start.zip(cpu::process_cpu_secs()).map(|(a, b)| b - a);
-    if let Some(r) = reporter {
-        let _ = r.await;
-    }
+    s.cpu_secs = cpu_start.zip(process::cpu_secs()).map(|(a, b)| b - a);
+    let rss_samples = reporter.await.unwrap_or_default();
+    s.rss = rss_samples.finish(s.elapsed_secs, run.rss_end.get().copied().flatten());
 
     s.consumed = sum(&cstats, |c| &c.consumed);
     s.duplicates = sum(&cstats, |c| &c.duplicates);
@@ -655,13 +661,16 @@ fn header(body: &[u8]) -> Option<(u64, u64)> {
 // ---------------------------------------------------------------------------------------
 // The live line.
 
+/// Every second until `stop`: samples the resident memory and, if `print`, prints the
+/// live line. Returns the memory samples.
 async fn live(
     run: Arc<Run>,
     producers: Vec<Arc<ProducerStats>>,
     consumers: Vec<Arc<ConsumerStats>>,
     confirms: bool,
+    print: bool,
     mut stop: watch::Receiver<bool>,
-) {
+) -> RssSamples {
     let tick = |at: Instant, interval: f64, prev_hist: &Hist| {
         let published = sum(&producers, |p| &p.published);
         let settled = sum(&producers, |p| &p.confirmed)
@@ -677,20 +686,30 @@ async fn live(
             in_flight: if confirms { published.saturating_sub(settled) } else { 0 },
             interval_secs: interval,
             latency_us: hist.since(prev_hist),
+            rss_bytes: process::resident_bytes(),
         };
         (t, hist)
     };
     let (mut prev, mut prev_hist) = tick(run.start, 1.0, &Hist::default());
+    let mut rss = RssSamples::default();
     let mut last = run.start;
     let mut interval = tokio::time::interval_at((run.start + Duration::from_secs(1)).into(), Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = interval.tick() => {}
-            _ = stop.changed() => return,
+            _ = stop.changed() => return rss,
+        }
+        if *stop.borrow() {
+            return rss; // the run is tearing down: its memory is not the steady state
         }
         let now = Instant::now();
         let (t, hist) = tick(now, now.duration_since(last).as_secs_f64(), &prev_hist);
-        eprintln!("{}", t.line(&prev, confirms));
+        if let Some(bytes) = t.rss_bytes {
+            rss.record(t.at_secs, bytes);
+        }
+        if print {
+            eprintln!("{}", t.line(&prev, confirms));
+        }
         (prev, prev_hist, last) = (t, hist, now);
     }
 }

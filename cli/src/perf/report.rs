@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::hist::Hist;
+use super::rss::RssSummary;
 
 /// Everything measured in a run.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +45,8 @@ pub struct Summary {
     pub latency_us: Hist,
     /// User + system CPU seconds of this process during the run.
     pub cpu_secs: Option<f64>,
+    /// Resident memory of this process.
+    pub rss: RssSummary,
 }
 
 impl Summary {
@@ -89,6 +92,14 @@ impl Summary {
         j.uint("latency_max_us", self.latency_us.quantile(1.0));
         j.opt_float("cpu_seconds", self.cpu_secs, 3);
         j.opt_float("cpu_us_per_msg", self.cpu_us_per_msg(), 3);
+        j.opt_float("rss_start_mib", self.rss.start.map(mib), 2);
+        j.opt_float("rss_max_mib", self.rss.max.map(mib), 2);
+        j.opt_float("rss_end_mib", self.rss.end.map(mib), 2);
+        j.opt_float(
+            "rss_growth_after_warmup_mib",
+            self.rss.growth_after_warmup().map(|b| b as f64 / MIB),
+            2,
+        );
         j.float("publish_seconds", self.publish_secs, 3);
         j.float("consume_seconds", self.consume_secs, 3);
         j.float("elapsed_seconds", self.elapsed_secs, 3);
@@ -172,6 +183,7 @@ impl Summary {
             (Some(c), None) => row(&mut t, "client CPU", format!("{c:.2} s")),
             _ => row(&mut t, "client CPU", "unavailable".into()),
         }
+        row(&mut t, "client RSS", rss_row(&self.rss));
         row(&mut t, "elapsed", format!("{:.3} s", self.elapsed_secs));
         row(&mut t, "result", verdict.to_string());
         t
@@ -187,6 +199,7 @@ pub struct Tick {
     pub in_flight: u64,
     pub interval_secs: f64,
     pub latency_us: Hist,
+    pub rss_bytes: Option<u64>,
 }
 
 impl Tick {
@@ -212,8 +225,30 @@ impl Tick {
                 dur_us(self.latency_us.quantile(0.99))
             );
         }
+        if let Some(rss) = self.rss_bytes {
+            let _ = write!(l, "  rss {:.1} MiB", mib(rss));
+        }
         l
     }
+}
+
+/// `start / max / end`, then the growth after warm-up and where it is measured from.
+fn rss_row(r: &RssSummary) -> String {
+    if r.end.is_none() {
+        return "unavailable".into();
+    }
+    let opt = |b: Option<u64>| b.map_or("-".into(), |b| format!("{:.1}", mib(b)));
+    let mut row = format!("start {} / max {} / end {} MiB", opt(r.start), opt(r.max), opt(r.end));
+    if let (Some(growth), Some((at, _))) = (r.growth_after_warmup(), r.warmup) {
+        let _ = write!(row, " ({:+.1} MiB since {at:.1} s)", growth as f64 / MIB);
+    }
+    row
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / MIB
 }
 
 fn rate(n: u64, secs: f64) -> f64 {
@@ -314,6 +349,26 @@ mod tests {
         assert!(j.contains("\"publish_rate\":5.0,"));
         assert!(j.contains("\"latency_p50_us\":100,"));
         assert!(j.contains("\"cpu_seconds\":null,"));
+        assert!(j.contains("\"rss_start_mib\":null,"), "{j}");
+        s.rss = RssSummary {
+            start: Some(10 << 20),
+            max: Some(12 << 20),
+            end: Some(11 << 20),
+            warmup: Some((6.0, (11 << 20) + (1 << 19))),
+        };
+        let j = s.to_json(true, None);
+        assert!(
+            j.contains(
+                "\"rss_start_mib\":10.00,\"rss_max_mib\":12.00,\"rss_end_mib\":11.00,\"rss_growth_after_warmup_mib\":-0.50,"
+            ),
+            "{j}"
+        );
+        assert!(
+            s.table("ok")
+                .contains("client RSS             start 10.0 / max 12.0 / end 11.0 MiB (-0.5 MiB since 6.0 s)"),
+            "{}",
+            s.table("ok")
+        );
         assert!(j.ends_with("\"error\":null,\"ok\":true}"), "{j}");
         assert!(!j.contains('\n'));
     }
