@@ -311,16 +311,17 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
         }));
     }
     let pstats: Vec<Arc<ProducerStats>> = (0..o.producers).map(|_| Arc::default()).collect();
-    let mut producer_tasks: Vec<JoinHandle<Result<(), String>>> = Vec::new();
+    // Producers keep their connections until the drain is over: without confirms, RabbitMQ
+    // may still hold a closed channel's last publishes to a quorum queue, and drops them.
+    type Producer = (Connection, Channel, Result<(), String>);
+    let mut producer_tasks: Vec<JoinHandle<Producer>> = Vec::new();
     for ((conn, ch), stats) in producers.into_iter().zip(&pstats) {
         let (run, stats, o, queue) = (run.clone(), stats.clone(), o.clone(), queue.to_string());
         producer_tasks.push(tokio::spawn(async move {
             let r = publish(&run, &stats, &o, &ch, &queue).await;
             stats.done_ns.store(run.now_ns(), Relaxed);
             run.rss_end.get_or_init(process::resident_bytes);
-            let _ = ch.close().await;
-            let _ = conn.close().await;
-            r
+            (conn, ch, r)
         }));
     }
     {
@@ -357,8 +358,15 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
 
     // Producers first; a failed one is an error of the run, but the rest still drain.
     let mut error = None;
+    let mut open_producers = Vec::new();
     for t in producer_tasks {
-        let r = t.await.unwrap_or_else(|e| Err(format!("producer task: {e}")));
+        let r = match t.await {
+            Ok((conn, ch, r)) => {
+                open_producers.push((conn, ch));
+                r
+            }
+            Err(e) => Err(format!("producer task: {e}")),
+        };
         if let Err(e) = r {
             error.get_or_insert(e);
         }
@@ -417,6 +425,10 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
         let in_queue = queue_depth(o, queue, expected).await?;
         expected.saturating_sub(u64::from(in_queue))
     };
+    for (conn, ch) in open_producers {
+        let _ = ch.close().await;
+        let _ = conn.close().await;
+    }
     match error {
         Some(e) => Err(e),
         None => Ok(()),
