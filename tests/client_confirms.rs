@@ -397,15 +397,16 @@ async fn returns_outside_confirm_mode_reach_the_returns_stream() {
         assert_eq!(c.await.unwrap(), Confirmed::Sent);
     }
     // Not mandatory: dropped by the broker without a return.
-    ch.basic_publish(
-        "",
-        &nowhere,
-        PublishOptions::default(),
-        BasicProperties::default(),
-        "three",
-    )
-    .await
-    .unwrap();
+    let _sent = ch
+        .basic_publish(
+            "",
+            &nowhere,
+            PublishOptions::default(),
+            BasicProperties::default(),
+            "three",
+        )
+        .await
+        .unwrap();
     for body in ["one", "two"] {
         let r = tokio::time::timeout(Duration::from_secs(5), returns.next())
             .await

@@ -415,3 +415,50 @@ async fn pipelined_consume_cancel_and_calls_on_one_channel() {
     assert!(ch.is_open());
     conn.close().await.unwrap();
 }
+
+/// Acks made while the consumer still holds part of its batch reach the broker even if
+/// the application stops reading the consumer: the broker then sends the messages
+/// that need the prefetch slots those acks free. (The connection collects such acks
+/// when the batch ends, or after a millisecond.) Repeated to catch the connection
+/// task asleep at different moments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acks_left_in_a_batch_reach_the_broker_without_more_reads() {
+    let (conn, ch) = channel().await;
+    let q = exclusive_queue(&ch, "batch-acks").await;
+    ch.basic_qos(3, false).await.unwrap();
+    let publisher = conn.open_channel().await.unwrap();
+    publisher.confirm_select().await.unwrap();
+    for round in 0..20u64 {
+        publish_n(&publisher, &q, 5).await;
+        let before = conn.metrics().delivered;
+        let mut consumer = ch
+            .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
+        wait_until(|| conn.metrics().delivered >= before + 3, "the first 3 (the prefetch)").await;
+        // One batch of 3: yield two of them, ack both, and stop reading.
+        let d1 = next(&mut consumer).await;
+        let d2 = next(&mut consumer).await;
+        d1.ack().await.unwrap();
+        d2.ack().await.unwrap();
+        wait_until(
+            || conn.metrics().delivered >= before + 5,
+            &format!("round {round}: messages 4 and 5, sent once the broker has both acks"),
+        )
+        .await;
+        // Clean up: the rest of the batch, then the two later messages.
+        for _ in 0..3 {
+            next(&mut consumer).await.ack().await.unwrap();
+        }
+        consumer.cancel().await.unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+async fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}

@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::confirm::{Confirmation, Confirmed};
 use super::consumer::{Consumer, Delivery, GetMessage};
 use super::driver::unexpected;
+use super::handoff::delivery_queue;
 use super::metrics::Counters;
 use super::options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
@@ -87,6 +88,8 @@ impl ChannelInner {
         if self.shared.is_settled(tag) {
             return Err(Error::UnknownDeliveryTag { tag: tag.value() });
         }
+        // Without waking the task if it is deaf (see `TaskWake`): the consumer wakes it
+        // at the end of its batch.
         let cmd = Command::Settle { tag, how, reply: None };
         match self.handle.cmd.try_send(cmd) {
             Ok(()) => Ok(()),
@@ -533,12 +536,19 @@ impl Channel {
             properties.message_id = ShortStr::try_from(id).ok();
         }
         let confirm = if shared.is_confirm() {
-            let permit = shared
-                .window
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| self.inner.gone())?;
+            let permit = match shared.window.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    // The window is full: the task must send what we queued.
+                    conn.wake.command_sent();
+                    shared
+                        .window
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|_| self.inner.gone())?
+                }
+            };
             let (tx, rx) = oneshot::channel();
             Some(((tx, permit), rx))
         } else {
@@ -556,7 +566,11 @@ impl Channel {
             body,
             confirm,
         }));
-        self.inner.handle.send(cmd).await?;
+        if rx.is_some() {
+            self.inner.handle.send_quiet(cmd).await?;
+        } else {
+            self.inner.handle.send(cmd).await?;
+        }
         Ok(match rx {
             Some(rx) => Confirmation::waiting(rx, conn.clone(), shared.clone()),
             None => Confirmation::ready(Ok(Confirmed::Sent)),
@@ -654,7 +668,7 @@ impl Channel {
         self.inner.check_open()?;
         let prefetch = usize::from(self.inner.shared.prefetch.load(Ordering::Relaxed));
         let capacity = self.inner.handle.shared.limits.consumer_buffer.max(prefetch).max(1);
-        let (deliveries, rx) = mpsc::channel(capacity);
+        let (deliveries, rx) = delivery_queue(capacity);
         let end = Arc::new(ConsumerEnd::default());
         let (tx, reply) = oneshot::channel();
         let cmd = Command::Consume {

@@ -98,7 +98,11 @@ impl Future for Confirmation {
                     .unwrap_or_else(|| Err(Error::InvalidArgument("Confirmation polled after it completed".into()))),
             ),
             Inner::Waiting { rx, conn, channel } => match Pin::new(rx).poll(cx) {
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    // The publish may still wait in the queue of a deaf task.
+                    conn.wake.command_sent();
+                    Poll::Pending
+                }
                 Poll::Ready(Ok(result)) => Poll::Ready(result),
                 // The task dropped the sender without an answer: the channel or the
                 // connection is gone, and the outcome is unknown.

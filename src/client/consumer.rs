@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use tokio::sync::mpsc;
 
 use super::channel::ChannelInner;
+use super::handoff::DeliveryReceiver;
 use super::shared::{Command, ConsumerEnd, Settle};
 use crate::Error;
 use crate::proto::{self, DeliveryTag};
@@ -161,12 +161,18 @@ pub struct GetMessage {
 
 /// A consumer: a bounded stream of [`Delivery`] items.
 ///
-/// Read it with [`next`](Self::next) or as a `futures_core::Stream`. The buffer holds
-/// at most the larger of the channel's prefetch count and
+/// Read it with [`next`](Self::next) or as a `futures_core::Stream`. The connection
+/// hands over deliveries in batches (all those of one socket read), so the buffer
+/// holds at most twice the larger of the channel's prefetch count and
 /// [`ConnectionConfig::consumer_buffer`](super::ConnectionConfig::consumer_buffer)
-/// deliveries; while it is full the connection stops reading from the socket (acks
-/// still go out). Set a prefetch with [`Channel::basic_qos`](super::Channel::basic_qos)
-/// so that this never happens.
+/// deliveries: the batch being yielded and the queue behind it. While the queue is
+/// full the connection stops reading from the socket (acks still go out). Set a
+/// prefetch with [`Channel::basic_qos`](super::Channel::basic_qos) so that this never
+/// happens.
+///
+/// Acks made while the consumer yields a batch are sent together when it asks for the
+/// next one, or after a millisecond at the latest: a consumer that acks each message
+/// costs one wake-up of the connection per batch, not one per message.
 ///
 /// The stream ends (`None`) after [`cancel`](Self::cancel). When the server cancels the
 /// consumer (its queue was deleted) or the channel or connection closes, the last item
@@ -178,17 +184,20 @@ pub struct GetMessage {
 /// yielded.
 #[derive(Debug)]
 pub struct Consumer {
-    rx: mpsc::Receiver<proto::Delivery>,
+    rx: DeliveryReceiver,
     end: Arc<ConsumerEnd>,
     tag: ShortStr,
     no_ack: bool,
     finished: bool,
+    /// Counted in the connection's [`TaskWake`](super::handoff::TaskWake) as a
+    /// consumer in the middle of a batch.
+    in_batch: bool,
     channel: Arc<ChannelInner>,
 }
 
 impl Consumer {
     pub(crate) fn new(
-        rx: mpsc::Receiver<proto::Delivery>,
+        rx: DeliveryReceiver,
         end: Arc<ConsumerEnd>,
         tag: ShortStr,
         no_ack: bool,
@@ -200,6 +209,7 @@ impl Consumer {
             tag,
             no_ack,
             finished: false,
+            in_batch: false,
             channel,
         }
     }
@@ -227,26 +237,44 @@ impl Consumer {
             return Poll::Ready(None);
         }
         loop {
-            return match self.rx.poll_recv(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Some(d)) => {
-                    let current = self.channel.handle.shared.generation.load(Ordering::Acquire);
-                    if !self.no_ack && d.tag.generation() != current {
-                        // Buffered before the connection was lost: the broker requeued it and
-                        // redelivers it on the recovered connection; this copy could not be
-                        // acked any more.
-                        continue;
+            let d = match self.rx.next_in_batch() {
+                Some(d) => d,
+                None => {
+                    self.end_batch();
+                    match self.rx.poll_batch(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(None) => {
+                            self.finished = true;
+                            return Poll::Ready(self.end.reason.get().cloned().map(Err));
+                        }
+                        Poll::Ready(Some(d)) => {
+                            if !self.no_ack {
+                                self.in_batch = true;
+                                self.channel.handle.shared.wake.batch_started();
+                            }
+                            d
+                        }
                     }
-                    let delivery = Delivery::from_proto(d, self.channel.clone());
-                    // A no-ack delivery is settled on arrival: settling it again is refused here.
-                    delivery.mark_settled(self.no_ack);
-                    Poll::Ready(Some(Ok(delivery)))
-                }
-                Poll::Ready(None) => {
-                    self.finished = true;
-                    Poll::Ready(self.end.reason.get().cloned().map(Err))
                 }
             };
+            let current = self.channel.handle.shared.generation.load(Ordering::Acquire);
+            if !self.no_ack && d.tag.generation() != current {
+                // Buffered before the connection was lost: the broker requeued it and
+                // redelivers it on the recovered connection; this copy could not be
+                // acked any more.
+                continue;
+            }
+            let delivery = Delivery::from_proto(d, self.channel.clone());
+            // A no-ack delivery is settled on arrival: settling it again is refused here.
+            delivery.mark_settled(self.no_ack);
+            return Poll::Ready(Some(Ok(delivery)));
+        }
+    }
+
+    /// The batch is yielded: the connection task takes the acks made meanwhile.
+    fn end_batch(&mut self) {
+        if std::mem::take(&mut self.in_batch) {
+            self.channel.handle.shared.wake.batch_done();
         }
     }
 }
@@ -261,16 +289,16 @@ impl futures_core::Stream for Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
+        self.end_batch();
         if self.finished {
             return;
         }
-        self.rx.close();
-        let mut requeue = Vec::new();
-        while let Ok(d) = self.rx.try_recv() {
-            if !self.no_ack {
-                requeue.push(d.tag);
-            }
-        }
+        let rest = self.rx.close();
+        let requeue = if self.no_ack {
+            Vec::new()
+        } else {
+            rest.into_iter().map(|d| d.tag).collect()
+        };
         let cmd = Command::ConsumerDropped {
             channel: self.channel.shared.id,
             consumer_tag: self.tag.clone(),

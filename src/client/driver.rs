@@ -28,10 +28,10 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -42,6 +42,7 @@ use super::config::ConnectionConfig;
 use super::confirm::Confirmed;
 use super::connection::BoxTransport;
 use super::fastmap::FastMap;
+use super::handoff::{DeliveryQueue, DeliverySender, PushError, SETTLE_DELAY};
 use super::metrics::Counters;
 use super::recovery::{ConnectionState, RecoveryFailure, RecoveryReport, Rng, Topology, TopologyStep};
 use super::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd, Publish, Settle};
@@ -83,7 +84,7 @@ enum Pending {
     },
     /// `basic.consume`: on `consume-ok` the consumer is registered.
     Consume {
-        deliveries: mpsc::Sender<Delivery>,
+        deliveries: DeliverySender,
         end: Arc<ConsumerEnd>,
         spec: Box<BasicConsume>,
         reply: oneshot::Sender<Result<ShortStr, Error>>,
@@ -102,7 +103,7 @@ enum RecoveryCall {
 
 struct ConsumerSlot {
     /// `None` once the consumer handle is gone: deliveries are requeued.
-    tx: Option<mpsc::Sender<Delivery>>,
+    tx: Option<DeliverySender>,
     end: Arc<ConsumerEnd>,
     no_ack: bool,
     /// The `basic.consume` that started it (with its final tag), for recovery.
@@ -115,7 +116,7 @@ struct ConsumerSlot {
 }
 
 impl ConsumerSlot {
-    fn new(tx: Option<mpsc::Sender<Delivery>>, end: Arc<ConsumerEnd>, spec: Box<BasicConsume>) -> Self {
+    fn new(tx: Option<DeliverySender>, end: Arc<ConsumerEnd>, spec: Box<BasicConsume>) -> Self {
         ConsumerSlot {
             tx,
             end,
@@ -231,14 +232,18 @@ impl Slot {
     }
 }
 
-/// Waits for room in one full consumer queue.
-type RoomFuture = Pin<Box<dyn Future<Output = Result<mpsc::OwnedPermit<Delivery>, mpsc::error::SendError<()>>> + Send>>;
+/// A publish's confirm, its outcome, and the window slot freed when it is answered.
+type ConfirmAnswer = (
+    oneshot::Sender<Result<Confirmed, Error>>,
+    Confirmed,
+    OwnedSemaphorePermit,
+);
 
-/// A consumer with overflow, waiting for room.
+/// A consumer with overflow, waiting for room in its queue.
 struct Waiter {
     channel: ChannelId,
     consumer_tag: ShortStr,
-    room: RoomFuture,
+    queue: Arc<DeliveryQueue>,
 }
 
 pub(crate) struct Driver {
@@ -250,6 +255,18 @@ pub(crate) struct Driver {
     secret_waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
     /// Consumers with overflow, each waiting for room in its queue.
     waiters: Vec<Waiter>,
+    /// Consumer queues that got deliveries since their consumer was last woken.
+    unannounced: Vec<Arc<DeliveryQueue>>,
+    /// Publishes confirmed by the events being dispatched, answered after the last one
+    /// so that the publisher wakes once for all of them.
+    confirmed: Vec<ConfirmAnswer>,
+    /// Since the task last slept: it handed deliveries to a consumer that acks them,
+    /// or it sent acks. Then it may sleep deaf while a consumer is in a batch (see
+    /// [`TaskWake`]).
+    acks_expected: bool,
+    /// Since the task last slept: it sent publishes of a confirm channel. Then it may
+    /// sleep deaf: their publisher wakes it before it waits (see [`TaskWake`]).
+    publishes_seen: bool,
     overflow_bytes: usize,
     /// Commands held back over all channels, and the bytes of their bodies.
     held_total: usize,
@@ -318,6 +335,10 @@ impl Driver {
             close_waiters: Vec::new(),
             secret_waiters: VecDeque::new(),
             waiters: Vec::new(),
+            unannounced: Vec::new(),
+            confirmed: Vec::new(),
+            acks_expected: false,
+            publishes_seen: false,
             overflow_bytes: 0,
             held_total: 0,
             held_bytes: 0,
@@ -389,14 +410,41 @@ impl Driver {
                 && self.held_total < HELD_MAX
                 && self.held_bytes < HELD_BYTES_MAX;
             let want_write = !wbuf.is_empty() || need_flush;
-            let want_room = !self.waiters.is_empty();
-            let woke = {
+            // Deaf while a consumer acks its way through a batch (see `TaskWake`).
+            let acks_expected = std::mem::take(&mut self.acks_expected) && self.shared.wake.in_batch();
+            let mut deaf = take_commands && (acks_expected || std::mem::take(&mut self.publishes_seen));
+            let mut early = None;
+            if deaf {
+                self.shared.wake.set_deaf(true);
+                // With a waker that does nothing, so that senders stop waking us; a
+                // command queued before we went deaf is taken now.
+                if let Poll::Ready(cmd) = commands.poll_recv(&mut Context::from_waker(Waker::noop())) {
+                    self.shared.wake.set_deaf(false);
+                    deaf = false;
+                    early = Some(cmd);
+                }
+            }
+            let deadline = match deaf {
+                true => {
+                    let settle = tokio::time::Instant::now() + SETTLE_DELAY;
+                    Some(deadline.map_or(settle, |d| d.min(settle)))
+                }
+                false => deadline,
+            };
+            let woke = if let Some(cmd) = early {
+                Wakeup {
+                    command: Some(cmd),
+                    ..Wakeup::default()
+                }
+            } else {
                 // One wakeup: poll every enabled source once and keep every result that is
                 // ready, so a busy socket cannot starve commands (or the reverse).
+                let shared = self.shared.clone();
+                let waiters = &self.waiters;
                 let mut write = pin!(when(want_write, write_or_flush(&mut wr, &mut wbuf)));
                 let mut read = pin!(when(can_read, rd.read_buf(&mut rbuf)));
-                let mut roomed = pin!(when(want_room, room(&mut self.waiters)));
-                let mut command = pin!(when(take_commands, commands.recv()));
+                let mut command = pin!(when(take_commands && !deaf, commands.recv()));
+                let mut notified = pin!(when(deaf, shared.wake.notified()));
                 let mut timer = pin!(when(deadline.is_some(), sleep_until(deadline)));
                 let mut woke = Wakeup::default();
                 std::future::poll_fn(|cx| {
@@ -406,11 +454,14 @@ impl Driver {
                     if let Poll::Ready(r) = read.as_mut().poll(cx) {
                         woke.read = Some(r);
                     }
-                    if let Poll::Ready(r) = roomed.as_mut().poll(cx) {
+                    if let Poll::Ready(r) = poll_room(waiters, cx) {
                         woke.room = Some(r);
                     }
                     if let Poll::Ready(r) = command.as_mut().poll(cx) {
                         woke.command = Some(r);
+                    }
+                    if let Poll::Ready(()) = notified.as_mut().poll(cx) {
+                        woke.listen = true;
                     }
                     if let Poll::Ready(()) = timer.as_mut().poll(cx) {
                         woke.timer = true;
@@ -424,6 +475,9 @@ impl Driver {
                 .await;
                 woke
             };
+            if deaf {
+                self.shared.wake.set_deaf(false);
+            }
             if let Some(r) = woke.write {
                 match r {
                     Ok(Some(0)) => self.conn.handle_io_error(io::ErrorKind::WriteZero.into()),
@@ -492,10 +546,20 @@ impl Driver {
         while let Some(event) = self.conn.poll_event() {
             self.event(event);
         }
+        // One wake-up per consumer and publisher for everything this read brought.
+        for queue in self.unannounced.drain(..) {
+            queue.announce();
+        }
+        for (reply, outcome, permit) in self.confirmed.drain(..) {
+            // Free the window slot before the publisher hears of it.
+            drop(permit);
+            let _ = reply.send(Ok(outcome));
+        }
     }
 
-    /// Room in the queue of consumer `waiters[i]`: hand over as much overflow as fits.
-    fn on_room(&mut self, i: usize, permit: Result<mpsc::OwnedPermit<Delivery>, mpsc::error::SendError<()>>) {
+    /// Room in the queue of consumer `waiters[i]` (`Ok`), or its consumer is gone
+    /// (`Err`): hand over as much overflow as fits.
+    fn on_room(&mut self, i: usize, room: Result<(), ()>) {
         let Waiter {
             channel, consumer_tag, ..
         } = self.waiters.swap_remove(i);
@@ -505,34 +569,29 @@ impl Driver {
         };
         let mut freed = 0;
         let mut orphans = Vec::new();
-        match permit {
-            Ok(permit) => {
-                if let Some(d) = c.overflow.pop_front() {
-                    freed += cost(&d);
-                    permit.send(d);
-                }
+        let mut announce = None;
+        match (room, &c.tx) {
+            (Ok(()), Some(tx)) => {
                 while let Some(d) = c.overflow.pop_front() {
-                    let Some(tx) = &c.tx else {
-                        orphans.push(d);
-                        continue;
-                    };
                     let size = cost(&d);
-                    match tx.try_send(d) {
-                        Ok(()) => freed += size,
-                        Err(mpsc::error::TrySendError::Full(d)) => {
+                    match tx.push(d) {
+                        Ok(_) => freed += size,
+                        Err(PushError::Full(d)) => {
                             c.overflow.push_front(d);
                             break;
                         }
-                        Err(mpsc::error::TrySendError::Closed(d)) => orphans.push(d),
+                        Err(PushError::Closed(d)) => orphans.push(d),
                     }
                 }
+                announce = Some(tx.queue());
             }
-            Err(_) => orphans.extend(c.overflow.drain(..)),
+            _ => orphans.extend(c.overflow.drain(..)),
         }
         let wait_again = match (&c.tx, c.overflow.is_empty()) {
-            (Some(tx), false) => Some(tx.clone()),
+            (Some(tx), false) => Some(tx.queue()),
             _ => None,
         };
+        let acks_expected = !c.no_ack && announce.is_some();
         let done = c.ended && c.overflow.is_empty();
         if done {
             slot.consumers.remove(&consumer_tag);
@@ -541,14 +600,16 @@ impl Driver {
             freed += cost(d);
         }
         self.overflow_bytes = self.overflow_bytes.saturating_sub(freed);
+        self.acks_expected |= acks_expected;
+        self.unannounced.extend(announce);
         for d in orphans {
             self.orphan_delivery(channel, d);
         }
-        if let Some(tx) = wait_again {
+        if let Some(queue) = wait_again {
             self.waiters.push(Waiter {
                 channel,
                 consumer_tag,
-                room: Box::pin(tx.reserve_owned()),
+                queue,
             });
         }
     }
@@ -695,14 +756,12 @@ impl Driver {
                     reply, _permit: permit, ..
                 }) = slot.confirms.remove(&seq)
                 {
-                    // Free the window slot before the publisher hears of it.
-                    drop(permit);
                     let outcome = match returned {
                         Some(message) => Confirmed::Returned { ack, message },
                         None if ack => Confirmed::Ack,
                         None => Confirmed::Nack,
                     };
-                    let _ = reply.send(Ok(outcome));
+                    self.confirmed.push((reply, outcome, permit));
                 }
             }
             Event::Return { channel, returned } => {
@@ -909,20 +968,25 @@ impl Driver {
             c.overflow.push_back(delivery);
             return;
         }
-        match tx.try_send(delivery) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(delivery)) => {
-                let room = Box::pin(tx.clone().reserve_owned());
+        match tx.push(delivery) {
+            Ok(first) => {
+                if first {
+                    self.unannounced.push(tx.queue());
+                }
+                self.acks_expected |= !c.no_ack;
+            }
+            Err(PushError::Full(delivery)) => {
+                let queue = tx.queue();
                 let consumer_tag = delivery.consumer_tag.clone();
                 self.overflow_bytes += cost(&delivery);
                 c.overflow.push_back(delivery);
                 self.waiters.push(Waiter {
                     channel,
                     consumer_tag,
-                    room,
+                    queue,
                 });
             }
-            Err(mpsc::error::TrySendError::Closed(delivery)) => self.orphan_delivery(channel, delivery),
+            Err(PushError::Closed(delivery)) => self.orphan_delivery(channel, delivery),
         }
     }
 
@@ -1114,6 +1178,8 @@ impl Driver {
                     body,
                     confirm,
                 } = *publish;
+                // Its publisher sends the next ones without waking us (see `TaskWake`).
+                self.publishes_seen |= confirm.is_some();
                 match self.conn.publish(channel, &args, &properties, &body) {
                     Ok(Some(seq)) => {
                         Counters::inc(&self.shared.counters.published);
@@ -1150,6 +1216,7 @@ impl Driver {
                 }
             }
             Command::Settle { tag, how, reply } => {
+                self.acks_expected = true;
                 let r = match how {
                     Settle::Ack { multiple } => self.conn.ack(tag, multiple),
                     Settle::Nack { multiple, requeue } => self.conn.nack(tag, multiple, requeue),
@@ -1422,17 +1489,14 @@ fn fail_command(cmd: Command, error: &Error) {
     }
 }
 
-/// The first consumer queue with room, and its permit.
-async fn room(waiters: &mut [Waiter]) -> (usize, Result<mpsc::OwnedPermit<Delivery>, mpsc::error::SendError<()>>) {
-    std::future::poll_fn(|cx| {
-        for (i, w) in waiters.iter_mut().enumerate() {
-            if let Poll::Ready(r) = w.room.as_mut().poll(cx) {
-                return Poll::Ready((i, r));
-            }
+/// The first consumer queue with room (`Ok`) or without a consumer (`Err`).
+fn poll_room(waiters: &[Waiter], cx: &mut std::task::Context<'_>) -> Poll<(usize, Result<(), ()>)> {
+    for (i, w) in waiters.iter().enumerate() {
+        if let Poll::Ready(r) = w.queue.poll_room(cx) {
+            return Poll::Ready((i, r));
         }
-        Poll::Pending
-    })
-    .await
+    }
+    Poll::Pending
 }
 
 /// What one wakeup of the driver found ready.
@@ -1440,14 +1504,21 @@ async fn room(waiters: &mut [Waiter]) -> (usize, Result<mpsc::OwnedPermit<Delive
 struct Wakeup {
     write: Option<io::Result<Option<usize>>>,
     read: Option<io::Result<usize>>,
-    room: Option<(usize, Result<mpsc::OwnedPermit<Delivery>, mpsc::error::SendError<()>>)>,
+    room: Option<(usize, Result<(), ()>)>,
     command: Option<Option<Command>>,
     timer: bool,
+    /// The task was deaf and must listen to its command queue again.
+    listen: bool,
 }
 
 impl Wakeup {
     fn is_empty(&self) -> bool {
-        self.write.is_none() && self.read.is_none() && self.room.is_none() && self.command.is_none() && !self.timer
+        self.write.is_none()
+            && self.read.is_none()
+            && self.room.is_none()
+            && self.command.is_none()
+            && !self.timer
+            && !self.listen
     }
 }
 

@@ -33,6 +33,7 @@ mod connection;
 mod consumer;
 mod driver;
 mod fastmap;
+mod handoff;
 mod metrics;
 mod options;
 mod recovery;

@@ -11,10 +11,11 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
 
 use super::confirm::Confirmed;
+use super::handoff::{DeliverySender, TaskWake};
 use super::metrics::Counters;
 use super::recovery::ConnectionState;
 use crate::Error;
-use crate::proto::{ChannelId, Content, Delivery, DeliveryTag, Returned, Tune};
+use crate::proto::{ChannelId, Content, DeliveryTag, Returned, Tune};
 use crate::wire::{BasicConsume, BasicProperties, BasicPublish, FieldTable, Method, ReplyCode, ShortStr};
 
 /// The reply to a synchronous call: the reply method and, for `basic.get-ok`, the message.
@@ -36,7 +37,7 @@ pub(crate) enum Command {
     Consume {
         channel: ChannelId,
         method: BasicConsume,
-        deliveries: mpsc::Sender<Delivery>,
+        deliveries: DeliverySender,
         end: Arc<ConsumerEnd>,
         reply: oneshot::Sender<Result<ShortStr, Error>>,
     },
@@ -114,6 +115,8 @@ pub(crate) struct ConnShared {
     pub(crate) recovery: RecoveryLimits,
     /// Next number for generated message ids (republish mode).
     pub(crate) message_ids: AtomicU64,
+    /// Whether the task listens to its command queue (see [`TaskWake`]).
+    pub(crate) wake: TaskWake,
 }
 
 /// The parts of [`RecoveryConfig`](super::RecoveryConfig) that handles apply.
@@ -148,6 +151,7 @@ impl ConnShared {
             generation: AtomicU32::new(0),
             recovery,
             message_ids: AtomicU64::new(1),
+            wake: TaskWake::default(),
         }
     }
 
@@ -182,19 +186,37 @@ pub(crate) struct Handle {
 impl Handle {
     /// Sends a command; when the task is gone, the connection's close reason.
     pub(crate) async fn send(&self, cmd: Command) -> Result<(), Error> {
-        self.cmd.send(cmd).await.map_err(|_| self.shared.close_reason())
+        self.cmd.send(cmd).await.map_err(|_| self.shared.close_reason())?;
+        self.shared.wake.command_sent();
+        Ok(())
+    }
+
+    /// Sends a command that may wait in the queue while the task is deaf (see
+    /// [`TaskWake`]): the sender calls [`TaskWake::command_sent`] before it waits for
+    /// the task.
+    pub(crate) async fn send_quiet(&self, cmd: Command) -> Result<(), Error> {
+        match self.cmd.try_send(cmd) {
+            Ok(()) => Ok(()),
+            // Wakes the task, which empties the queue.
+            Err(mpsc::error::TrySendError::Full(cmd)) => self.send(cmd).await,
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.shared.close_reason()),
+        }
     }
 
     /// Sends a command without waiting (for `Drop` impls): queue full or task gone
     /// falls back to a spawned send on the current runtime, if any.
     pub(crate) fn send_from_drop(&self, cmd: Command) {
         match self.cmd.try_send(cmd) {
-            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Ok(()) => self.shared.wake.command_sent(),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(cmd)) => {
                 if let Ok(rt) = tokio::runtime::Handle::try_current() {
                     let tx = self.cmd.clone();
+                    let shared = self.shared.clone();
                     rt.spawn(async move {
-                        let _ = tx.send(cmd).await;
+                        if tx.send(cmd).await.is_ok() {
+                            shared.wake.command_sent();
+                        }
                     });
                 }
             }
