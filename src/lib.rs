@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod error;
+mod fastmap;
 pub mod proto;
 #[cfg(feature = "tls")]
 pub mod tls;

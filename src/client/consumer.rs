@@ -170,9 +170,10 @@ pub struct GetMessage {
 /// prefetch with [`Channel::basic_qos`](super::Channel::basic_qos) so that this never
 /// happens.
 ///
-/// Acks made while the consumer yields a batch are sent together when it asks for the
-/// next one, or after a millisecond at the latest: a consumer that acks each message
-/// costs one wake-up of the connection per batch, not one per message.
+/// Acks made while the consumer still holds part of a batch are sent together when it
+/// yields the batch's last delivery, or after a millisecond at the latest: a consumer
+/// that acks each message costs one wake-up of the connection per batch, not one per
+/// message.
 ///
 /// The stream ends (`None`) after [`cancel`](Self::cancel). When the server cancels the
 /// consumer (its queue was deleted) or the channel or connection closes, the last item
@@ -239,24 +240,23 @@ impl Consumer {
         loop {
             let d = match self.rx.next_in_batch() {
                 Some(d) => d,
-                None => {
-                    self.end_batch();
-                    match self.rx.poll_batch(cx) {
-                        Poll::Pending => return Poll::Pending,
-                        Poll::Ready(None) => {
-                            self.finished = true;
-                            return Poll::Ready(self.end.reason.get().cloned().map(Err));
-                        }
-                        Poll::Ready(Some(d)) => {
-                            if !self.no_ack {
-                                self.in_batch = true;
-                                self.channel.handle.shared.wake.batch_started();
-                            }
-                            d
-                        }
+                None => match self.rx.poll_batch(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => {
+                        self.finished = true;
+                        return Poll::Ready(self.end.reason.get().cloned().map(Err));
                     }
-                }
+                    Poll::Ready(Some(d)) => d,
+                },
             };
+            // Acks made while more of the batch is to come may wait for its end; once
+            // the last one is out, they go at once.
+            if self.rx.batch_is_empty() {
+                self.end_batch();
+            } else if !self.no_ack && !self.in_batch {
+                self.in_batch = true;
+                self.channel.handle.shared.wake.batch_started();
+            }
             let current = self.channel.handle.shared.generation.load(Ordering::Acquire);
             if !self.no_ack && d.tag.generation() != current {
                 // Buffered before the connection was lost: the broker requeued it and
@@ -271,10 +271,15 @@ impl Consumer {
         }
     }
 
-    /// The batch is yielded: the connection task takes the acks made meanwhile.
+    /// The last delivery of the batch is out: the connection task takes the acks made
+    /// meanwhile, and later ones go at once.
     fn end_batch(&mut self) {
+        let wake = &self.channel.handle.shared.wake;
         if std::mem::take(&mut self.in_batch) {
-            self.channel.handle.shared.wake.batch_done();
+            wake.batch_done();
+        } else if !self.no_ack {
+            // A batch of one: the task may be deaf since it handed it over.
+            wake.command_sent();
         }
     }
 }

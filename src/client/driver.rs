@@ -41,12 +41,12 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use super::config::ConnectionConfig;
 use super::confirm::Confirmed;
 use super::connection::BoxTransport;
-use super::fastmap::FastMap;
 use super::handoff::{DeliveryQueue, DeliverySender, PushError, SETTLE_DELAY};
 use super::metrics::Counters;
 use super::recovery::{ConnectionState, RecoveryFailure, RecoveryReport, Rng, Topology, TopologyStep};
 use super::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd, Publish, Settle};
 use crate::error::{Error, Initiator};
+use crate::fastmap::FastMap;
 use crate::proto::{self, ChannelId, Delivery, Event, expects_reply};
 use crate::wire::{BasicCancel, BasicConsume, BasicProperties, BasicPublish, BasicQos, Method, ReplyCode, ShortStr};
 
@@ -260,10 +260,13 @@ pub(crate) struct Driver {
     /// Publishes confirmed by the events being dispatched, answered after the last one
     /// so that the publisher wakes once for all of them.
     confirmed: Vec<ConfirmAnswer>,
-    /// Since the task last slept: it handed deliveries to a consumer that acks them,
-    /// or it sent acks. Then it may sleep deaf while a consumer is in a batch (see
+    /// Since the task last slept: it handed deliveries to a consumer that acks them.
+    /// Then it may sleep deaf: the consumer wakes it when it is through the batch (see
     /// [`TaskWake`]).
-    acks_expected: bool,
+    handed_batch: bool,
+    /// Since the task last slept: it sent acks. Then it may sleep deaf while a consumer
+    /// is in the middle of a batch.
+    acks_sent: bool,
     /// Since the task last slept: it sent publishes of a confirm channel. Then it may
     /// sleep deaf: their publisher wakes it before it waits (see [`TaskWake`]).
     publishes_seen: bool,
@@ -337,7 +340,8 @@ impl Driver {
             waiters: Vec::new(),
             unannounced: Vec::new(),
             confirmed: Vec::new(),
-            acks_expected: false,
+            handed_batch: false,
+            acks_sent: false,
             publishes_seen: false,
             overflow_bytes: 0,
             held_total: 0,
@@ -411,8 +415,9 @@ impl Driver {
                 && self.held_bytes < HELD_BYTES_MAX;
             let want_write = !wbuf.is_empty() || need_flush;
             // Deaf while a consumer acks its way through a batch (see `TaskWake`).
-            let acks_expected = std::mem::take(&mut self.acks_expected) && self.shared.wake.in_batch();
-            let mut deaf = take_commands && (acks_expected || std::mem::take(&mut self.publishes_seen));
+            let acks_coming = std::mem::take(&mut self.handed_batch)
+                || (std::mem::take(&mut self.acks_sent) && self.shared.wake.in_batch());
+            let mut deaf = take_commands && (acks_coming || std::mem::take(&mut self.publishes_seen));
             let mut early = None;
             if deaf {
                 self.shared.wake.set_deaf(true);
@@ -591,7 +596,7 @@ impl Driver {
             (Some(tx), false) => Some(tx.queue()),
             _ => None,
         };
-        let acks_expected = !c.no_ack && announce.is_some();
+        let handed_batch = !c.no_ack && announce.is_some();
         let done = c.ended && c.overflow.is_empty();
         if done {
             slot.consumers.remove(&consumer_tag);
@@ -600,7 +605,7 @@ impl Driver {
             freed += cost(d);
         }
         self.overflow_bytes = self.overflow_bytes.saturating_sub(freed);
-        self.acks_expected |= acks_expected;
+        self.handed_batch |= handed_batch;
         self.unannounced.extend(announce);
         for d in orphans {
             self.orphan_delivery(channel, d);
@@ -973,7 +978,7 @@ impl Driver {
                 if first {
                     self.unannounced.push(tx.queue());
                 }
-                self.acks_expected |= !c.no_ack;
+                self.handed_batch |= !c.no_ack;
             }
             Err(PushError::Full(delivery)) => {
                 let queue = tx.queue();
@@ -1216,7 +1221,7 @@ impl Driver {
                 }
             }
             Command::Settle { tag, how, reply } => {
-                self.acks_expected = true;
+                self.acks_sent = true;
                 let r = match how {
                     Settle::Ack { multiple } => self.conn.ack(tag, multiple),
                     Settle::Nack { multiple, requeue } => self.conn.nack(tag, multiple, requeue),

@@ -9,8 +9,8 @@
 //!   consumer once ([`DeliverySender::announce`]); the consumer takes the whole queue at
 //!   once ([`DeliveryReceiver`]).
 //! - [`TaskWake`]: while a consumer works through a batch, its acks do not wake the
-//!   task; the consumer wakes it once when the batch is done, and a timer collects what
-//!   a consumer left behind after [`SETTLE_DELAY`] at most.
+//!   task; the consumer wakes it once when it yields the batch's last delivery, and a
+//!   timer collects what a consumer left behind after [`SETTLE_DELAY`] at most.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
@@ -168,6 +168,11 @@ impl DeliveryReceiver {
     /// The next delivery of the current batch, without looking at the queue.
     pub(crate) fn next_in_batch(&mut self) -> Option<Delivery> {
         self.batch.pop_front()
+    }
+
+    /// True when the current batch is all yielded.
+    pub(crate) fn batch_is_empty(&self) -> bool {
+        self.batch.is_empty()
     }
 
     /// Takes every queued delivery as the new batch and yields the first; `None` when

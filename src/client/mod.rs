@@ -32,7 +32,6 @@ mod confirm;
 mod connection;
 mod consumer;
 mod driver;
-mod fastmap;
 mod handoff;
 mod metrics;
 mod options;

@@ -25,23 +25,22 @@ impl Unacked {
         }
     }
 
-    /// Forgets `tag` (and with `multiple` every earlier tag). False, and nothing
+    /// Forgets `tag` (and with `multiple` every earlier tag). `None`, and nothing
     /// forgotten, when `tag` is not outstanding: RabbitMQ would close the channel with
-    /// 406 PRECONDITION_FAILED for it, even with `multiple`.
-    pub(super) fn settle(&mut self, tag: u64, multiple: bool) -> bool {
+    /// 406 PRECONDITION_FAILED for it, even with `multiple`. `Some(true)` when nothing
+    /// at or below `tag` is outstanding any more.
+    pub(super) fn settle(&mut self, tag: u64, multiple: bool) -> Option<bool> {
         if self.0.front() == Some(&tag) {
             self.0.pop_front();
-            return true;
+            return Some(true);
         }
-        let Ok(at) = self.0.binary_search(&tag) else {
-            return false;
-        };
+        let at = self.0.binary_search(&tag).ok()?;
         if multiple {
             self.0.drain(..=at);
         } else {
             self.0.remove(at);
         }
-        true
+        Some(multiple)
     }
 
     /// Forgets everything (`basic.recover`).
@@ -66,19 +65,20 @@ mod tests {
         for t in 1..=6 {
             u.push(t);
         }
-        assert!(u.settle(1, false));
-        assert!(!u.settle(1, false), "acked twice");
-        assert!(u.settle(4, false));
-        assert!(!u.settle(4, true), "multiple needs the tag itself outstanding");
-        assert!(u.settle(5, true), "acks 2, 3, 5");
+        assert_eq!(u.settle(1, false), Some(true), "the oldest: nothing below");
+        assert_eq!(u.settle(1, false), None, "acked twice");
+        assert_eq!(u.settle(4, false), Some(false), "2 and 3 are still out");
+        assert_eq!(u.settle(4, true), None, "multiple needs the tag itself outstanding");
+        assert_eq!(u.settle(5, true), Some(true), "acks 2, 3, 5");
         assert_eq!(u.len(), 1);
-        assert!(!u.settle(3, false));
-        assert!(u.settle(6, false));
+        assert_eq!(u.settle(3, false), None);
+        assert_eq!(u.settle(6, false), Some(true));
         assert_eq!(u.len(), 0);
         u.push(9);
         u.push(7);
         u.push(7);
         assert_eq!(u.len(), 2, "out of order kept sorted, duplicates once");
-        assert!(u.settle(7, false) && u.settle(9, false));
+        assert_eq!(u.settle(7, false), Some(true));
+        assert_eq!(u.settle(9, false), Some(true));
     }
 }

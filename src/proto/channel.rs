@@ -1,12 +1,13 @@
 //! One channel's state, and the slab of channels addressed by [`ChannelId`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use super::ChannelId;
 use super::acks::Unacked;
 use super::confirms::Confirms;
 use super::content::Assembly;
 use crate::Error;
+use crate::fastmap::FastMap;
 use crate::wire::{MethodId, ShortStr};
 
 /// Where a channel is.
@@ -90,7 +91,7 @@ pub(super) struct Channel {
     pub(super) content: Option<Assembly>,
     pub(super) mode: Mode,
     /// Consumer tag → `no_ack`.
-    pub(super) consumers: HashMap<ShortStr, bool>,
+    pub(super) consumers: FastMap<ShortStr, bool>,
     /// Deliveries waiting for an ack.
     pub(super) unacked: Unacked,
 }
@@ -103,7 +104,7 @@ impl Channel {
             pending: VecDeque::new(),
             content: None,
             mode: Mode::Normal,
-            consumers: HashMap::new(),
+            consumers: FastMap::default(),
             unacked: Unacked::default(),
         }
     }

@@ -69,7 +69,23 @@ pub(super) enum Discard {
 pub(super) struct Io {
     pub(super) out: BytesMut,
     pub(super) events: VecDeque<Event>,
+    /// The `basic.ack` that ends `out`, if it settles everything up to its tag on its
+    /// channel: a later ack of the next outstanding delivery extends it (see
+    /// [`Connection::ack`]).
+    pub(super) last_ack: Option<LastAck>,
 }
+
+/// Where the last coalescible `basic.ack` frame sits in [`Io::out`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LastAck {
+    channel: u16,
+    /// `out.len()` right after the frame: it is still the last frame only then.
+    end: usize,
+}
+
+/// A `basic.ack` frame: frame header (7), class and method (4), delivery tag (8),
+/// flags (1), frame end (1).
+const ACK_FRAME_LEN: usize = 21;
 
 /// An AMQP 0-9-1 client connection without IO: see the [module docs](super) for the
 /// calling order.
@@ -151,6 +167,7 @@ impl Connection {
             out.extend_from_slice(&self.io.out);
             self.io.out.clear();
         }
+        self.io.last_ack = None;
         self.last_write = now;
         true
     }
@@ -552,14 +569,48 @@ impl Connection {
     /// channel). Refused, nothing sent: [`Error::StaleDelivery`] for a tag from another
     /// connection generation or a channel closed since; [`Error::UnknownDeliveryTag`]
     /// for a tag not outstanding (acked twice, no-ack consumer).
+    ///
+    /// Acks of the oldest outstanding delivery coalesce: when the output still ends with
+    /// an ack on the same channel that settled everything up to its tag, that frame
+    /// becomes `basic.ack(tag, multiple)` instead of a new frame following it. The
+    /// broker sees the same settles, in the same order, in fewer frames.
     pub fn ack(&mut self, tag: DeliveryTag, multiple: bool) -> Result<(), Error> {
-        self.settle(tag, multiple)?;
+        let through = self.settle(tag, multiple)?;
+        let channel = tag.channel.number;
+        if through && self.extend_last_ack(channel, tag.tag) {
+            return Ok(());
+        }
         let method = Method::BasicAck(BasicAck {
             delivery_tag: tag.tag,
             multiple,
         });
-        encode_method(tag.channel.number, &method, &mut self.io.out);
+        encode_method(channel, &method, &mut self.io.out);
+        self.io.last_ack = through.then_some(LastAck {
+            channel,
+            end: self.io.out.len(),
+        });
         Ok(())
+    }
+
+    /// Turns the ack frame that ends the output into `basic.ack(tag, multiple)`, if it
+    /// is an ack on `channel` that settled everything up to a lower tag.
+    fn extend_last_ack(&mut self, channel: u16, tag: u64) -> bool {
+        let Some(last) = self.io.last_ack else { return false };
+        let out = &mut self.io.out[..];
+        if last.channel != channel || last.end != out.len() || last.end < ACK_FRAME_LEN {
+            return false;
+        }
+        let frame = &mut out[last.end - ACK_FRAME_LEN..];
+        let [1, c0, c1, 0, 0, 0, 13, 0, 60, 0, 80, ..] = *frame else {
+            return false;
+        };
+        let previous = frame[11..19].try_into().map(u64::from_be_bytes).unwrap_or(u64::MAX);
+        if u16::from_be_bytes([c0, c1]) != channel || previous >= tag {
+            return false;
+        }
+        frame[11..19].copy_from_slice(&tag.to_be_bytes());
+        frame[19] = 1;
+        true
     }
 
     /// Negatively acknowledges a delivery (`basic.nack`); checks as for [`ack`](Self::ack).
@@ -585,8 +636,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Checks a tag and forgets the deliveries it settles.
-    fn settle(&mut self, tag: DeliveryTag, multiple: bool) -> Result<(), Error> {
+    /// Checks a tag and forgets the deliveries it settles; true when nothing at or below
+    /// it is outstanding any more.
+    fn settle(&mut self, tag: DeliveryTag, multiple: bool) -> Result<bool, Error> {
         self.check_open()?;
         let stale = Error::StaleDelivery { tag: tag.tag };
         if tag.generation != self.config.generation {
@@ -596,11 +648,9 @@ impl Connection {
             Some(ch) if ch.id == tag.channel && matches!(ch.state, ChannelState::Open) => ch,
             _ => return Err(stale),
         };
-        if ch.unacked.settle(tag.tag, multiple) {
-            Ok(())
-        } else {
-            Err(Error::UnknownDeliveryTag { tag: tag.tag })
-        }
+        ch.unacked
+            .settle(tag.tag, multiple)
+            .ok_or(Error::UnknownDeliveryTag { tag: tag.tag })
     }
 
     /// Closes a channel: sends `channel.close`; [`Event::ChannelClosed`] follows on

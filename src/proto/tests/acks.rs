@@ -302,3 +302,69 @@ fn acks_after_the_connection_failed_return_its_error() {
     assert_eq!(b.conn.ack(tags[0], false), Err(err));
     b.expect_silence();
 }
+
+fn ack(tag: u64, multiple: bool) -> Method {
+    BasicAck {
+        delivery_tag: tag,
+        multiple,
+    }
+    .into()
+}
+
+#[test]
+fn acks_of_the_oldest_delivery_coalesce_into_one_multiple_ack() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1, 2, 3, 4, 5, 6, 7]);
+    for t in &tags[..3] {
+        b.conn.ack(*t, false).expect("ack");
+    }
+    assert_eq!(b.methods(), vec![(1, ack(3, true))], "1, 2, 3 in one frame");
+
+    // 5 before 4: 5 is not the oldest, so it stays a frame of its own; 4 then is, and
+    // 6 extends it (5 was already acked).
+    b.conn.ack(tags[4], false).expect("ack 5");
+    b.conn.ack(tags[3], false).expect("ack 4");
+    b.conn.ack(tags[5], false).expect("ack 6");
+    assert_eq!(b.methods(), vec![(1, ack(5, false)), (1, ack(6, true))]);
+
+    // What the output already sent is never rewritten.
+    b.conn.ack(tags[6], false).expect("ack 7");
+    assert_eq!(b.methods(), vec![(1, ack(7, false))]);
+    b.expect_silence();
+}
+
+#[test]
+fn acks_do_not_coalesce_across_other_frames_or_channels() {
+    let mut b = Broker::open(config());
+    let one = b.open_channel();
+    let two = b.open_channel();
+    b.consume(one, "c", false);
+    b.consume(two, "c", false);
+    let a = delivered(&mut b, one, &[1, 2, 3]);
+    let z = delivered(&mut b, two, &[1, 2]);
+    b.conn.ack(a[0], false).expect("ack");
+    b.conn.nack(a[1], false, true).expect("nack");
+    b.conn.ack(a[2], false).expect("ack");
+    b.conn.ack(z[0], false).expect("ack");
+    b.conn.ack(z[1], false).expect("ack");
+    let n = one.number();
+    let m = two.number();
+    assert_eq!(
+        b.methods(),
+        vec![
+            (n, ack(1, false)),
+            (
+                n,
+                BasicNack {
+                    delivery_tag: 2,
+                    multiple: false,
+                    requeue: true
+                }
+                .into()
+            ),
+            (n, ack(3, false)),
+            (m, ack(2, true)),
+        ],
+        "the nack keeps its place; the other channel's acks coalesce among themselves"
+    );
+}

@@ -1,6 +1,8 @@
-//! A fast hash map for the connection task's small maps, keyed by channel numbers,
-//! publish sequence numbers and consumer tags. Nobody hostile chooses these keys, and
-//! SipHash (the std default) cost hundreds of instructions per delivery.
+//! A fast hash map for the small maps of the state machine and the connection task,
+//! keyed by channel numbers, publish sequence numbers and consumer tags. The keys come
+//! from this client and its broker, and their number is bounded by what the client
+//! opened, so flooding attacks do not apply; SipHash (the std default) cost hundreds of
+//! instructions per delivery.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
