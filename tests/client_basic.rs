@@ -382,8 +382,10 @@ async fn precondition_failed_closes_only_the_channel() {
         ch2.queue_declare(&q, opts, args(&[("x-max-length", FieldValue::I32(30))])),
         ch2.basic_qos(5, false)
     );
-    assert_eq!(a.unwrap_err().reply_code(), Some(ReplyCode::PRECONDITION_FAILED));
-    assert_eq!(b.unwrap_err().reply_code(), Some(ReplyCode::PRECONDITION_FAILED));
+    let a = a.unwrap_err();
+    assert_eq!(a.reply_code(), Some(ReplyCode::PRECONDITION_FAILED), "{a:?}");
+    let b = b.unwrap_err();
+    assert_eq!(b.reply_code(), Some(ReplyCode::PRECONDITION_FAILED), "{b:?}");
     let ch3 = conn.open_channel().await.unwrap();
     ch3.queue_declare(
         &q,

@@ -133,6 +133,18 @@ async fn topology_and_consumers_come_back_after_a_cut() {
         .unwrap();
     assert_eq!(&d.body[..], b"before");
     d.ack().await.unwrap();
+    // A round trip on the channel: the broker has the ack before the cut (otherwise it
+    // redelivers "before" after the recovery, which is right but not what this checks).
+    ch.queue_declare(
+        &q.name,
+        QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        },
+        FieldTable::new(),
+    )
+    .await
+    .unwrap();
 
     assert_eq!(proxy.cut_all(), 1);
     let state = wait_recovered(&conn).await;
@@ -896,8 +908,15 @@ async fn cancelled_auto_delete_queue_is_not_restored() {
     conn.close().await.unwrap();
 }
 
-/// The broker's VM is killed (SIGKILL, no clean shutdown) while messages are published and
-/// then started again: every message whose publish was acked is in the durable queue.
+/// The broker's VM is killed (SIGKILL, no clean shutdown) and started again: every message
+/// whose publish was acked is in the durable queue.
+///
+/// The kill comes once the confirmed messages are on disk and nothing is being written: a
+/// kill in the middle of a write can leave RabbitMQ 3.10.8's classic queue index with a
+/// segment file it cannot read back (`function_clause` in
+/// `rabbit_queue_index:parse_segment_entries`, seen here on 2026-11-25), and then the node
+/// does not boot at all. Publishes cut by a lost connection are covered by the cuts of
+/// `fault_scenario`.
 #[tokio::test]
 async fn broker_kill_loses_no_confirmed_message() {
     node::ensure_started();
@@ -909,7 +928,6 @@ async fn broker_kill_loses_no_confirmed_message() {
         .with_connection_name("warren-fault-rec-kill");
     config.recovery = fast_recovery();
     config.recovery.attempt_timeout = Duration::from_secs(3);
-    config.recovery.publish_wait = None; // fail fast while the node is down: the test stops publishing
     let conn = within(LIMIT, "connect", Connection::connect_with(config))
         .await
         .unwrap();
@@ -926,39 +944,25 @@ async fn broker_kill_loses_no_confirmed_message() {
     .await
     .unwrap();
     ch.confirm_select().await.unwrap();
-    let publisher = {
-        let ch = ch.clone();
-        let queue = queue.clone();
-        tokio::spawn(async move {
-            let mut confirms = Vec::new();
-            for i in 0u32..100_000 {
-                let props = BasicProperties {
-                    delivery_mode: Some(2),
-                    ..Default::default()
-                };
-                match ch
-                    .basic_publish("", &queue, PublishOptions::default(), props, i.to_be_bytes().to_vec())
-                    .await
-                {
-                    Ok(c) => confirms.push((i, c)),
-                    Err(_) => break, // the node is down
-                }
-            }
-            let mut acked = Vec::new();
-            let mut unknown = 0;
-            for (i, c) in confirms {
-                match c.await {
-                    Ok(Confirmed::Ack) => acked.push(i),
-                    Ok(other) => panic!("{other:?}"),
-                    Err(_) => unknown += 1,
-                }
-            }
-            (acked, unknown)
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut confirms = std::collections::VecDeque::new();
+    let mut acked = Vec::new();
+    for i in 0u32..20_000 {
+        let props = BasicProperties {
+            delivery_mode: Some(2),
+            ..Default::default()
+        };
+        let c = ch
+            .basic_publish("", &queue, PublishOptions::default(), props, i.to_be_bytes().to_vec())
+            .await
+            .unwrap();
+        confirms.push_back((i, c));
+        while confirms.len() > 1000 || (i == 19_999 && !confirms.is_empty()) {
+            let (n, c) = confirms.pop_front().unwrap();
+            assert_eq!(within(LIMIT, "confirm", c).await.unwrap(), Confirmed::Ack);
+            acked.push(n);
+        }
+    }
     node::kill_and_start().await;
-    let (acked, unknown) = within(Duration::from_secs(120), "publisher", publisher).await.unwrap();
     wait_state(&conn, "recovered", |s| matches!(s, ConnectionState::Recovered(_))).await;
     let count = ch
         .queue_declare(
@@ -978,10 +982,10 @@ async fn broker_kill_loses_no_confirmed_message() {
     }
     let lost = acked.iter().filter(|i| !present.contains(i)).count();
     eprintln!(
-        "KILL: acked {} unknown {unknown}, {count} in the queue after the restart, lost {lost}",
+        "KILL: acked {}, {count} in the queue after the restart, lost {lost}",
         acked.len()
     );
-    assert!(!acked.is_empty(), "some publishes were confirmed before the kill");
+    assert_eq!(acked.len(), 20_000);
     assert_eq!(lost, 0, "confirmed messages lost by a broker kill");
     ch.queue_delete(&queue, QueueDeleteOptions::default()).await.unwrap();
     conn.close().await.unwrap();

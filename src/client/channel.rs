@@ -92,8 +92,19 @@ impl ChannelInner {
         // at the end of its batch.
         let cmd = Command::Settle { tag, how, reply: None };
         match self.handle.cmd.try_send(cmd) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(cmd)) => self.handle.send(cmd).await,
+            Ok(()) => {
+                let wake = &self.handle.shared.wake;
+                if !wake.in_batch() {
+                    // No consumer will end a batch and wake the task for this ack.
+                    wake.command_sent();
+                }
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                // The task may be deaf: wake it to empty the queue.
+                self.handle.shared.wake.command_sent();
+                self.handle.send(cmd).await
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::StaleDelivery { tag: tag.value() }),
         }
     }
@@ -263,11 +274,16 @@ impl Channel {
     // ----- plumbing -------------------------------------------------------------
 
     async fn timed<T>(&self, operation: &'static str, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        match self.timeout {
+        let result = match self.timeout {
             Some(d) => tokio::time::timeout(d, fut)
                 .await
                 .unwrap_or(Err(Error::Timeout { operation })),
             None => fut.await,
+        };
+        match result {
+            // The channel closed while the call was on its way: say why it closed.
+            Err(e @ Error::ChannelNotOpen { .. }) => Err(self.inner.shared.closed.get().cloned().unwrap_or(e)),
+            other => other,
         }
     }
 
@@ -540,7 +556,7 @@ impl Channel {
                 Ok(permit) => permit,
                 Err(_) => {
                     // The window is full: the task must send what we queued.
-                    conn.wake.command_sent();
+                    conn.wake.publisher_waits();
                     shared
                         .window
                         .clone()

@@ -1,7 +1,10 @@
 //! [`Connection`]: connect (TCP or TLS, then the AMQP handshake), open channels, close.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -23,9 +26,13 @@ use crate::wire::{FieldTable, ReplyCode};
 /// A connection to a broker: cheap to clone, `Send + Sync`.
 ///
 /// One background task owns the socket; this handle, its [`Channel`]s, consumers and
-/// deliveries send it commands. The connection closes on [`close`](Self::close), when
-/// the server or the network ends it, or when the last of those handles is dropped.
-/// [`closed`](Self::closed) tells why it ended.
+/// deliveries send it commands. The task runs on a thread of its own (named
+/// `warren-connection`, with a current-thread tokio runtime), so a wake-up costs one
+/// system call and heartbeats go on while the application's runtime is busy; the
+/// handles work from any tokio runtime. The connection closes on
+/// [`close`](Self::close), when the server or the network ends it, or when the last of
+/// those handles is dropped; then the thread ends. [`closed`](Self::closed) tells why
+/// it ended.
 #[derive(Clone)]
 pub struct Connection {
     handle: Handle,
@@ -253,7 +260,6 @@ pub(crate) async fn open_transport(config: &ConnectionConfig, host: &str, port: 
 
 async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<Connection, Error> {
     tracing::debug!("connecting");
-    let transport = open_transport(&config, &config.host, config.port).await?;
     let limits = Limits {
         rpc_timeout: config.rpc_timeout,
         blocked_timeout: config.blocked_timeout,
@@ -269,8 +275,49 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
     let (cmd_tx, cmd_rx) = mpsc::channel(config.command_capacity);
     let (connected_tx, connected_rx) = oneshot::channel();
     let conn = proto::Connection::new(config.protocol.clone(), Instant::now());
-    let driver = Driver::new(conn, shared.clone(), connected_tx, Arc::new(config));
-    tokio::spawn(driver.run(transport, cmd_rx).instrument(span));
+    let config = Arc::new(config);
+    let driver_shared = shared.clone();
+    // The connection task runs on a thread of its own, on a current-thread runtime: a
+    // wake-up from the application is one eventfd write to that thread, with no
+    // scheduler in between, and heartbeats keep going while the application's runtime
+    // is busy.
+    std::thread::Builder::new()
+        .name("warren-connection".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = connected_tx.send(Err(e.into()));
+                    return;
+                }
+            };
+            rt.block_on(
+                async move {
+                    let mut connected_tx = connected_tx;
+                    let transport = {
+                        let mut open = pin!(open_transport(&config, &config.host, config.port));
+                        // Until `connect` gives up (its future dropped, e.g. by a timeout).
+                        std::future::poll_fn(|cx| match open.as_mut().poll(cx) {
+                            Poll::Ready(r) => Poll::Ready(Some(r)),
+                            Poll::Pending => connected_tx.poll_closed(cx).map(|()| None),
+                        })
+                        .await
+                    };
+                    match transport {
+                        Some(Ok(transport)) => {
+                            let driver = Driver::new(conn, driver_shared, connected_tx, config);
+                            driver.run(transport, cmd_rx).await
+                        }
+                        Some(Err(e)) => {
+                            let _ = connected_tx.send(Err(e));
+                        }
+                        None => {}
+                    }
+                }
+                .instrument(span),
+            );
+        })
+        .map_err(Error::from)?;
     finish_connect(cmd_tx, shared, connected_rx).await
 }
 

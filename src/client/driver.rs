@@ -236,7 +236,7 @@ impl Slot {
 type ConfirmAnswer = (
     oneshot::Sender<Result<Confirmed, Error>>,
     Confirmed,
-    OwnedSemaphorePermit,
+    Option<OwnedSemaphorePermit>,
 );
 
 /// A consumer with overflow, waiting for room in its queue.
@@ -414,6 +414,8 @@ impl Driver {
                 && self.held_total < HELD_MAX
                 && self.held_bytes < HELD_BYTES_MAX;
             let want_write = !wbuf.is_empty() || need_flush;
+            let awaiting = self.channels.values().map(|s| s.confirms.len()).sum();
+            self.shared.wake.set_awaiting_confirms(awaiting);
             // Deaf while a consumer acks its way through a batch (see `TaskWake`).
             let acks_coming = std::mem::take(&mut self.handed_batch)
                 || (std::mem::take(&mut self.acks_sent) && self.shared.wake.in_batch());
@@ -555,9 +557,12 @@ impl Driver {
         for queue in self.unannounced.drain(..) {
             queue.announce();
         }
-        for (reply, outcome, permit) in self.confirmed.drain(..) {
-            // Free the window slot before the publisher hears of it.
-            drop(permit);
+        // Window slots first, then the answers, newest first: a publisher awaiting its
+        // oldest confirm wakes once, with all of them in.
+        for (_, _, permit) in &mut self.confirmed {
+            drop(permit.take());
+        }
+        for (reply, outcome, _) in self.confirmed.drain(..).rev() {
             let _ = reply.send(Ok(outcome));
         }
     }
@@ -766,7 +771,7 @@ impl Driver {
                         None if ack => Confirmed::Ack,
                         None => Confirmed::Nack,
                     };
-                    self.confirmed.push((reply, outcome, permit));
+                    self.confirmed.push((reply, outcome, Some(permit)));
                 }
             }
             Event::Return { channel, returned } => {

@@ -197,8 +197,11 @@ impl Handle {
     pub(crate) async fn send_quiet(&self, cmd: Command) -> Result<(), Error> {
         match self.cmd.try_send(cmd) {
             Ok(()) => Ok(()),
-            // Wakes the task, which empties the queue.
-            Err(mpsc::error::TrySendError::Full(cmd)) => self.send(cmd).await,
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                // The task may be deaf: wake it to empty the queue.
+                self.shared.wake.command_sent();
+                self.send(cmd).await
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(self.shared.close_reason()),
         }
     }
