@@ -556,7 +556,7 @@ impl Channel {
                 Ok(permit) => permit,
                 Err(_) => {
                     // The window is full: the task must send what we queued.
-                    conn.wake.publisher_waits();
+                    conn.wake.command_sent();
                     shared
                         .window
                         .clone()

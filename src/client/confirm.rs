@@ -100,7 +100,7 @@ impl Future for Confirmation {
             Inner::Waiting { rx, conn, channel } => match Pin::new(rx).poll(cx) {
                 Poll::Pending => {
                     // The publish may still wait in the queue of a deaf task.
-                    conn.wake.publisher_waits();
+                    conn.wake.command_sent();
                     Poll::Pending
                 }
                 Poll::Ready(Ok(result)) => Poll::Ready(result),

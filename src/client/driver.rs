@@ -414,8 +414,6 @@ impl Driver {
                 && self.held_total < HELD_MAX
                 && self.held_bytes < HELD_BYTES_MAX;
             let want_write = !wbuf.is_empty() || need_flush;
-            let awaiting = self.channels.values().map(|s| s.confirms.len()).sum();
-            self.shared.wake.set_awaiting_confirms(awaiting);
             // Deaf while a consumer acks its way through a batch (see `TaskWake`).
             let acks_coming = std::mem::take(&mut self.handed_batch)
                 || (std::mem::take(&mut self.acks_sent) && self.shared.wake.in_batch());

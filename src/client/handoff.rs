@@ -222,19 +222,16 @@ impl DeliveryReceiver {
 /// some consumer works through a batch, and after sending publishes of a confirm
 /// channel: it sleeps without a waker on the command queue, so the acks and confirmed
 /// publishes that follow queue up without waking it. It wakes when a consumer finishes
-/// its batch ([`batch_done`](Self::batch_done)), when any other command is sent
-/// ([`command_sent`](Self::command_sent)), when a publisher is about to wait for a
-/// confirm or for room in its window and no confirm is on its way
-/// ([`publisher_waits`](Self::publisher_waits)), on input (such as that confirm), or
-/// after [`SETTLE_DELAY`] at the latest. Every command still goes through the one command queue, so their order
+/// its batch ([`batch_done`](Self::batch_done)), when a publisher is about to wait for
+/// a confirm or for room in its window, when any other command is sent (all of these
+/// call [`command_sent`](Self::command_sent)), on input, or after [`SETTLE_DELAY`] at
+/// the latest. Every command still goes through the one command queue, so their order
 /// is kept.
 #[derive(Debug, Default)]
 pub(crate) struct TaskWake {
     deaf: AtomicBool,
     /// Consumers in the middle of a batch.
     batches: AtomicUsize,
-    /// Publishes sent and not confirmed yet: their confirms will wake the task.
-    awaiting_confirms: AtomicUsize,
     notify: Notify,
 }
 
@@ -250,15 +247,6 @@ impl TaskWake {
         }
     }
 
-    /// Call before waiting for a confirm or for room in a confirm window: wakes the task
-    /// unless a confirm is on its way, whose arrival wakes the task anyway (and it then
-    /// sends what waits in its queue).
-    pub(crate) fn publisher_waits(&self) {
-        if self.awaiting_confirms.load(Ordering::Acquire) == 0 {
-            self.command_sent();
-        }
-    }
-
     /// A consumer starts working through a batch of deliveries.
     pub(crate) fn batch_started(&self) {
         self.batches.fetch_add(1, Ordering::AcqRel);
@@ -271,11 +259,6 @@ impl TaskWake {
     }
 
     // ---- the task's side ----
-
-    /// Records how many sent publishes await their confirm.
-    pub(crate) fn set_awaiting_confirms(&self, n: usize) {
-        self.awaiting_confirms.store(n, Ordering::Release);
-    }
 
     /// True while some consumer works through a batch.
     pub(crate) fn in_batch(&self) -> bool {
