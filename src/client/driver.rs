@@ -497,7 +497,12 @@ impl Driver {
                         eof = true;
                         self.conn.handle_eof();
                     }
-                    Ok(_) => self.conn.handle_input(&mut rbuf, now()),
+                    Ok(_) => {
+                        self.conn.handle_input(&mut rbuf, now());
+                        // Before the commands of this wakeup: a command for a channel the
+                        // server just closed must find it closed, with the reason.
+                        self.dispatch();
+                    }
                     Err(e) => {
                         eof = true;
                         self.conn.handle_io_error(e);
