@@ -65,21 +65,8 @@ EOF
 }
 
 launch() {
-    # The Debian wrapper runs the node as the rabbitmq user: its directories must belong to it.
-    as_root chown -R rabbitmq:rabbitmq "$D"
     log "starting $NODE (amqp $PORT, dist $DIST_PORT, dir $D)"
-    as_root env \
-        RABBITMQ_NODENAME="$NODE" \
-        RABBITMQ_NODE_PORT="$PORT" \
-        RABBITMQ_DIST_PORT="$DIST_PORT" \
-        RABBITMQ_MNESIA_BASE="$D/mnesia" \
-        RABBITMQ_LOG_BASE="$D/log" \
-        RABBITMQ_PID_FILE="$D/node.pid" \
-        RABBITMQ_CONFIG_FILE="$D/rabbitmq.conf" \
-        RABBITMQ_ADVANCED_CONFIG_FILE="$D/advanced.config" \
-        RABBITMQ_ENABLED_PLUGINS_FILE="$D/enabled_plugins" \
-        rabbitmq-server -detached > "$D/log/startup.out" 2>&1 ||
-        log "rabbitmq-server -detached returned non-zero; waiting anyway"
+    launch_node "$NODE" "$D" "$DIST_PORT" RABBITMQ_NODE_PORT="$PORT"
 }
 
 wait_ready() {

@@ -87,3 +87,27 @@ lock_or_die() {
     exec 9>>"$1"
     flock -w "${2:-180}" 9 || die "could not lock $1 within ${2:-180}s (another start/stop still running?)"
 }
+
+# launch_node NODE DIR DIST_PORT [VAR=VALUE...]: starts a private RabbitMQ node, detached, with its
+# files under DIR (rabbitmq.conf, advanced.config, enabled_plugins, mnesia/, log/, node.pid); the
+# extra variables go to its environment. It does not wait for the node to answer.
+launch_node() {
+    local node=$1 dir=$2 dist_port=$3
+    shift 3
+    # The Debian wrapper runs the node as the rabbitmq user: everything must be readable/writable by it,
+    # or the node exits silently without a log.
+    as_root chown -R rabbitmq:rabbitmq "$dir"
+    # 9>&-: a lock held on fd 9 by the caller must not live on in the node.
+    as_root env \
+        RABBITMQ_NODENAME="$node" \
+        RABBITMQ_DIST_PORT="$dist_port" \
+        RABBITMQ_MNESIA_BASE="$dir/mnesia" \
+        RABBITMQ_LOG_BASE="$dir/log" \
+        RABBITMQ_PID_FILE="$dir/node.pid" \
+        RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" \
+        RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config" \
+        RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+        "$@" \
+        rabbitmq-server -detached > "$dir/log/startup.out" 2>&1 9>&- ||
+        log "rabbitmq-server -detached returned non-zero; waiting anyway"
+}

@@ -141,21 +141,8 @@ fail_start() {
 }
 
 launch() {
-    # The Debian wrapper runs the node as the rabbitmq user: everything must be readable/writable by it,
-    # or the node exits silently without a log.
-    as_root chown -R rabbitmq:rabbitmq "$D"
     log "starting $NODE (tcp $TCP_PORT, tls $TLS_PORT, dist $DIST_PORT, dir $D)"
-    as_root env \
-        RABBITMQ_NODENAME="$NODE" \
-        RABBITMQ_DIST_PORT="$DIST_PORT" \
-        RABBITMQ_MNESIA_BASE="$D/mnesia" \
-        RABBITMQ_LOG_BASE="$D/log" \
-        RABBITMQ_PID_FILE="$D/node.pid" \
-        RABBITMQ_CONFIG_FILE="$D/rabbitmq.conf" \
-        RABBITMQ_ADVANCED_CONFIG_FILE="$D/advanced.config" \
-        RABBITMQ_ENABLED_PLUGINS_FILE="$D/enabled_plugins" \
-        rabbitmq-server -detached > "$D/log/startup.out" 2>&1 9>&- ||
-        log "rabbitmq-server -detached returned non-zero; waiting anyway"
+    launch_node "$NODE" "$D" "$DIST_PORT"
 }
 
 # tls_handshake: a real TLS handshake on the TLS port, verifying the chain against ca.pem and the name localhost.

@@ -274,12 +274,9 @@ impl Consumer {
     /// The last delivery of the batch is out: the connection task takes the acks made
     /// meanwhile, and later ones go at once.
     fn end_batch(&mut self) {
-        let wake = &self.channel.handle.shared.wake;
+        // (A batch of one never counts: its ack finds no batch open and wakes the task.)
         if std::mem::take(&mut self.in_batch) {
-            wake.batch_done();
-        } else if !self.no_ack {
-            // A batch of one: the task may be deaf since it handed it over.
-            wake.command_sent();
+            self.channel.handle.shared.wake.batch_done();
         }
     }
 }
