@@ -88,14 +88,15 @@ impl ChannelInner {
         if self.shared.is_settled(tag) {
             return Err(Error::UnknownDeliveryTag { tag: tag.value() });
         }
-        // Without waking the task if it is deaf (see `TaskWake`): the consumer wakes it
-        // at the end of its batch.
+        // Without waking the task if it is deaf (see `TaskWake`): while a consumer is
+        // busy, the task takes the acks at its next read, when the consumer is through,
+        // or after `SETTLE_DELAY`.
         let cmd = Command::Settle { tag, how, reply: None };
         match self.handle.cmd.try_send(cmd) {
             Ok(()) => {
                 let wake = &self.handle.shared.wake;
                 if !wake.in_batch() {
-                    // No consumer will end a batch and wake the task for this ack.
+                    // No busy consumer: nothing else brings the task to this ack soon.
                     wake.command_sent();
                 }
                 Ok(())
@@ -684,7 +685,8 @@ impl Channel {
         self.inner.check_open()?;
         let prefetch = usize::from(self.inner.shared.prefetch.load(Ordering::Relaxed));
         let capacity = self.inner.handle.shared.limits.consumer_buffer.max(prefetch).max(1);
-        let (deliveries, rx) = delivery_queue(capacity);
+        let acks = (!options.no_ack).then(|| self.inner.handle.shared.wake.clone());
+        let (deliveries, rx) = delivery_queue(capacity, acks);
         let end = Arc::new(ConsumerEnd::default());
         let (tx, reply) = oneshot::channel();
         let cmd = Command::Consume {

@@ -190,9 +190,6 @@ pub struct Consumer {
     tag: ShortStr,
     no_ack: bool,
     finished: bool,
-    /// Counted in the connection's [`TaskWake`](super::handoff::TaskWake) as a
-    /// consumer in the middle of a batch.
-    in_batch: bool,
     channel: Arc<ChannelInner>,
 }
 
@@ -210,7 +207,6 @@ impl Consumer {
             tag,
             no_ack,
             finished: false,
-            in_batch: false,
             channel,
         }
     }
@@ -238,25 +234,14 @@ impl Consumer {
             return Poll::Ready(None);
         }
         loop {
-            let d = match self.rx.next_in_batch() {
-                Some(d) => d,
-                None => match self.rx.poll_batch(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(None) => {
-                        self.finished = true;
-                        return Poll::Ready(self.end.reason.get().cloned().map(Err));
-                    }
-                    Poll::Ready(Some(d)) => d,
-                },
+            let d = match self.rx.poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => {
+                    self.finished = true;
+                    return Poll::Ready(self.end.reason.get().cloned().map(Err));
+                }
+                Poll::Ready(Some(d)) => d,
             };
-            // Acks made while more of the batch is to come may wait for its end; once
-            // the last one is out, they go at once.
-            if self.rx.batch_is_empty() {
-                self.end_batch();
-            } else if !self.no_ack && !self.in_batch {
-                self.in_batch = true;
-                self.channel.handle.shared.wake.batch_started();
-            }
             let current = self.channel.handle.shared.generation.load(Ordering::Acquire);
             if !self.no_ack && d.tag.generation() != current {
                 // Buffered before the connection was lost: the broker requeued it and
@@ -268,15 +253,6 @@ impl Consumer {
             // A no-ack delivery is settled on arrival: settling it again is refused here.
             delivery.mark_settled(self.no_ack);
             return Poll::Ready(Some(Ok(delivery)));
-        }
-    }
-
-    /// The last delivery of the batch is out: the connection task takes the acks made
-    /// meanwhile, and later ones go at once.
-    fn end_batch(&mut self) {
-        // (A batch of one never counts: its ack finds no batch open and wakes the task.)
-        if std::mem::take(&mut self.in_batch) {
-            self.channel.handle.shared.wake.batch_done();
         }
     }
 }
@@ -291,7 +267,6 @@ impl futures_core::Stream for Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        self.end_batch();
         if self.finished {
             return;
         }

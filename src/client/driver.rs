@@ -385,6 +385,12 @@ impl Driver {
         let mut wbuf = BytesMut::with_capacity(READ_BUF);
         let mut need_flush = false;
         let mut eof = false;
+        // Two timers that live as long as the session: a tokio timer registered earlier
+        // than the runtime's next planned wake-up makes it write its eventfd, even from
+        // its own thread, so a fresh timer per wakeup costs two system calls. Pushed
+        // later, a timer only moves a number.
+        let mut deadlines = SessionTimer::new();
+        let mut settle = SessionTimer::new();
         loop {
             self.dispatch();
             self.conn.poll_transmit(now(), &mut wbuf);
@@ -429,13 +435,8 @@ impl Driver {
                     early = Some(cmd);
                 }
             }
-            let deadline = match deaf {
-                true => {
-                    let settle = tokio::time::Instant::now() + SETTLE_DELAY;
-                    Some(deadline.map_or(settle, |d| d.min(settle)))
-                }
-                false => deadline,
-            };
+            deadlines.set(deadline);
+            settle.set(deaf.then(|| tokio::time::Instant::now() + SETTLE_DELAY));
             let woke = if let Some(cmd) = early {
                 Wakeup {
                     command: Some(cmd),
@@ -450,7 +451,6 @@ impl Driver {
                 let mut read = pin!(when(can_read, rd.read_buf(&mut rbuf)));
                 let mut command = pin!(when(take_commands && !deaf, commands.recv()));
                 let mut notified = pin!(when(deaf, shared.wake.notified()));
-                let mut timer = pin!(when(deadline.is_some(), sleep_until(deadline)));
                 let mut woke = Wakeup::default();
                 std::future::poll_fn(|cx| {
                     if let Poll::Ready(r) = write.as_mut().poll(cx) {
@@ -468,8 +468,11 @@ impl Driver {
                     if let Poll::Ready(()) = notified.as_mut().poll(cx) {
                         woke.listen = true;
                     }
-                    if let Poll::Ready(()) = timer.as_mut().poll(cx) {
+                    if deadlines.poll(cx).is_ready() {
                         woke.timer = true;
+                    }
+                    if settle.poll(cx).is_ready() {
+                        woke.listen = true;
                     }
                     if woke.is_empty() {
                         Poll::Pending
@@ -1544,9 +1547,36 @@ async fn when<F: Future>(enabled: bool, fut: F) -> F::Output {
     }
 }
 
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d).await,
-        None => std::future::pending().await,
+/// A timer armed to an optional deadline, reused across wakeups (see
+/// [`Driver::session`]).
+struct SessionTimer {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed: bool,
+}
+
+impl SessionTimer {
+    fn new() -> Self {
+        SessionTimer {
+            sleep: Box::pin(tokio::time::sleep_until(tokio::time::Instant::now())),
+            armed: false,
+        }
+    }
+
+    /// Arms the timer for `deadline`, or disarms it.
+    fn set(&mut self, deadline: Option<tokio::time::Instant>) {
+        self.armed = deadline.is_some();
+        if let Some(d) = deadline
+            && self.sleep.deadline() != d
+        {
+            self.sleep.as_mut().reset(d);
+        }
+    }
+
+    /// Ready once an armed deadline has passed; a disarmed timer never is.
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.armed {
+            true => self.sleep.as_mut().poll(cx),
+            false => Poll::Pending,
+        }
     }
 }

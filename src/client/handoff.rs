@@ -8,9 +8,10 @@
 //! - [`DeliveryQueue`]: the task queues all the deliveries of one read, then wakes the
 //!   consumer once ([`DeliverySender::announce`]); the consumer takes the whole queue at
 //!   once ([`DeliveryReceiver`]).
-//! - [`TaskWake`]: while a consumer works through a batch, its acks do not wake the
-//!   task; the consumer wakes it once when it yields the batch's last delivery, and a
-//!   timer collects what a consumer left behind after [`SETTLE_DELAY`] at most.
+//! - [`TaskWake`]: while a consumer works through its deliveries, its acks do not wake
+//!   the task; the consumer wakes it once when it is through them (or the task's next
+//!   read takes them first), and a timer collects what is left after [`SETTLE_DELAY`]
+//!   at most.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
@@ -36,6 +37,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct DeliveryQueue {
     state: Mutex<QueueState>,
     capacity: usize,
+    /// For a consumer that acks: its batches hold the task deaf (see [`TaskWake`]).
+    wake: Option<Arc<TaskWake>>,
 }
 
 #[derive(Debug)]
@@ -43,6 +46,9 @@ struct QueueState {
     items: VecDeque<Delivery>,
     /// Items were queued since the consumer was last woken.
     unannounced: bool,
+    /// Deliveries were queued and the consumer is not through them yet (counted in
+    /// [`TaskWake`], for a consumer that acks).
+    busy: bool,
     /// The consumer waits for items.
     consumer: Option<Waker>,
     /// The task waits for room.
@@ -61,18 +67,21 @@ pub(crate) enum PushError {
 }
 
 /// Creates a queue of `capacity` deliveries (at least 1). The consumer may hold one
-/// more queue's worth that it took and has not yielded yet.
-pub(crate) fn delivery_queue(capacity: usize) -> (DeliverySender, DeliveryReceiver) {
+/// more queue's worth that it took and has not yielded yet. `wake`: the consumer acks
+/// its deliveries, and its batches count in the connection's [`TaskWake`].
+pub(crate) fn delivery_queue(capacity: usize, wake: Option<Arc<TaskWake>>) -> (DeliverySender, DeliveryReceiver) {
     let queue = Arc::new(DeliveryQueue {
         state: Mutex::new(QueueState {
             items: VecDeque::new(),
             unannounced: false,
+            busy: false,
             consumer: None,
             room: None,
             closed: false,
             ended: false,
         }),
         capacity: capacity.max(1),
+        wake,
     });
     (
         DeliverySender { queue: queue.clone() },
@@ -103,6 +112,12 @@ impl DeliverySender {
             return Err(PushError::Full(d));
         }
         s.items.push_back(d);
+        if !s.busy
+            && let Some(wake) = &self.queue.wake
+        {
+            s.busy = true;
+            wake.batch_started();
+        }
         Ok(!std::mem::replace(&mut s.unannounced, true))
     }
 
@@ -165,48 +180,55 @@ pub(crate) struct DeliveryReceiver {
 }
 
 impl DeliveryReceiver {
-    /// The next delivery of the current batch, without looking at the queue.
-    pub(crate) fn next_in_batch(&mut self) -> Option<Delivery> {
-        self.batch.pop_front()
-    }
-
-    /// True when the current batch is all yielded.
-    pub(crate) fn batch_is_empty(&self) -> bool {
-        self.batch.is_empty()
-    }
-
-    /// Takes every queued delivery as the new batch and yields the first; `None` when
-    /// the stream ended, `Pending` (with the waker kept) when nothing is queued.
-    pub(crate) fn poll_batch(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
-        debug_assert!(self.batch.is_empty());
-        let room = {
+    /// The next delivery: from the current batch, else every queued delivery becomes
+    /// the new batch. `None` when the stream ended, `Pending` (with the waker kept) when
+    /// nothing is queued.
+    ///
+    /// Coming back to an empty queue means the consumer is through its deliveries and
+    /// made their acks: the task takes them (see [`TaskWake::batch_done`]).
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        if let Some(d) = self.batch.pop_front() {
+            return Poll::Ready(Some(d));
+        }
+        let (next, room, idle) = {
             let mut s = lock(&self.queue.state);
             if s.items.is_empty() {
-                if s.ended {
-                    return Poll::Ready(None);
-                }
-                if !s.consumer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                    s.consumer = Some(cx.waker().clone());
-                }
-                return Poll::Pending;
+                let idle = std::mem::take(&mut s.busy);
+                let next = if s.ended {
+                    Poll::Ready(None)
+                } else {
+                    if !s.consumer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        s.consumer = Some(cx.waker().clone());
+                    }
+                    Poll::Pending
+                };
+                (next, None, idle)
+            } else {
+                std::mem::swap(&mut s.items, &mut self.batch);
+                s.unannounced = false;
+                (Poll::Ready(self.batch.pop_front()), s.room.take(), false)
             }
-            std::mem::swap(&mut s.items, &mut self.batch);
-            s.unannounced = false;
-            s.room.take()
         };
+        if let (true, Some(wake)) = (idle, &self.queue.wake) {
+            wake.batch_done();
+        }
         if let Some(w) = room {
             w.wake();
         }
-        Poll::Ready(self.batch.pop_front())
+        next
     }
 
     /// Refuses further deliveries and returns those queued and not yielded.
     pub(crate) fn close(&mut self) -> Vec<Delivery> {
-        let (mut rest, room) = {
+        let (mut rest, room, idle) = {
             let mut s = lock(&self.queue.state);
             s.closed = true;
-            (s.items.drain(..).collect::<Vec<_>>(), s.room.take())
+            let idle = std::mem::take(&mut s.busy);
+            (s.items.drain(..).collect::<Vec<_>>(), s.room.take(), idle)
         };
+        if let (true, Some(wake)) = (idle, &self.queue.wake) {
+            wake.batch_done();
+        }
         if let Some(w) = room {
             w.wake();
         }
@@ -218,19 +240,19 @@ impl DeliveryReceiver {
 
 /// When the connection task may sleep without listening to its command queue.
 ///
-/// The task goes *deaf* after handing a batch to a consumer or taking its acks while
-/// some consumer works through a batch, and after sending publishes of a confirm
-/// channel: it sleeps without a waker on the command queue, so the acks and confirmed
-/// publishes that follow queue up without waking it. It wakes when a consumer finishes
-/// its batch ([`batch_done`](Self::batch_done)), when a publisher is about to wait for
-/// a confirm or for room in its window, when any other command is sent (all of these
-/// call [`command_sent`](Self::command_sent)), on input, or after [`SETTLE_DELAY`] at
-/// the latest. Every command still goes through the one command queue, so their order
-/// is kept.
+/// The task goes *deaf* after handing deliveries to a consumer that acks, or taking
+/// acks while such a consumer is *busy* (has deliveries queued or in hand), and after
+/// sending publishes of a confirm channel: it sleeps without a waker on the command
+/// queue, so the acks and confirmed publishes that follow queue up without waking it.
+/// It wakes on input, when a consumer is through its deliveries
+/// ([`batch_done`](Self::batch_done)), when a publisher is about to wait for a confirm
+/// or for room in its window, when any other command is sent (all of these call
+/// [`command_sent`](Self::command_sent)), or after [`SETTLE_DELAY`] at the latest.
+/// Every command still goes through the one command queue, so their order is kept.
 #[derive(Debug, Default)]
 pub(crate) struct TaskWake {
     deaf: AtomicBool,
-    /// Consumers in the middle of a batch.
+    /// Busy consumers that ack.
     batches: AtomicUsize,
     notify: Notify,
 }
@@ -247,20 +269,21 @@ impl TaskWake {
         }
     }
 
-    /// A consumer starts working through a batch of deliveries.
-    pub(crate) fn batch_started(&self) {
+    /// A consumer that acks got deliveries and was not busy.
+    fn batch_started(&self) {
         self.batches.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// A consumer finished its batch: the task takes the settles made meanwhile.
-    pub(crate) fn batch_done(&self) {
+    /// A consumer is through its deliveries: the task takes the settles made
+    /// meanwhile.
+    fn batch_done(&self) {
         self.batches.fetch_sub(1, Ordering::AcqRel);
         self.command_sent();
     }
 
     // ---- the task's side ----
 
-    /// True while some consumer works through a batch.
+    /// True while some consumer that acks is busy: its acks wait for it to finish.
     pub(crate) fn in_batch(&self) -> bool {
         self.batches.load(Ordering::Acquire) > 0
     }
@@ -323,13 +346,28 @@ mod tests {
         ds.into_iter().map(|d| d.tag.value()).collect()
     }
 
+    /// Polls `rx` once with a waker that does nothing.
+    fn poll(rx: &mut DeliveryReceiver) -> Poll<Option<u64>> {
+        rx.poll_next(&mut Context::from_waker(Waker::noop()))
+            .map(|d| d.map(|d| d.tag.value()))
+    }
+
+    /// Everything `rx` yields without waiting.
+    fn drain(rx: &mut DeliveryReceiver) -> Vec<u64> {
+        std::iter::from_fn(|| match poll(rx) {
+            Poll::Ready(Some(t)) => Some(t),
+            _ => None,
+        })
+        .collect()
+    }
+
     #[test]
     fn one_wake_per_batch_and_the_consumer_takes_it_whole() {
-        let (tx, mut rx) = delivery_queue(8);
+        let (tx, mut rx) = delivery_queue(8, None);
         let counter = Arc::new(Counter::default());
         let waker = Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
-        assert!(rx.poll_batch(&mut cx).is_pending());
+        assert!(rx.poll_next(&mut cx).is_pending());
         assert!(tx.push(delivery(1)).unwrap(), "first since the last announce");
         assert!(!tx.push(delivery(2)).unwrap());
         assert!(!tx.push(delivery(3)).unwrap());
@@ -337,25 +375,22 @@ mod tests {
         tx.queue().announce();
         tx.queue().announce();
         assert_eq!(counter.count(), 1, "one wake for the batch");
-        let Poll::Ready(Some(first)) = rx.poll_batch(&mut cx) else {
-            panic!("a batch is queued")
-        };
-        assert_eq!(first.tag.value(), 1);
-        assert_eq!(tags(std::iter::from_fn(|| rx.next_in_batch())), [2, 3]);
-        assert!(rx.poll_batch(&mut cx).is_pending());
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(1)));
+        tx.push(delivery(4)).unwrap();
+        assert_eq!(drain(&mut rx), [2, 3, 4], "the batch, then the next one");
+        assert!(rx.poll_next(&mut cx).is_pending());
     }
 
     #[test]
     fn full_queue_refuses_and_signals_room_when_the_batch_is_taken() {
-        let (tx, mut rx) = delivery_queue(2);
+        let (tx, mut rx) = delivery_queue(2, None);
         tx.push(delivery(1)).unwrap();
         tx.push(delivery(2)).unwrap();
         assert!(matches!(tx.push(delivery(3)), Err(PushError::Full(d)) if d.tag.value() == 3));
         let room = Arc::new(Counter::default());
         let room_waker = Waker::from(room.clone());
         assert!(tx.queue().poll_room(&mut Context::from_waker(&room_waker)).is_pending());
-        let noop = Waker::noop();
-        assert!(rx.poll_batch(&mut Context::from_waker(noop)).is_ready());
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(1)));
         assert_eq!(room.count(), 1, "taking the batch makes room");
         assert_eq!(
             tx.queue().poll_room(&mut Context::from_waker(&room_waker)),
@@ -365,40 +400,73 @@ mod tests {
 
     #[test]
     fn close_returns_what_was_not_yielded_and_refuses_more() {
-        let (tx, mut rx) = delivery_queue(8);
+        let (tx, mut rx) = delivery_queue(8, None);
         for t in 1..=3 {
             tx.push(delivery(t)).unwrap();
         }
-        let noop = Waker::noop();
-        let Poll::Ready(Some(d)) = rx.poll_batch(&mut Context::from_waker(noop)) else {
-            panic!()
-        };
-        assert_eq!(d.tag.value(), 1);
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(1)));
         tx.push(delivery(4)).unwrap();
         assert_eq!(tags(rx.close()), [2, 3, 4], "the batch first, then the queue");
         assert!(matches!(tx.push(delivery(5)), Err(PushError::Closed(_))));
         assert_eq!(
-            tx.queue().poll_room(&mut Context::from_waker(noop)),
+            tx.queue().poll_room(&mut Context::from_waker(Waker::noop())),
             Poll::Ready(Err(()))
         );
     }
 
     #[test]
     fn dropping_the_sender_ends_the_stream_after_the_queue() {
-        let (tx, mut rx) = delivery_queue(8);
+        let (tx, mut rx) = delivery_queue(8, None);
         let counter = Arc::new(Counter::default());
         let waker = Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
         tx.push(delivery(1)).unwrap();
         drop(tx);
-        assert!(matches!(rx.poll_batch(&mut cx), Poll::Ready(Some(_))));
-        assert!(matches!(rx.poll_batch(&mut cx), Poll::Ready(None)));
+        assert!(matches!(rx.poll_next(&mut cx), Poll::Ready(Some(_))));
+        assert!(matches!(rx.poll_next(&mut cx), Poll::Ready(None)));
 
-        let (tx, mut rx) = delivery_queue(8);
-        assert!(rx.poll_batch(&mut cx).is_pending());
+        let (tx, mut rx) = delivery_queue(8, None);
+        assert!(rx.poll_next(&mut cx).is_pending());
         drop(tx);
         assert_eq!(counter.count(), 1, "a waiting consumer hears of the end");
-        assert!(matches!(rx.poll_batch(&mut cx), Poll::Ready(None)));
+        assert!(matches!(rx.poll_next(&mut cx), Poll::Ready(None)));
+    }
+
+    /// True when a deaf task waiting on `wake` would have been woken.
+    fn woken(wake: &TaskWake) -> bool {
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        notified.poll(&mut Context::from_waker(Waker::noop())).is_ready()
+    }
+
+    #[test]
+    fn a_consumer_that_acks_is_busy_from_the_first_push_until_it_comes_back_to_nothing() {
+        let wake = Arc::new(TaskWake::default());
+        wake.set_deaf(true);
+        let (tx, mut rx) = delivery_queue(8, Some(wake.clone()));
+        tx.push(delivery(1)).unwrap();
+        tx.push(delivery(2)).unwrap();
+        assert!(wake.in_batch(), "busy before the consumer took anything");
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(1)));
+        tx.push(delivery(3)).unwrap();
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(2)));
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(3)), "the next batch");
+        assert!(wake.in_batch());
+        assert!(!woken(&wake), "acks made so far wait");
+        assert!(poll(&mut rx).is_pending());
+        assert!(!wake.in_batch(), "through everything");
+        assert!(woken(&wake), "the task takes the acks");
+
+        tx.push(delivery(4)).unwrap();
+        assert!(wake.in_batch());
+        assert_eq!(tags(rx.close()), [4]);
+        assert!(!wake.in_batch(), "a closed consumer is not busy");
+
+        let (tx, mut rx) = delivery_queue(8, None);
+        tx.push(delivery(1)).unwrap();
+        assert!(!wake.in_batch(), "a consumer that does not ack never counts");
+        assert_eq!(drain(&mut rx), [1]);
     }
 
     #[tokio::test]

@@ -116,7 +116,7 @@ pub(crate) struct ConnShared {
     /// Next number for generated message ids (republish mode).
     pub(crate) message_ids: AtomicU64,
     /// Whether the task listens to its command queue (see [`TaskWake`]).
-    pub(crate) wake: TaskWake,
+    pub(crate) wake: Arc<TaskWake>,
 }
 
 /// The parts of [`RecoveryConfig`](super::RecoveryConfig) that handles apply.
@@ -151,7 +151,7 @@ impl ConnShared {
             generation: AtomicU32::new(0),
             recovery,
             message_ids: AtomicU64::new(1),
-            wake: TaskWake::default(),
+            wake: Arc::default(),
         }
     }
 
