@@ -740,7 +740,7 @@ impl Driver {
                 if self.replay_channel() == Some(channel) {
                     self.replay_reply(method);
                 } else {
-                    self.reply(channel, method, content);
+                    self.reply(channel, method, content.map(|c| *c));
                 }
             }
             Event::Delivery { channel, delivery } => {
@@ -748,7 +748,9 @@ impl Driver {
                 if delivery.redelivered {
                     Counters::inc(&self.shared.counters.redelivered);
                 }
-                self.delivery(channel, delivery)
+                // Unboxed here, on the thread that allocated it: a box freed by the
+                // consumer's thread would cost a cross-thread free.
+                self.delivery(channel, *delivery)
             }
             Event::Confirm {
                 channel,

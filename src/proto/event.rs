@@ -44,14 +44,14 @@ pub enum Event {
         /// The reply method, e.g. `Method::QueueDeclareOk(..)`.
         method: Method,
         /// The message of a `basic.get-ok`; `None` for every other reply.
-        content: Option<Content>,
+        content: Option<Box<Content>>,
     },
     /// A message for a consumer (`basic.deliver` and its content).
     Delivery {
         /// The channel.
         channel: ChannelId,
-        /// The message.
-        delivery: Delivery,
+        /// The message (boxed: events move through queues, and a message is large).
+        delivery: Box<Delivery>,
     },
     /// A publish on a confirm-mode channel was resolved; one event per publish, in
     /// sequence order within one ack/nack frame.

@@ -528,7 +528,7 @@ impl Channel {
                 if !no_ack {
                     self.unacked.push(m.delivery_tag);
                 }
-                let delivery = Delivery {
+                let delivery = Box::new(Delivery {
                     consumer_tag: m.consumer_tag,
                     tag: DeliveryTag {
                         generation,
@@ -540,7 +540,7 @@ impl Channel {
                     routing_key: m.routing_key,
                     properties,
                     body,
-                };
+                });
                 io.events.push_back(Event::Delivery { channel, delivery });
             }
             ContentKind::Return(m) => {
@@ -567,7 +567,7 @@ impl Channel {
                     channel,
                     tag: method.delivery_tag,
                 };
-                let content = Some(Content { tag, properties, body });
+                let content = Some(Box::new(Content { tag, properties, body }));
                 io.events.push_back(Event::Reply {
                     channel,
                     method: Method::BasicGetOk(method),

@@ -11,7 +11,7 @@ fn single_delivery(b: &mut Broker) -> Delivery {
     let mut events = b.events();
     assert_eq!(events.len(), 1, "{events:?}");
     match events.pop() {
-        Some(Event::Delivery { delivery, .. }) => delivery,
+        Some(Event::Delivery { delivery, .. }) => *delivery,
         other => panic!("{other:?}"),
     }
 }
