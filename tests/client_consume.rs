@@ -455,6 +455,54 @@ async fn acks_left_in_a_batch_reach_the_broker_without_more_reads() {
     conn.close().await.unwrap();
 }
 
+/// Read coalescing (`ConnectionConfig::read_coalescing`) on a preloaded queue: with a
+/// large prefetch the connection puts reads off, and every message still arrives once
+/// and in order; with prefetch 1 (the broker waits for each ack) or coalescing off it
+/// never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_coalescing_pauses_only_a_stream_with_prefetch_to_spare() {
+    let one_ms = Some(Duration::from_millis(1));
+    for (coalescing, prefetch, n) in [(one_ms, 1000, 20_000), (None, 1000, 5_000), (one_ms, 1, 300)] {
+        let conn = connect_config(ConnectionConfig {
+            read_coalescing: coalescing,
+            ..config()
+        })
+        .await;
+        let ch = conn.open_channel().await.unwrap();
+        let q = exclusive_queue(&ch, "coalescing").await;
+        ch.confirm_select().await.unwrap();
+        let mut confirms = Vec::with_capacity(n);
+        for i in 0..n {
+            let body = i.to_string();
+            let c = ch
+                .basic_publish("", &q, PublishOptions::default(), BasicProperties::default(), body)
+                .await
+                .unwrap();
+            confirms.push(c);
+        }
+        for c in confirms {
+            assert!(matches!(c.await.unwrap(), Confirmed::Ack));
+        }
+        ch.basic_qos(prefetch, false).await.unwrap();
+        let mut consumer = ch
+            .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
+        for i in 0..n {
+            let d = next(&mut consumer).await;
+            assert_eq!(d.body, i.to_string().as_bytes(), "prefetch {prefetch}: message {i}");
+            d.ack().await.unwrap();
+        }
+        let pauses = conn.metrics().read_pauses;
+        match (coalescing, prefetch) {
+            (Some(_), 1000) => assert!(pauses > 0, "a busy stream with room in its prefetch is paced"),
+            _ => assert_eq!(pauses, 0, "coalescing {coalescing:?}, prefetch {prefetch}"),
+        }
+        consumer.cancel().await.unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
 async fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !done() {

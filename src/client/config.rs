@@ -46,6 +46,18 @@ pub struct ConnectionConfig {
     pub command_capacity: usize,
     /// Automatic recovery after a lost connection: on by default; see [`RecoveryConfig`].
     pub recovery: RecoveryConfig,
+    /// Read coalescing: while deliveries stream in (reads less than 4 windows apart),
+    /// the connection leaves its socket alone for this long after each read that
+    /// brought deliveries, so that the broker's next writes are read, and handed to
+    /// the consumers, together. On a busy stream it saves about a third of the
+    /// client's CPU, and adds up to about a window (plus the 1 ms timer tick) of
+    /// latency to those deliveries. The pause is not taken while a call, a confirm or a
+    /// secret update waits for the server, nor when the deliveries it would hold back
+    /// (at the stream's recent rate) would not fit in half the prefetch of a channel
+    /// that gets them: a consumer never waits for a pause to end to get the broker
+    /// going again. Acks and other commands go out at once regardless. `None` reads as
+    /// soon as data arrives. Default 1 ms.
+    pub read_coalescing: Option<Duration>,
 }
 
 impl Default for ConnectionConfig {
@@ -63,6 +75,7 @@ impl Default for ConnectionConfig {
             consumer_buffer: 256,
             command_capacity: 1024,
             recovery: RecoveryConfig::default(),
+            read_coalescing: Some(Duration::from_millis(1)),
         }
     }
 }

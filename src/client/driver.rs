@@ -49,7 +49,9 @@ use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
 use crate::proto::{self, ChannelId, Delivery, Event, expects_reply};
 use crate::wire::{BasicCancel, BasicConsume, BasicProperties, BasicPublish, BasicQos, Method, ReplyCode, ShortStr};
+use pacing::ReadPacing;
 
+mod pacing;
 mod replay;
 
 /// Read buffer size; also the minimum free space before each read.
@@ -264,6 +266,12 @@ pub(crate) struct Driver {
     /// Then it may sleep deaf: the consumer wakes it when it is through the batch (see
     /// [`TaskWake`]).
     handed_batch: bool,
+    /// Since the last read: deliveries handed to consumers ([`ReadPacing`]).
+    delivered: usize,
+    /// Since the last read: the fewest deliveries a channel that got some can still
+    /// take before half its prefetch is unacked; `None` for no limit.
+    headroom: Option<usize>,
+    pacing: ReadPacing,
     /// Since the task last slept: it sent acks. Then it may sleep deaf while a consumer
     /// is in the middle of a batch.
     acks_sent: bool,
@@ -341,6 +349,9 @@ impl Driver {
             unannounced: Vec::new(),
             confirmed: Vec::new(),
             handed_batch: false,
+            delivered: 0,
+            headroom: None,
+            pacing: ReadPacing::new(config.read_coalescing),
             acks_sent: false,
             publishes_seen: false,
             overflow_bytes: 0,
@@ -391,6 +402,9 @@ impl Driver {
         // later, a timer only moves a number.
         let mut deadlines = SessionTimer::new();
         let mut settle = SessionTimer::new();
+        // Not reading until this timer fires (see `ReadPacing`).
+        let mut read_pause = SessionTimer::new();
+        let mut read_paused = false;
         loop {
             self.dispatch();
             self.conn.poll_transmit(now(), &mut wbuf);
@@ -414,7 +428,7 @@ impl Driver {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let can_read = !eof && self.overflow_bytes < OVERFLOW_BUDGET;
+            let can_read = !eof && self.overflow_bytes < OVERFLOW_BUDGET && !read_paused;
             let take_commands = self.commands_open
                 && wbuf.len() < WRITE_HIGH_WATER
                 && self.held_total < HELD_MAX
@@ -474,6 +488,9 @@ impl Driver {
                     if settle.poll(cx).is_ready() {
                         woke.listen = true;
                     }
+                    if read_paused && read_pause.poll(cx).is_ready() {
+                        woke.resume_read = true;
+                    }
                     if woke.is_empty() {
                         Poll::Pending
                     } else {
@@ -505,12 +522,26 @@ impl Driver {
                         // Before the commands of this wakeup: a command for a channel the
                         // server just closed must find it closed, with the reason.
                         self.dispatch();
+                        let headroom = self.headroom.take();
+                        let delivered = std::mem::take(&mut self.delivered);
+                        if delivered > 0 {
+                            let awaited = self.conn.awaits_server();
+                            if let Some(until) = self.pacing.after_deliveries(now(), delivered, headroom, awaited) {
+                                Counters::inc(&self.shared.counters.read_pauses);
+                                read_paused = true;
+                                read_pause.set(Some(tokio::time::Instant::from_std(until)));
+                            }
+                        }
                     }
                     Err(e) => {
                         eof = true;
                         self.conn.handle_io_error(e);
                     }
                 }
+            }
+            if woke.resume_read {
+                read_paused = false;
+                read_pause.set(None);
             }
             if let Some((i, r)) = woke.room {
                 self.on_room(i, r);
@@ -972,7 +1003,12 @@ impl Driver {
             .channels
             .get_mut(&channel.number())
             .filter(|s| s.shared.id == channel);
-        let Some(c) = slot.and_then(|s| s.consumers.get_mut(&delivery.consumer_tag)) else {
+        let Some(slot) = slot else {
+            self.orphan_delivery(channel, delivery);
+            return;
+        };
+        let prefetch = usize::from(slot.shared.prefetch.load(Ordering::Relaxed));
+        let Some(c) = slot.consumers.get_mut(&delivery.consumer_tag) else {
             self.orphan_delivery(channel, delivery);
             return;
         };
@@ -980,6 +1016,11 @@ impl Driver {
             self.orphan_delivery(channel, delivery);
             return;
         };
+        self.delivered += 1;
+        if !c.no_ack && prefetch != 0 {
+            let headroom = (prefetch / 2).saturating_sub(self.conn.unacked(channel));
+            self.headroom = Some(self.headroom.map_or(headroom, |h| h.min(headroom)));
+        }
         if !c.overflow.is_empty() {
             // Keep the order: behind what already waits.
             self.overflow_bytes += cost(&delivery);
@@ -1527,6 +1568,8 @@ struct Wakeup {
     timer: bool,
     /// The task was deaf and must listen to its command queue again.
     listen: bool,
+    /// A read pause is over.
+    resume_read: bool,
 }
 
 impl Wakeup {
@@ -1537,6 +1580,7 @@ impl Wakeup {
             && self.command.is_none()
             && !self.timer
             && !self.listen
+            && !self.resume_read
     }
 }
 

@@ -33,6 +33,9 @@ pub struct Metrics {
     pub stale: u64,
     /// Successful recoveries.
     pub recoveries: u64,
+    /// Reads put off by read coalescing
+    /// ([`ConnectionConfig::read_coalescing`](super::ConnectionConfig::read_coalescing)).
+    pub read_pauses: u64,
     /// Time spent blocked by the server (`connection.blocked`), including an ongoing block.
     pub time_blocked: Duration,
 }
@@ -50,6 +53,7 @@ pub(crate) struct Counters {
     pub(crate) acked: AtomicU64,
     pub(crate) stale: AtomicU64,
     pub(crate) recoveries: AtomicU64,
+    pub(crate) read_pauses: AtomicU64,
     blocked: Mutex<Blocked>,
 }
 
@@ -96,6 +100,7 @@ impl Counters {
             acked: get(&self.acked),
             stale: get(&self.stale),
             recoveries: get(&self.recoveries),
+            read_pauses: get(&self.read_pauses),
             time_blocked,
         }
     }

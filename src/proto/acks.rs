@@ -49,7 +49,6 @@ impl Unacked {
     }
 
     /// Number of outstanding deliveries.
-    #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.0.len()
     }

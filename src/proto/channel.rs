@@ -165,6 +165,11 @@ impl Channels {
         channel
     }
 
+    /// Every channel, lowest number first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Channel> {
+        self.slots.iter().flatten()
+    }
+
     /// Removes every channel, lowest number first.
     pub(super) fn drain(&mut self) -> impl Iterator<Item = Channel> + use<> {
         self.len = 0;

@@ -74,6 +74,11 @@ impl Default for Confirms {
 }
 
 impl Confirms {
+    /// Publishes the server has not confirmed yet.
+    pub(super) fn outstanding(&self) -> usize {
+        self.unconfirmed.len()
+    }
+
     /// Numbers a publish.
     pub(super) fn on_publish(&mut self, args: &BasicPublish, body: &Bytes) -> Result<u64, Error> {
         let seq = self.next_seq;

@@ -326,6 +326,25 @@ impl Connection {
             .is_some_and(|c| c.id == channel && c.state.is_usable())
     }
 
+    /// True while something waits for the server: a synchronous call without its reply,
+    /// or a publish without its confirm, on any channel; a secret update; the handshake
+    /// or a close.
+    pub fn awaits_server(&self) -> bool {
+        !matches!(self.phase, Phase::Open)
+            || self.secret_updates > 0
+            || self.channels.iter().any(|c| {
+                !c.pending.is_empty() || matches!(&c.mode, Mode::Confirm(confirms) if confirms.outstanding() > 0)
+            })
+    }
+
+    /// Deliveries on `channel` the application has not settled yet.
+    pub fn unacked(&self, channel: ChannelId) -> usize {
+        self.channels
+            .get(channel.number)
+            .filter(|c| c.id == channel)
+            .map_or(0, |c| c.unacked.len())
+    }
+
     /// True if `channel` is in confirm mode.
     pub fn is_confirm_mode(&self, channel: ChannelId) -> bool {
         self.channels

@@ -326,3 +326,46 @@ fn channel_close_drops_unconfirmed_publishes_with_the_channel() {
         Err(Error::ChannelNotOpen { channel: 1 })
     );
 }
+
+#[test]
+fn awaits_server_while_a_call_or_a_confirm_is_outstanding() {
+    let mut b = Broker::open(config());
+    assert!(!b.conn.awaits_server(), "open and idle");
+    let ch = b.open_channel();
+    b.conn
+        .call(
+            ch,
+            QueueDeclare {
+                queue: s("q"),
+                ..Default::default()
+            }
+            .into(),
+        )
+        .expect("declare");
+    assert!(b.conn.awaits_server(), "a call without its reply");
+    assert!(matches!(b.expect_method(1), Method::QueueDeclare(_)));
+    b.send(
+        1,
+        QueueDeclareOk {
+            queue: s("q"),
+            message_count: 0,
+            consumer_count: 0,
+        },
+    );
+    b.events();
+    assert!(!b.conn.awaits_server());
+    b.confirm_select(ch);
+    b.publish(ch, "q", false, b"m");
+    assert!(b.conn.awaits_server(), "a publish without its confirm");
+    b.send(
+        1,
+        BasicAck {
+            delivery_tag: 1,
+            multiple: false,
+        },
+    );
+    assert_eq!(b.events(), vec![confirm(ch, 1, true)]);
+    assert!(!b.conn.awaits_server());
+    b.conn.close(b.now, ReplyCode::SUCCESS, "bye").expect("close");
+    assert!(b.conn.awaits_server(), "a close without its close-ok");
+}

@@ -1,0 +1,163 @@
+//! Read coalescing: while deliveries stream in, the connection task reads at most once
+//! per window ([`ConnectionConfig::read_coalescing`](crate::client::ConnectionConfig::read_coalescing)).
+//!
+//! RabbitMQ writes a streaming consumer's deliveries a few at a time, and every write
+//! that finds the task asleep costs two thread wake-ups (the task's, then the
+//! consumer's) and a small read. Leaving the socket alone for a millisecond after such
+//! a read lets the next writes pile up in the kernel: one read, one hand-off and one
+//! wake-up then carry many of them. Acks and every other command still go out at once.
+//!
+//! The pause is only taken when nothing can be held up by it but the deliveries
+//! themselves: the previous delivery read was recent (a stream, not a trickle: a lone
+//! message is never delayed), no call, confirm or secret update waits for the server,
+//! and the deliveries expected during the pause, at the rate of the last reads, fit in
+//! the prefetch headroom of the channels that got some (else the broker would stop and
+//! wait for acks of messages the pause holds back).
+
+use std::time::{Duration, Instant};
+
+/// Delivery reads closer together than this many windows make a stream.
+const STREAM_GAP: u32 = 4;
+
+/// A pause of one window can last this many windows (the runtime's timer ticks are
+/// 1 ms).
+const PAUSE_SLACK: u32 = 2;
+
+/// When the task may leave the socket alone after a read that handed deliveries to
+/// consumers.
+#[derive(Debug)]
+pub(super) struct ReadPacing {
+    window: Option<Duration>,
+    /// The last read that handed deliveries to consumers.
+    last: Option<Instant>,
+    /// Deliveries per second over the last reads of the stream (a moving average).
+    rate: f64,
+}
+
+impl ReadPacing {
+    /// Pauses of `window` (`None` or zero: never pause).
+    pub(super) fn new(window: Option<Duration>) -> Self {
+        ReadPacing {
+            window: window.filter(|w| !w.is_zero()),
+            last: None,
+            rate: 0.0,
+        }
+    }
+
+    /// A read handed `count` deliveries to consumers at `now`. `headroom`: how many more
+    /// deliveries the channels that got some can take before half their prefetch is
+    /// unacked (`None`: no limit); `awaited`: something waits for the server. Returns
+    /// until when not to read.
+    pub(super) fn after_deliveries(
+        &mut self,
+        now: Instant,
+        count: usize,
+        headroom: Option<usize>,
+        awaited: bool,
+    ) -> Option<Instant> {
+        let window = self.window?;
+        let since = now.saturating_duration_since(self.last.replace(now)?);
+        if since >= window * STREAM_GAP {
+            // A new stream: no rate yet.
+            self.rate = 0.0;
+            return None;
+        }
+        // This read's rate, over at least a tenth of a window so that a burst of reads
+        // does not read as a flood.
+        let sample = count as f64 / since.max(window / 10).as_secs_f64();
+        self.rate = if self.rate == 0.0 {
+            sample
+        } else {
+            0.75 * self.rate + 0.25 * sample
+        };
+        if awaited {
+            return None;
+        }
+        if let Some(headroom) = headroom {
+            let expected = self.rate * (window * PAUSE_SLACK).as_secs_f64();
+            if expected > headroom as f64 {
+                return None;
+            }
+        }
+        Some(now + window)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn pauses_only_inside_a_stream() {
+        let t0 = Instant::now();
+        let mut p = ReadPacing::new(Some(MS));
+        assert_eq!(
+            p.after_deliveries(t0, 10, None, false),
+            None,
+            "a first read is not a stream"
+        );
+        let t1 = t0 + MS / 4;
+        assert_eq!(p.after_deliveries(t1, 10, None, false), Some(t1 + MS));
+        let t2 = t1 + MS * 2;
+        assert_eq!(
+            p.after_deliveries(t2, 10, None, false),
+            Some(t2 + MS),
+            "a pause does not break the stream"
+        );
+        let t3 = t2 + MS * 10;
+        assert_eq!(
+            p.after_deliveries(t3, 10, None, false),
+            None,
+            "a trickle is never delayed"
+        );
+    }
+
+    #[test]
+    fn never_pauses_when_something_waits_for_the_server() {
+        let t0 = Instant::now();
+        let mut p = ReadPacing::new(Some(MS));
+        p.after_deliveries(t0, 10, None, false);
+        assert_eq!(p.after_deliveries(t0 + MS / 4, 10, None, true), None);
+        let t1 = t0 + MS / 2;
+        assert_eq!(
+            p.after_deliveries(t1, 10, None, false),
+            Some(t1 + MS),
+            "and again once not"
+        );
+    }
+
+    #[test]
+    fn pauses_only_if_the_prefetch_holds_what_the_pause_brings() {
+        let t0 = Instant::now();
+        let mut p = ReadPacing::new(Some(MS));
+        p.after_deliveries(t0, 16, Some(40), false);
+        // 16 per quarter window: a pause of up to 2 windows brings 128.
+        let t1 = t0 + MS / 4;
+        assert_eq!(p.after_deliveries(t1, 16, Some(127), false), None);
+        let t2 = t1 + MS / 4;
+        assert_eq!(p.after_deliveries(t2, 16, Some(128), false), Some(t2 + MS));
+        // One small read does not make the stream slow: the rate is an average.
+        let t3 = t2 + MS / 4;
+        assert_eq!(p.after_deliveries(t3, 2, Some(40), false), None);
+        // A burst of reads counts each over a tenth of a window at least.
+        let mut p = ReadPacing::new(Some(MS));
+        p.after_deliveries(t0, 5, None, false);
+        let t1 = t0 + Duration::from_micros(1);
+        assert_eq!(p.after_deliveries(t1, 5, Some(100), false), Some(t1 + MS));
+        let t2 = t1 + Duration::from_micros(1);
+        assert_eq!(p.after_deliveries(t2, 5, Some(99), false), None);
+    }
+
+    #[test]
+    fn off_when_disabled() {
+        let t0 = Instant::now();
+        for window in [None, Some(Duration::ZERO)] {
+            let mut p = ReadPacing::new(window);
+            for i in 0..4 {
+                assert_eq!(p.after_deliveries(t0 + MS / 10 * i, 10, None, false), None);
+            }
+        }
+    }
+}
