@@ -46,17 +46,17 @@ pub struct ConnectionConfig {
     pub command_capacity: usize,
     /// Automatic recovery after a lost connection: on by default; see [`RecoveryConfig`].
     pub recovery: RecoveryConfig,
-    /// Read coalescing: while deliveries stream in (reads less than 4 windows apart),
-    /// the connection leaves its socket alone for this long after each read that
-    /// brought deliveries, so that the broker's next writes are read, and handed to
-    /// the consumers, together. On a busy stream it saves about a third of the
-    /// client's CPU, and adds up to about a window (plus the 1 ms timer tick) of
-    /// latency to those deliveries. The pause is not taken while a call, a confirm or a
-    /// secret update waits for the server, nor when the deliveries it would hold back
-    /// (at the stream's recent rate) would not fit in half the prefetch of a channel
-    /// that gets them: a consumer never waits for a pause to end to get the broker
-    /// going again. Acks and other commands go out at once regardless. `None` reads as
-    /// soon as data arrives. Default 1 ms.
+    /// Read coalescing: while deliveries or confirms stream in (reads less than 4
+    /// windows apart), the connection leaves its socket alone for this long after each
+    /// read that brought some, so that the broker's next writes are read, and handed to
+    /// consumers and publishers, together. On a busy stream it saves about a third of
+    /// the client's CPU, and adds up to about a window (plus the 1 ms timer tick) of
+    /// latency to those deliveries and confirms. The pause is not taken while a call or
+    /// a secret update waits for its reply, nor when what it would hold back (at the
+    /// stream's recent rate) would not fit in half the prefetch of a consuming channel
+    /// or in half the unconfirmed publishes of a publishing one: nobody waits for a
+    /// pause to end. Acks, publishes and other commands go out at once regardless.
+    /// `None` reads as soon as data arrives. Default 1 ms.
     pub read_coalescing: Option<Duration>,
 }
 

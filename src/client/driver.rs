@@ -49,7 +49,7 @@ use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
 use crate::proto::{self, ChannelId, Delivery, Event, expects_reply};
 use crate::wire::{BasicCancel, BasicConsume, BasicProperties, BasicPublish, BasicQos, Method, ReplyCode, ShortStr};
-use pacing::ReadPacing;
+use pacing::{ReadPacing, Streamed};
 
 mod pacing;
 mod replay;
@@ -266,11 +266,8 @@ pub(crate) struct Driver {
     /// Then it may sleep deaf: the consumer wakes it when it is through the batch (see
     /// [`TaskWake`]).
     handed_batch: bool,
-    /// Since the last read: deliveries handed to consumers ([`ReadPacing`]).
-    delivered: usize,
-    /// Since the last read: the fewest deliveries a channel that got some can still
-    /// take before half its prefetch is unacked; `None` for no limit.
-    headroom: Option<usize>,
+    /// Deliveries and confirms handed out since the last read ([`ReadPacing`]).
+    streamed: Streamed,
     pacing: ReadPacing,
     /// Since the task last slept: it sent acks. Then it may sleep deaf while a consumer
     /// is in the middle of a batch.
@@ -349,8 +346,7 @@ impl Driver {
             unannounced: Vec::new(),
             confirmed: Vec::new(),
             handed_batch: false,
-            delivered: 0,
-            headroom: None,
+            streamed: Streamed::default(),
             pacing: ReadPacing::new(config.read_coalescing),
             acks_sent: false,
             publishes_seen: false,
@@ -522,11 +518,10 @@ impl Driver {
                         // Before the commands of this wakeup: a command for a channel the
                         // server just closed must find it closed, with the reason.
                         self.dispatch();
-                        let headroom = self.headroom.take();
-                        let delivered = std::mem::take(&mut self.delivered);
-                        if delivered > 0 {
-                            let awaited = self.conn.awaits_server();
-                            if let Some(until) = self.pacing.after_deliveries(now(), delivered, headroom, awaited) {
+                        let streamed = std::mem::take(&mut self.streamed);
+                        if streamed.count > 0 {
+                            let awaited = self.conn.awaits_reply();
+                            if let Some(until) = self.pacing.after_stream(now(), streamed, awaited) {
                                 Counters::inc(&self.shared.counters.read_pauses);
                                 read_paused = true;
                                 read_pause.set(Some(tokio::time::Instant::from_std(until)));
@@ -794,6 +789,8 @@ impl Driver {
                 if returned.is_some() {
                     Counters::inc(&counters.returned);
                 }
+                // A publisher may wait for the next confirms once half its window is.
+                self.streamed.add(Some(self.conn.unconfirmed(channel) / 2));
                 let Some(slot) = self
                     .channels
                     .get_mut(&channel.number())
@@ -1016,11 +1013,9 @@ impl Driver {
             self.orphan_delivery(channel, delivery);
             return;
         };
-        self.delivered += 1;
-        if !c.no_ack && prefetch != 0 {
-            let headroom = (prefetch / 2).saturating_sub(self.conn.unacked(channel));
-            self.headroom = Some(self.headroom.map_or(headroom, |h| h.min(headroom)));
-        }
+        // The broker may wait for acks once half the prefetch is unacked.
+        let headroom = (!c.no_ack && prefetch != 0).then(|| (prefetch / 2).saturating_sub(self.conn.unacked(channel)));
+        self.streamed.add(headroom);
         if !c.overflow.is_empty() {
             // Keep the order: behind what already waits.
             self.overflow_bytes += cost(&delivery);

@@ -326,15 +326,23 @@ impl Connection {
             .is_some_and(|c| c.id == channel && c.state.is_usable())
     }
 
-    /// True while something waits for the server: a synchronous call without its reply,
-    /// or a publish without its confirm, on any channel; a secret update; the handshake
-    /// or a close.
-    pub fn awaits_server(&self) -> bool {
+    /// True while a reply is awaited: a synchronous call on any channel, a secret update,
+    /// the handshake or a close. (Publishes awaiting confirms: [`unconfirmed`](Self::unconfirmed).)
+    pub fn awaits_reply(&self) -> bool {
         !matches!(self.phase, Phase::Open)
             || self.secret_updates > 0
-            || self.channels.iter().any(|c| {
-                !c.pending.is_empty() || matches!(&c.mode, Mode::Confirm(confirms) if confirms.outstanding() > 0)
-            })
+            || self.channels.iter().any(|c| !c.pending.is_empty())
+    }
+
+    /// Publishes on `channel` the server has not confirmed yet (0 outside confirm mode).
+    pub fn unconfirmed(&self, channel: ChannelId) -> usize {
+        match self.channels.get(channel.number) {
+            Some(c) if c.id == channel => match &c.mode {
+                Mode::Confirm(confirms) => confirms.outstanding(),
+                _ => 0,
+            },
+            _ => 0,
+        }
     }
 
     /// Deliveries on `channel` the application has not settled yet.

@@ -1,18 +1,21 @@
-//! Read coalescing: while deliveries stream in, the connection task reads at most once
-//! per window ([`ConnectionConfig::read_coalescing`](crate::client::ConnectionConfig::read_coalescing)).
+//! Read coalescing: while deliveries or confirms stream in, the connection task reads
+//! at most once per window
+//! ([`ConnectionConfig::read_coalescing`](crate::client::ConnectionConfig::read_coalescing)).
 //!
-//! RabbitMQ writes a streaming consumer's deliveries a few at a time, and every write
-//! that finds the task asleep costs two thread wake-ups (the task's, then the
-//! consumer's) and a small read. Leaving the socket alone for a millisecond after such
-//! a read lets the next writes pile up in the kernel: one read, one hand-off and one
-//! wake-up then carry many of them. Acks and every other command still go out at once.
+//! RabbitMQ writes a streaming consumer's deliveries, and a busy publisher's confirms, a
+//! few at a time, and every write that finds the task asleep costs two thread wake-ups
+//! (the task's, then the consumer's or publisher's) and a small read. Leaving the socket
+//! alone for a millisecond after such a read lets the next writes pile up in the
+//! kernel: one read, one hand-off and one wake-up then carry many of them. Acks,
+//! publishes and every other command still go out at once.
 //!
-//! The pause is only taken when nothing can be held up by it but the deliveries
-//! themselves: the previous delivery read was recent (a stream, not a trickle: a lone
-//! message is never delayed), no call, confirm or secret update waits for the server,
-//! and the deliveries expected during the pause, at the rate of the last reads, fit in
-//! the prefetch headroom of the channels that got some (else the broker would stop and
-//! wait for acks of messages the pause holds back).
+//! The pause is only taken when nothing can be held up by it but the stream itself: the
+//! previous stream read was recent (a stream, not a trickle: a lone message or confirm
+//! is never delayed), no call or secret update waits for its reply, and what the pause
+//! is expected to hold back, at the rate of the last reads, fits in the headroom of the
+//! channels that got some: half the prefetch, for a consumer (else the broker would stop
+//! and wait for acks of messages the pause holds back); half the publishes still
+//! unconfirmed, for a publisher (else it could run out of window and wait).
 
 use std::time::{Duration, Instant};
 
@@ -23,14 +26,33 @@ const STREAM_GAP: u32 = 4;
 /// 1 ms).
 const PAUSE_SLACK: u32 = 2;
 
-/// When the task may leave the socket alone after a read that handed deliveries to
-/// consumers.
+/// Deliveries and confirms one read handed out.
+#[derive(Debug, Default)]
+pub(super) struct Streamed {
+    pub(super) count: usize,
+    /// The fewest more a channel that got some can take before anyone may wait (half
+    /// its prefetch unacked; half its unconfirmed publishes confirmed); `None`: no limit.
+    headroom: Option<usize>,
+}
+
+impl Streamed {
+    /// Counts one, for a channel with `headroom` (`None`: no limit).
+    pub(super) fn add(&mut self, headroom: Option<usize>) {
+        self.count += 1;
+        if let Some(h) = headroom {
+            self.headroom = Some(self.headroom.map_or(h, |x| x.min(h)));
+        }
+    }
+}
+
+/// When the task may leave the socket alone after a read that handed deliveries or
+/// confirms out.
 #[derive(Debug)]
 pub(super) struct ReadPacing {
     window: Option<Duration>,
-    /// The last read that handed deliveries to consumers.
+    /// The last read that handed deliveries or confirms out.
     last: Option<Instant>,
-    /// Deliveries per second over the last reads of the stream (a moving average).
+    /// Items per second over the last reads of the stream (a moving average).
     rate: f64,
 }
 
@@ -44,17 +66,10 @@ impl ReadPacing {
         }
     }
 
-    /// A read handed `count` deliveries to consumers at `now`. `headroom`: how many more
-    /// deliveries the channels that got some can take before half their prefetch is
-    /// unacked (`None`: no limit); `awaited`: something waits for the server. Returns
+    /// A read handed `streamed` out at `now`; `awaited`: a reply is awaited. Returns
     /// until when not to read.
-    pub(super) fn after_deliveries(
-        &mut self,
-        now: Instant,
-        count: usize,
-        headroom: Option<usize>,
-        awaited: bool,
-    ) -> Option<Instant> {
+    pub(super) fn after_stream(&mut self, now: Instant, streamed: Streamed, awaited: bool) -> Option<Instant> {
+        let Streamed { count, headroom } = streamed;
         let window = self.window?;
         let since = now.saturating_duration_since(self.last.replace(now)?);
         if since >= window * STREAM_GAP {
@@ -89,40 +104,57 @@ mod tests {
 
     const MS: Duration = Duration::from_millis(1);
 
+    /// `count` items of channels with `headroom`.
+    fn tally(count: usize, headroom: Option<usize>) -> Streamed {
+        Streamed { count, headroom }
+    }
+
+    #[test]
+    fn the_tightest_channel_sets_the_headroom() {
+        let mut s = Streamed::default();
+        s.add(None);
+        assert_eq!(s.headroom, None);
+        s.add(Some(40));
+        s.add(Some(7));
+        s.add(None);
+        s.add(Some(9));
+        assert_eq!((s.count, s.headroom), (5, Some(7)));
+    }
+
     #[test]
     fn pauses_only_inside_a_stream() {
         let t0 = Instant::now();
         let mut p = ReadPacing::new(Some(MS));
         assert_eq!(
-            p.after_deliveries(t0, 10, None, false),
+            p.after_stream(t0, tally(10, None), false),
             None,
             "a first read is not a stream"
         );
         let t1 = t0 + MS / 4;
-        assert_eq!(p.after_deliveries(t1, 10, None, false), Some(t1 + MS));
+        assert_eq!(p.after_stream(t1, tally(10, None), false), Some(t1 + MS));
         let t2 = t1 + MS * 2;
         assert_eq!(
-            p.after_deliveries(t2, 10, None, false),
+            p.after_stream(t2, tally(10, None), false),
             Some(t2 + MS),
             "a pause does not break the stream"
         );
         let t3 = t2 + MS * 10;
         assert_eq!(
-            p.after_deliveries(t3, 10, None, false),
+            p.after_stream(t3, tally(10, None), false),
             None,
             "a trickle is never delayed"
         );
     }
 
     #[test]
-    fn never_pauses_when_something_waits_for_the_server() {
+    fn never_pauses_while_a_reply_is_awaited() {
         let t0 = Instant::now();
         let mut p = ReadPacing::new(Some(MS));
-        p.after_deliveries(t0, 10, None, false);
-        assert_eq!(p.after_deliveries(t0 + MS / 4, 10, None, true), None);
+        p.after_stream(t0, tally(10, None), false);
+        assert_eq!(p.after_stream(t0 + MS / 4, tally(10, None), true), None);
         let t1 = t0 + MS / 2;
         assert_eq!(
-            p.after_deliveries(t1, 10, None, false),
+            p.after_stream(t1, tally(10, None), false),
             Some(t1 + MS),
             "and again once not"
         );
@@ -132,22 +164,22 @@ mod tests {
     fn pauses_only_if_the_prefetch_holds_what_the_pause_brings() {
         let t0 = Instant::now();
         let mut p = ReadPacing::new(Some(MS));
-        p.after_deliveries(t0, 16, Some(40), false);
+        p.after_stream(t0, tally(16, Some(40)), false);
         // 16 per quarter window: a pause of up to 2 windows brings 128.
         let t1 = t0 + MS / 4;
-        assert_eq!(p.after_deliveries(t1, 16, Some(127), false), None);
+        assert_eq!(p.after_stream(t1, tally(16, Some(127)), false), None);
         let t2 = t1 + MS / 4;
-        assert_eq!(p.after_deliveries(t2, 16, Some(128), false), Some(t2 + MS));
+        assert_eq!(p.after_stream(t2, tally(16, Some(128)), false), Some(t2 + MS));
         // One small read does not make the stream slow: the rate is an average.
         let t3 = t2 + MS / 4;
-        assert_eq!(p.after_deliveries(t3, 2, Some(40), false), None);
+        assert_eq!(p.after_stream(t3, tally(2, Some(40)), false), None);
         // A burst of reads counts each over a tenth of a window at least.
         let mut p = ReadPacing::new(Some(MS));
-        p.after_deliveries(t0, 5, None, false);
+        p.after_stream(t0, tally(5, None), false);
         let t1 = t0 + Duration::from_micros(1);
-        assert_eq!(p.after_deliveries(t1, 5, Some(100), false), Some(t1 + MS));
+        assert_eq!(p.after_stream(t1, tally(5, Some(100)), false), Some(t1 + MS));
         let t2 = t1 + Duration::from_micros(1);
-        assert_eq!(p.after_deliveries(t2, 5, Some(99), false), None);
+        assert_eq!(p.after_stream(t2, tally(5, Some(99)), false), None);
     }
 
     #[test]
@@ -156,7 +188,7 @@ mod tests {
         for window in [None, Some(Duration::ZERO)] {
             let mut p = ReadPacing::new(window);
             for i in 0..4 {
-                assert_eq!(p.after_deliveries(t0 + MS / 10 * i, 10, None, false), None);
+                assert_eq!(p.after_stream(t0 + MS / 10 * i, tally(10, None), false), None);
             }
         }
     }

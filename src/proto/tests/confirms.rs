@@ -328,9 +328,9 @@ fn channel_close_drops_unconfirmed_publishes_with_the_channel() {
 }
 
 #[test]
-fn awaits_server_while_a_call_or_a_confirm_is_outstanding() {
+fn awaits_reply_while_a_call_is_outstanding_and_counts_unconfirmed_publishes() {
     let mut b = Broker::open(config());
-    assert!(!b.conn.awaits_server(), "open and idle");
+    assert!(!b.conn.awaits_reply(), "open and idle");
     let ch = b.open_channel();
     b.conn
         .call(
@@ -342,7 +342,7 @@ fn awaits_server_while_a_call_or_a_confirm_is_outstanding() {
             .into(),
         )
         .expect("declare");
-    assert!(b.conn.awaits_server(), "a call without its reply");
+    assert!(b.conn.awaits_reply(), "a call without its reply");
     assert!(matches!(b.expect_method(1), Method::QueueDeclare(_)));
     b.send(
         1,
@@ -353,10 +353,13 @@ fn awaits_server_while_a_call_or_a_confirm_is_outstanding() {
         },
     );
     b.events();
-    assert!(!b.conn.awaits_server());
+    assert!(!b.conn.awaits_reply());
+    assert_eq!(b.conn.unconfirmed(ch), 0, "not in confirm mode");
     b.confirm_select(ch);
     b.publish(ch, "q", false, b"m");
-    assert!(b.conn.awaits_server(), "a publish without its confirm");
+    b.publish(ch, "q", false, b"m");
+    assert_eq!(b.conn.unconfirmed(ch), 2);
+    assert!(!b.conn.awaits_reply(), "confirms are not replies");
     b.send(
         1,
         BasicAck {
@@ -365,7 +368,7 @@ fn awaits_server_while_a_call_or_a_confirm_is_outstanding() {
         },
     );
     assert_eq!(b.events(), vec![confirm(ch, 1, true)]);
-    assert!(!b.conn.awaits_server());
+    assert_eq!(b.conn.unconfirmed(ch), 1);
     b.conn.close(b.now, ReplyCode::SUCCESS, "bye").expect("close");
-    assert!(b.conn.awaits_server(), "a close without its close-ok");
+    assert!(b.conn.awaits_reply(), "a close without its close-ok");
 }
