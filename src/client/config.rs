@@ -54,8 +54,8 @@ pub struct ConnectionConfig {
     /// latency to those deliveries and confirms. The pause is not taken while a call or
     /// a secret update waits for its reply, nor when what it would hold back (at the
     /// stream's recent rate) would not fit in half the prefetch of a consuming channel
-    /// or in half the unconfirmed publishes of a publishing one: nobody waits for a
-    /// pause to end. Acks, publishes and other commands go out at once regardless.
+    /// or in half the unconfirmed publishes of a publishing one, or in 64 KiB of the
+    /// kernel's socket buffer: nobody waits for a pause to end. Acks, publishes and other commands go out at once regardless.
     /// `None` reads as soon as data arrives. Default 1 ms.
     pub read_coalescing: Option<Duration>,
 }

@@ -513,7 +513,7 @@ impl Driver {
                         eof = true;
                         self.conn.handle_eof();
                     }
-                    Ok(_) => {
+                    Ok(n) => {
                         self.conn.handle_input(&mut rbuf, now());
                         // Before the commands of this wakeup: a command for a channel the
                         // server just closed must find it closed, with the reason.
@@ -521,7 +521,7 @@ impl Driver {
                         let streamed = std::mem::take(&mut self.streamed);
                         if streamed.count > 0 {
                             let awaited = self.conn.awaits_reply();
-                            if let Some(until) = self.pacing.after_stream(now(), streamed, awaited) {
+                            if let Some(until) = self.pacing.after_stream(now(), n, streamed, awaited) {
                                 Counters::inc(&self.shared.counters.read_pauses);
                                 read_paused = true;
                                 read_pause.set(Some(tokio::time::Instant::from_std(until)));

@@ -26,6 +26,11 @@ const STREAM_GAP: u32 = 4;
 /// 1 ms).
 const PAUSE_SLACK: u32 = 2;
 
+/// The most a pause may leave to the kernel's socket buffer: a fraction of the
+/// 128 KiB that Linux starts a TCP receive buffer with. A faster stream would fill the
+/// buffer and stall the sender for the rest of the pause.
+const PAUSE_BYTES: f64 = 64.0 * 1024.0;
+
 /// Deliveries and confirms one read handed out.
 #[derive(Debug, Default)]
 pub(super) struct Streamed {
@@ -52,8 +57,9 @@ pub(super) struct ReadPacing {
     window: Option<Duration>,
     /// The last read that handed deliveries or confirms out.
     last: Option<Instant>,
-    /// Items per second over the last reads of the stream (a moving average).
+    /// Items, and bytes, per second over the last reads of the stream (moving averages).
     rate: f64,
+    byte_rate: f64,
 }
 
 impl ReadPacing {
@@ -63,39 +69,51 @@ impl ReadPacing {
             window: window.filter(|w| !w.is_zero()),
             last: None,
             rate: 0.0,
+            byte_rate: 0.0,
         }
     }
 
-    /// A read handed `streamed` out at `now`; `awaited`: a reply is awaited. Returns
-    /// until when not to read.
-    pub(super) fn after_stream(&mut self, now: Instant, streamed: Streamed, awaited: bool) -> Option<Instant> {
+    /// A read of `bytes` handed `streamed` out at `now`; `awaited`: a reply is
+    /// awaited. Returns until when not to read.
+    pub(super) fn after_stream(
+        &mut self,
+        now: Instant,
+        bytes: usize,
+        streamed: Streamed,
+        awaited: bool,
+    ) -> Option<Instant> {
         let Streamed { count, headroom } = streamed;
         let window = self.window?;
         let since = now.saturating_duration_since(self.last.replace(now)?);
         if since >= window * STREAM_GAP {
             // A new stream: no rate yet.
             self.rate = 0.0;
+            self.byte_rate = 0.0;
             return None;
         }
-        // This read's rate, over at least a tenth of a window so that a burst of reads
+        // This read's rates, over at least a tenth of a window so that a burst of reads
         // does not read as a flood.
-        let sample = count as f64 / since.max(window / 10).as_secs_f64();
-        self.rate = if self.rate == 0.0 {
-            sample
-        } else {
-            0.75 * self.rate + 0.25 * sample
-        };
-        if awaited {
+        let over = since.max(window / 10).as_secs_f64();
+        average(&mut self.rate, count as f64 / over);
+        average(&mut self.byte_rate, bytes as f64 / over);
+        let pause = (window * PAUSE_SLACK).as_secs_f64();
+        if awaited || self.byte_rate * pause > PAUSE_BYTES {
             return None;
         }
-        if let Some(headroom) = headroom {
-            let expected = self.rate * (window * PAUSE_SLACK).as_secs_f64();
-            if expected > headroom as f64 {
-                return None;
-            }
+        if headroom.is_some_and(|headroom| self.rate * pause > headroom as f64) {
+            return None;
         }
         Some(now + window)
     }
+}
+
+/// Moves the moving average `avg` towards `sample` (or starts it there).
+fn average(avg: &mut f64, sample: f64) {
+    *avg = if *avg == 0.0 {
+        sample
+    } else {
+        0.75 * *avg + 0.25 * sample
+    };
 }
 
 #[cfg(test)]
@@ -126,21 +144,21 @@ mod tests {
         let t0 = Instant::now();
         let mut p = ReadPacing::new(Some(MS));
         assert_eq!(
-            p.after_stream(t0, tally(10, None), false),
+            p.after_stream(t0, 1000, tally(10, None), false),
             None,
             "a first read is not a stream"
         );
         let t1 = t0 + MS / 4;
-        assert_eq!(p.after_stream(t1, tally(10, None), false), Some(t1 + MS));
+        assert_eq!(p.after_stream(t1, 1000, tally(10, None), false), Some(t1 + MS));
         let t2 = t1 + MS * 2;
         assert_eq!(
-            p.after_stream(t2, tally(10, None), false),
+            p.after_stream(t2, 1000, tally(10, None), false),
             Some(t2 + MS),
             "a pause does not break the stream"
         );
         let t3 = t2 + MS * 10;
         assert_eq!(
-            p.after_stream(t3, tally(10, None), false),
+            p.after_stream(t3, 1000, tally(10, None), false),
             None,
             "a trickle is never delayed"
         );
@@ -150,11 +168,11 @@ mod tests {
     fn never_pauses_while_a_reply_is_awaited() {
         let t0 = Instant::now();
         let mut p = ReadPacing::new(Some(MS));
-        p.after_stream(t0, tally(10, None), false);
-        assert_eq!(p.after_stream(t0 + MS / 4, tally(10, None), true), None);
+        p.after_stream(t0, 1000, tally(10, None), false);
+        assert_eq!(p.after_stream(t0 + MS / 4, 1000, tally(10, None), true), None);
         let t1 = t0 + MS / 2;
         assert_eq!(
-            p.after_stream(t1, tally(10, None), false),
+            p.after_stream(t1, 1000, tally(10, None), false),
             Some(t1 + MS),
             "and again once not"
         );
@@ -164,22 +182,39 @@ mod tests {
     fn pauses_only_if_the_prefetch_holds_what_the_pause_brings() {
         let t0 = Instant::now();
         let mut p = ReadPacing::new(Some(MS));
-        p.after_stream(t0, tally(16, Some(40)), false);
+        p.after_stream(t0, 1000, tally(16, Some(40)), false);
         // 16 per quarter window: a pause of up to 2 windows brings 128.
         let t1 = t0 + MS / 4;
-        assert_eq!(p.after_stream(t1, tally(16, Some(127)), false), None);
+        assert_eq!(p.after_stream(t1, 1000, tally(16, Some(127)), false), None);
         let t2 = t1 + MS / 4;
-        assert_eq!(p.after_stream(t2, tally(16, Some(128)), false), Some(t2 + MS));
+        assert_eq!(p.after_stream(t2, 1000, tally(16, Some(128)), false), Some(t2 + MS));
         // One small read does not make the stream slow: the rate is an average.
         let t3 = t2 + MS / 4;
-        assert_eq!(p.after_stream(t3, tally(2, Some(40)), false), None);
+        assert_eq!(p.after_stream(t3, 1000, tally(2, Some(40)), false), None);
         // A burst of reads counts each over a tenth of a window at least.
         let mut p = ReadPacing::new(Some(MS));
-        p.after_stream(t0, tally(5, None), false);
+        p.after_stream(t0, 1000, tally(5, None), false);
         let t1 = t0 + Duration::from_micros(1);
-        assert_eq!(p.after_stream(t1, tally(5, Some(100)), false), Some(t1 + MS));
+        assert_eq!(p.after_stream(t1, 1000, tally(5, Some(100)), false), Some(t1 + MS));
         let t2 = t1 + Duration::from_micros(1);
-        assert_eq!(p.after_stream(t2, tally(5, Some(99)), false), None);
+        assert_eq!(p.after_stream(t2, 1000, tally(5, Some(99)), false), None);
+    }
+
+    #[test]
+    fn never_pauses_a_stream_that_would_fill_the_socket_buffer() {
+        let t0 = Instant::now();
+        let mut p = ReadPacing::new(Some(MS));
+        p.after_stream(t0, 8_000, tally(20, None), false);
+        // 8 000 bytes a quarter window: 64 000 in 2 windows, under 64 KiB.
+        let t1 = t0 + MS / 4;
+        assert_eq!(p.after_stream(t1, 8_000, tally(20, None), false), Some(t1 + MS));
+        let mut p = ReadPacing::new(Some(MS));
+        p.after_stream(t0, 9_000, tally(20, None), false);
+        assert_eq!(
+            p.after_stream(t1, 9_000, tally(20, None), false),
+            None,
+            "72 000 would not fit"
+        );
     }
 
     #[test]
@@ -188,7 +223,7 @@ mod tests {
         for window in [None, Some(Duration::ZERO)] {
             let mut p = ReadPacing::new(window);
             for i in 0..4 {
-                assert_eq!(p.after_stream(t0 + MS / 10 * i, tally(10, None), false), None);
+                assert_eq!(p.after_stream(t0 + MS / 10 * i, 1000, tally(10, None), false), None);
             }
         }
     }
