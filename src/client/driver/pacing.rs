@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 /// Delivery reads closer together than this many windows make a stream.
 const STREAM_GAP: u32 = 4;
 
-/// A pause of one window can last this many windows (the runtime's timer ticks are
-/// 1 ms).
-const PAUSE_SLACK: u32 = 2;
+/// The runtime's timer fires on ticks of this length: a pause until `t` lasts until
+/// the first tick at or after `t`.
+const TICK: Duration = Duration::from_millis(1);
 
 /// The most a pause may leave to the kernel's socket buffer: a fraction of the
 /// 128 KiB that Linux starts a TCP receive buffer with. A faster stream would fill the
@@ -96,14 +96,23 @@ impl ReadPacing {
         let over = since.max(window / 10).as_secs_f64();
         average(&mut self.rate, count as f64 / over);
         average(&mut self.byte_rate, bytes as f64 / over);
-        let pause = (window * PAUSE_SLACK).as_secs_f64();
-        if awaited || self.byte_rate * pause > PAUSE_BYTES {
+        if awaited {
             return None;
         }
-        if headroom.is_some_and(|headroom| self.rate * pause > headroom as f64) {
-            return None;
+        // Would a pause of at most `longest` hold back only what fits?
+        let fits = |longest: Duration| {
+            let longest = longest.as_secs_f64();
+            self.byte_rate * longest <= PAUSE_BYTES
+                && headroom.is_none_or(|headroom| self.rate * longest <= headroom as f64)
+        };
+        if fits(window + TICK) {
+            Some(now + window)
+        } else if fits(TICK) {
+            // A shorter pause: until the timer's next tick.
+            Some(now + Duration::from_nanos(1))
+        } else {
+            None
         }
-        Some(now + window)
     }
 }
 
@@ -121,6 +130,8 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+    /// A pause till the timer's next tick.
+    const NEXT_TICK: Duration = Duration::from_nanos(1);
 
     /// `count` items of channels with `headroom`.
     fn tally(count: usize, headroom: Option<usize>) -> Streamed {
@@ -183,10 +194,22 @@ mod tests {
         let t0 = Instant::now();
         let mut p = ReadPacing::new(Some(MS));
         p.after_stream(t0, 1000, tally(16, Some(40)), false);
-        // 16 per quarter window: a pause of up to 2 windows brings 128.
+        // 16 per quarter window: a pause of up to 2 windows brings 128, one up to the
+        // next tick 64.
         let t1 = t0 + MS / 4;
-        assert_eq!(p.after_stream(t1, 1000, tally(16, Some(127)), false), None);
+        assert_eq!(p.after_stream(t1, 1000, tally(16, Some(63)), false), None);
         let t2 = t1 + MS / 4;
+        assert_eq!(
+            p.after_stream(t2, 1000, tally(16, Some(64)), false),
+            Some(t2 + NEXT_TICK),
+            "only till the next tick"
+        );
+        let t2 = t2 + MS / 4;
+        assert_eq!(
+            p.after_stream(t2, 1000, tally(16, Some(127)), false),
+            Some(t2 + NEXT_TICK)
+        );
+        let t2 = t2 + MS / 4;
         assert_eq!(p.after_stream(t2, 1000, tally(16, Some(128)), false), Some(t2 + MS));
         // One small read does not make the stream slow: the rate is an average.
         let t3 = t2 + MS / 4;
@@ -197,7 +220,7 @@ mod tests {
         let t1 = t0 + Duration::from_micros(1);
         assert_eq!(p.after_stream(t1, 1000, tally(5, Some(100)), false), Some(t1 + MS));
         let t2 = t1 + Duration::from_micros(1);
-        assert_eq!(p.after_stream(t2, 1000, tally(5, Some(99)), false), None);
+        assert_eq!(p.after_stream(t2, 1000, tally(5, Some(49)), false), None);
     }
 
     #[test]
@@ -212,8 +235,15 @@ mod tests {
         p.after_stream(t0, 9_000, tally(20, None), false);
         assert_eq!(
             p.after_stream(t1, 9_000, tally(20, None), false),
+            Some(t1 + NEXT_TICK),
+            "72 000 would not fit, 36 000 till the next tick do"
+        );
+        let mut p = ReadPacing::new(Some(MS));
+        p.after_stream(t0, 17_000, tally(20, None), false);
+        assert_eq!(
+            p.after_stream(t1, 17_000, tally(20, None), false),
             None,
-            "72 000 would not fit"
+            "68 000 in a tick"
         );
     }
 
