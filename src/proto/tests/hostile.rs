@@ -17,17 +17,7 @@ fn busy() -> (Broker, ChannelId) {
     let mut b = Broker::open(config());
     let ch = b.open_channel();
     b.consume(ch, "c", false);
-    b.conn
-        .call(
-            ch,
-            QueueDeclare {
-                queue: s("q"),
-                ..Default::default()
-            }
-            .into(),
-        )
-        .expect("declare");
-    b.frames();
+    b.declare_pending(ch);
     (b, ch)
 }
 

@@ -254,6 +254,16 @@ impl Broker {
         ));
     }
 
+    /// Calls `queue.declare` of queue "q", drains the frame, and leaves the call pending.
+    pub fn declare_pending(&mut self, ch: ChannelId) {
+        let declare = QueueDeclare {
+            queue: s("q"),
+            ..Default::default()
+        };
+        self.conn.call(ch, declare.into()).expect("declare");
+        assert!(matches!(self.expect_method(ch.number()), Method::QueueDeclare(_)));
+    }
+
     /// Puts a channel in confirm mode (select + select-ok).
     pub fn confirm_select(&mut self, ch: ChannelId) {
         self.conn
