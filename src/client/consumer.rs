@@ -170,10 +170,10 @@ pub struct GetMessage {
 /// prefetch with [`Channel::basic_qos`](super::Channel::basic_qos) so that this never
 /// happens.
 ///
-/// Acks made while the consumer still holds part of a batch are sent together when it
-/// yields the batch's last delivery, or after a millisecond at the latest: a consumer
-/// that acks each message costs one wake-up of the connection per batch, not one per
-/// message.
+/// Acks made while the consumer works through its deliveries are sent together when it
+/// comes back to an empty queue (or at the connection's next read, if that is sooner),
+/// or after a millisecond at the latest: a consumer that acks each message costs one
+/// wake-up of the connection per batch, not one per message.
 ///
 /// The stream ends (`None`) after [`cancel`](Self::cancel). When the server cancels the
 /// consumer (its queue was deleted) or the channel or connection closes, the last item

@@ -398,9 +398,8 @@ impl Driver {
         // later, a timer only moves a number.
         let mut deadlines = SessionTimer::new();
         let mut settle = SessionTimer::new();
-        // Not reading until this timer fires (see `ReadPacing`).
+        // Armed: not reading until it fires (see `ReadPacing`).
         let mut read_pause = SessionTimer::new();
-        let mut read_paused = false;
         loop {
             self.dispatch();
             self.conn.poll_transmit(now(), &mut wbuf);
@@ -424,7 +423,7 @@ impl Driver {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let can_read = !eof && self.overflow_bytes < OVERFLOW_BUDGET && !read_paused;
+            let can_read = !eof && self.overflow_bytes < OVERFLOW_BUDGET && !read_pause.is_armed();
             let take_commands = self.commands_open
                 && wbuf.len() < WRITE_HIGH_WATER
                 && self.held_total < HELD_MAX
@@ -484,7 +483,7 @@ impl Driver {
                     if settle.poll(cx).is_ready() {
                         woke.listen = true;
                     }
-                    if read_paused && read_pause.poll(cx).is_ready() {
+                    if read_pause.poll(cx).is_ready() {
                         woke.resume_read = true;
                     }
                     if woke.is_empty() {
@@ -523,7 +522,6 @@ impl Driver {
                             let awaited = self.conn.awaits_reply();
                             if let Some(until) = self.pacing.after_stream(now(), n, streamed, awaited) {
                                 Counters::inc(&self.shared.counters.read_pauses);
-                                read_paused = true;
                                 read_pause.set(Some(tokio::time::Instant::from_std(until)));
                             }
                         }
@@ -535,7 +533,6 @@ impl Driver {
                 }
             }
             if woke.resume_read {
-                read_paused = false;
                 read_pause.set(None);
             }
             if let Some((i, r)) = woke.room {
@@ -1611,6 +1608,10 @@ impl SessionTimer {
         {
             self.sleep.as_mut().reset(d);
         }
+    }
+
+    fn is_armed(&self) -> bool {
+        self.armed
     }
 
     /// Ready once an armed deadline has passed; a disarmed timer never is.

@@ -319,11 +319,14 @@ impl Connection {
         self.config.generation
     }
 
+    /// The channel `id` names, if it is still this connection's (same epoch).
+    fn channel(&self, id: ChannelId) -> Option<&Channel> {
+        self.channels.get(id.number).filter(|c| c.id == id)
+    }
+
     /// True if `channel` names a channel of this connection that is opening or open.
     pub fn is_channel_usable(&self, channel: ChannelId) -> bool {
-        self.channels
-            .get(channel.number)
-            .is_some_and(|c| c.id == channel && c.state.is_usable())
+        self.channel(channel).is_some_and(|c| c.state.is_usable())
     }
 
     /// True while a reply is awaited: a synchronous call on any channel, a secret update,
@@ -336,28 +339,21 @@ impl Connection {
 
     /// Publishes on `channel` the server has not confirmed yet (0 outside confirm mode).
     pub fn unconfirmed(&self, channel: ChannelId) -> usize {
-        match self.channels.get(channel.number) {
-            Some(c) if c.id == channel => match &c.mode {
-                Mode::Confirm(confirms) => confirms.outstanding(),
-                _ => 0,
-            },
+        match self.channel(channel).map(|c| &c.mode) {
+            Some(Mode::Confirm(confirms)) => confirms.outstanding(),
             _ => 0,
         }
     }
 
     /// Deliveries on `channel` the application has not settled yet.
     pub fn unacked(&self, channel: ChannelId) -> usize {
-        self.channels
-            .get(channel.number)
-            .filter(|c| c.id == channel)
-            .map_or(0, |c| c.unacked.len())
+        self.channel(channel).map_or(0, |c| c.unacked.len())
     }
 
     /// True if `channel` is in confirm mode.
     pub fn is_confirm_mode(&self, channel: ChannelId) -> bool {
-        self.channels
-            .get(channel.number)
-            .is_some_and(|c| c.id == channel && matches!(c.mode, Mode::Confirm(_)))
+        self.channel(channel)
+            .is_some_and(|c| matches!(c.mode, Mode::Confirm(_)))
     }
 
     // ----- commands ---------------------------------------------------------------
