@@ -5,6 +5,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::queues::passive_declare;
 use common::*;
 use warren::Error;
 use warren::client::*;
@@ -274,11 +275,7 @@ async fn no_wait_declares() {
     .await
     .unwrap();
     // A synchronous call afterwards sees them.
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    ch.queue_declare(&q, passive, FieldTable::new()).await.unwrap();
+    passive_declare(&ch, &q).await.unwrap();
     ch.exchange_delete(
         &x,
         ExchangeDeleteOptions {
@@ -316,17 +313,7 @@ async fn no_wait_declares() {
 async fn not_found_closes_only_the_channel() {
     let (conn, ch) = channel().await;
     let missing = unique("missing");
-    let err = ch
-        .queue_declare(
-            &missing,
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
-        .await
-        .unwrap_err();
+    let err = passive_declare(&ch, &missing).await.unwrap_err();
     match &err {
         Error::ChannelClosed {
             by: Initiator::Server,
@@ -387,16 +374,7 @@ async fn precondition_failed_closes_only_the_channel() {
     let b = b.unwrap_err();
     assert_eq!(b.reply_code(), Some(ReplyCode::PRECONDITION_FAILED), "{b:?}");
     let ch3 = conn.open_channel().await.unwrap();
-    ch3.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    passive_declare(&ch3, &q).await.unwrap();
     conn.close().await.unwrap();
 }
 

@@ -6,6 +6,7 @@ mod common;
 use std::pin::Pin;
 use std::time::Duration;
 
+use common::queues::passive_declare;
 use common::*;
 use futures_core::Stream;
 use warren::Error;
@@ -255,16 +256,7 @@ async fn channel_close_ends_consumers_with_the_reason() {
         .await
         .unwrap();
     // Provoke a channel error: 404 on a passive declare.
-    let _ = ch
-        .queue_declare(
-            &unique("nope"),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
-        .await;
+    let _ = passive_declare(&ch, &unique("nope")).await;
     match within(5, "end", consumer.next()).await {
         Some(Err(e)) => assert!(e.is_channel_error(), "{e:?}"),
         other => panic!("{other:?}"),
@@ -291,17 +283,7 @@ async fn dropped_consumer_requeues_and_cancels() {
     // The other nine are back in the queue (requeued), and nobody consumes any more.
     let n = within(5, "requeue", async {
         loop {
-            let info = ch
-                .queue_declare(
-                    &q,
-                    QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    },
-                    FieldTable::new(),
-                )
-                .await
-                .unwrap();
+            let info = passive_declare(&ch, &q).await.unwrap();
             if info.message_count == 9 && info.consumer_count == 0 {
                 break info.message_count;
             }
@@ -390,23 +372,15 @@ async fn pipelined_consume_cancel_and_calls_on_one_channel() {
     let q = exclusive_queue(&ch, "pipelined").await;
     for round in 0..20 {
         let tag = format!("c{round}");
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
         let (consumer, info, qos) = tokio::join!(
             ch.basic_consume(&q, &tag, ConsumeOptions::default(), FieldTable::new()),
-            ch.queue_declare(&q, passive, FieldTable::new()),
+            passive_declare(&ch, &q),
             ch.basic_qos(10, false),
         );
         let consumer = consumer.unwrap();
         info.unwrap();
         qos.unwrap();
-        let (cancel, purge, info) = tokio::join!(
-            consumer.cancel(),
-            ch.queue_purge(&q),
-            ch.queue_declare(&q, passive, FieldTable::new())
-        );
+        let (cancel, purge, info) = tokio::join!(consumer.cancel(), ch.queue_purge(&q), passive_declare(&ch, &q));
         cancel.unwrap();
         purge.unwrap();
         info.unwrap();

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fault_support::node;
 use fault_support::proxy::{Mode, Proxy};
+use fault_support::queues::passive_declare;
 use fault_support::{unique, within};
 use warren::Error;
 use warren::client::{
@@ -135,16 +136,7 @@ async fn topology_and_consumers_come_back_after_a_cut() {
     d.ack().await.unwrap();
     // A round trip on the channel: the broker has the ack before the cut (otherwise it
     // redelivers "before" after the recovery, which is right but not what this checks).
-    ch.queue_declare(
-        &q.name,
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    passive_declare(&ch, &q.name).await.unwrap();
 
     assert_eq!(proxy.cut_all(), 1);
     let state = wait_recovered(&conn).await;
@@ -321,18 +313,7 @@ async fn unconfirmed_publishes_are_unknown_or_republished() {
             assert_eq!(m.unknown, 20);
         }
         // With republish, messages may be there twice (the broker stored the first copy).
-        let count = ch
-            .queue_declare(
-                &queue,
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
-                FieldTable::new(),
-            )
-            .await
-            .unwrap()
-            .message_count;
+        let count = passive_declare(&ch, &queue).await.unwrap().message_count;
         eprintln!("republish={republish}: {count} messages in the queue");
         if republish {
             assert!((20..=40).contains(&count), "{count}");
@@ -556,28 +537,10 @@ async fn deleted_entities_stay_deleted_and_failures_are_reported() {
     );
     wait_recovered(&direct).await;
     let ch = conn.open_channel().await.unwrap();
-    let r = ch
-        .queue_declare(
-            &gone,
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
-        .await;
+    let r = passive_declare(&ch, &gone).await;
     assert!(r.is_err(), "a deleted queue came back: {r:?}");
     let ch = conn.open_channel().await.unwrap();
-    ch.queue_declare(
-        &kept,
-        QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .expect("the other queue was restored");
+    passive_declare(&ch, &kept).await.expect("the other queue was restored");
     for q in [&clash, &kept] {
         let _ = ch.queue_delete(q, QueueDeleteOptions::default()).await;
     }
@@ -894,16 +857,7 @@ async fn cancelled_auto_delete_queue_is_not_restored() {
     };
     assert!(report.failures.is_empty(), "{report:?}");
     let probe = conn.open_channel().await.unwrap();
-    let r = probe
-        .queue_declare(
-            &queue,
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
-        .await;
+    let r = passive_declare(&probe, &queue).await;
     assert!(r.is_err(), "the auto-delete queue came back: {r:?}");
     conn.close().await.unwrap();
 }
@@ -964,18 +918,7 @@ async fn broker_kill_loses_no_confirmed_message() {
     }
     node::kill_and_start().await;
     wait_state(&conn, "recovered", |s| matches!(s, ConnectionState::Recovered(_))).await;
-    let count = ch
-        .queue_declare(
-            &queue,
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
-        .await
-        .unwrap()
-        .message_count;
+    let count = passive_declare(&ch, &queue).await.unwrap().message_count;
     let mut present = std::collections::HashSet::new();
     while let Some(m) = within(LIMIT, "get", ch.basic_get(&queue, true)).await.unwrap() {
         present.insert(u32::from_be_bytes(m.delivery.body[..4].try_into().unwrap()));

@@ -9,6 +9,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/queues.rs"]
+pub mod queues;
+
 pub mod fake_broker;
 pub mod node;
 pub mod proxy;
