@@ -296,7 +296,7 @@ impl Channel {
             let (tx, rx) = oneshot::channel::<CallReply>();
             let cmd = Command::Call {
                 channel: self.id(),
-                method,
+                method: Box::new(method),
                 reply: Some(tx),
             };
             self.inner.handle.send(cmd).await?;
@@ -312,7 +312,7 @@ impl Channel {
             .handle
             .send(Command::Call {
                 channel: self.id(),
-                method,
+                method: Box::new(method),
                 reply: None,
             })
             .await
@@ -691,7 +691,7 @@ impl Channel {
         let (tx, reply) = oneshot::channel();
         let cmd = Command::Consume {
             channel: self.id(),
-            method: m,
+            method: Box::new(m),
             deliveries,
             end: end.clone(),
             reply: tx,

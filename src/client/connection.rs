@@ -218,8 +218,7 @@ impl Connection {
     pub async fn update_secret(&self, secret: impl Into<Bytes>, reason: &str) -> Result<(), Error> {
         let (tx, rx) = oneshot::channel();
         let cmd = Command::UpdateSecret {
-            secret: secret.into(),
-            reason: reason.into(),
+            secret: Box::new((secret.into(), reason.into())),
             reply: tx,
         };
         let fut = async {

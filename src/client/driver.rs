@@ -1083,7 +1083,7 @@ impl Driver {
         });
         self.command(Command::Call {
             channel,
-            method,
+            method: Box::new(method),
             reply: None,
         });
     }
@@ -1162,10 +1162,10 @@ impl Driver {
             },
             Command::Call { channel, method, reply } => {
                 let wants_reply = expects_reply(&method);
-                let barrier = matches!(method, Method::BasicCancel(_));
+                let barrier = matches!(*method, Method::BasicCancel(_));
                 let side = Side::of(&method);
-                let record = is_topology(&method).then(|| Box::new(method.clone()));
-                match self.conn.call(channel, method) {
+                let record = is_topology(&method).then(|| method.clone());
+                match self.conn.call(channel, *method) {
                     Ok(()) => {
                         if !wants_reply && let Some(record) = &record {
                             self.topology.record(record, None);
@@ -1198,8 +1198,8 @@ impl Driver {
             } => {
                 let no_wait = method.no_wait;
                 let tag = method.consumer_tag.clone();
-                let spec = Box::new(method.clone());
-                match self.conn.call(channel, Method::BasicConsume(method)) {
+                let spec = method.clone();
+                match self.conn.call(channel, Method::BasicConsume(*method)) {
                     Ok(()) => {
                         let Some(slot) = self.slot(channel) else { return };
                         if no_wait {
@@ -1352,7 +1352,7 @@ impl Driver {
                     }
                 }
             }
-            Command::UpdateSecret { secret, reason, reply } => match self.conn.update_secret(secret, &reason) {
+            Command::UpdateSecret { secret, reply } => match self.conn.update_secret(secret.0, &secret.1) {
                 Ok(()) => self.secret_waiters.push_back(reply),
                 Err(e) => {
                     let _ = reply.send(Err(e));

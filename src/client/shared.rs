@@ -30,13 +30,13 @@ pub(crate) enum Command {
     /// A synchronous (or `no_wait`) method; `reply` gets the matching reply, if any.
     Call {
         channel: ChannelId,
-        method: Method,
+        method: Box<Method>,
         reply: Option<oneshot::Sender<CallReply>>,
     },
     /// `basic.consume`; deliveries go to `deliveries` once `consume-ok` names the consumer.
     Consume {
         channel: ChannelId,
-        method: BasicConsume,
+        method: Box<BasicConsume>,
         deliveries: DeliverySender,
         end: Arc<ConsumerEnd>,
         reply: oneshot::Sender<Result<ShortStr, Error>>,
@@ -71,8 +71,7 @@ pub(crate) enum Command {
     },
     /// `connection.update-secret`; `reply` on `update-secret-ok`.
     UpdateSecret {
-        secret: Bytes,
-        reason: String,
+        secret: Box<(Bytes, String)>,
         reply: oneshot::Sender<Result<(), Error>>,
     },
 }
