@@ -53,10 +53,11 @@ pub struct ConnectionConfig {
     /// the client's CPU, and adds up to about a window (plus the 1 ms timer tick) of
     /// latency to those deliveries and confirms. The pause is not taken while a call or
     /// a secret update waits for its reply, nor when what it would hold back (at the
-    /// stream's recent rate) would not fit in half the prefetch of a consuming channel
-    /// or in half the unconfirmed publishes of a publishing one, or in 64 KiB of the
-    /// kernel's socket buffer: nobody waits for a pause to end. Acks, publishes and other commands go out at once regardless.
-    /// `None` reads as soon as data arrives. Default 1 ms.
+    /// stream's recent rate) would not fit in what a consuming channel's prefetch has
+    /// left, in half the unconfirmed publishes of a publishing one, or in 64 KiB of the
+    /// kernel's socket buffer: nobody waits for a pause to end. Acks, publishes and other
+    /// commands go out at once regardless. `None` reads as soon as data arrives.
+    /// Default 1 ms.
     pub read_coalescing: Option<Duration>,
 }
 

@@ -1010,8 +1010,8 @@ impl Driver {
             self.orphan_delivery(channel, delivery);
             return;
         };
-        // The broker may wait for acks once half the prefetch is unacked.
-        let headroom = (!c.no_ack && prefetch != 0).then(|| (prefetch / 2).saturating_sub(self.conn.unacked(channel)));
+        // The broker waits for acks once the prefetch is used up.
+        let headroom = (!c.no_ack && prefetch != 0).then(|| prefetch.saturating_sub(self.conn.unacked(channel)));
         self.streamed.add(headroom);
         if !c.overflow.is_empty() {
             // Keep the order: behind what already waits.

@@ -13,9 +13,10 @@
 //! previous stream read was recent (a stream, not a trickle: a lone message or confirm
 //! is never delayed), no call or secret update waits for its reply, and what the pause
 //! is expected to hold back, at the rate of the last reads, fits in the headroom of the
-//! channels that got some: half the prefetch, for a consumer (else the broker would stop
-//! and wait for acks of messages the pause holds back); half the publishes still
-//! unconfirmed, for a publisher (else it could run out of window and wait).
+//! channels that got some: what the prefetch has left, for a consumer (the broker stops
+//! once it is used up; acks go on during the pause, so this holds even if none went
+//! out); half the publishes still unconfirmed, for a publisher (else it could run out of
+//! window and wait).
 
 use std::time::{Duration, Instant};
 
@@ -35,8 +36,8 @@ const PAUSE_BYTES: f64 = 64.0 * 1024.0;
 #[derive(Debug, Default)]
 pub(super) struct Streamed {
     pub(super) count: usize,
-    /// The fewest more a channel that got some can take before anyone may wait (half
-    /// its prefetch unacked; half its unconfirmed publishes confirmed); `None`: no limit.
+    /// The fewest more a channel that got some can take before anyone may wait (its
+    /// prefetch used up; half its unconfirmed publishes confirmed); `None`: no limit.
     headroom: Option<usize>,
 }
 
