@@ -56,7 +56,8 @@ pub struct ConnectionConfig {
     /// stream's recent rate) would not fit in what a consuming channel's prefetch has
     /// left, in half the unconfirmed publishes of a publishing one, or in 64 KiB of the
     /// kernel's socket buffer: nobody waits for a pause to end. Acks, publishes and other
-    /// commands go out at once regardless. `None` reads as soon as data arrives.
+    /// commands go out at once regardless. During a pause the connection's thread sleeps
+    /// where the broker's writes do not wake it. `None` reads as soon as data arrives.
     /// Default 1 ms.
     pub read_coalescing: Option<Duration>,
 }

@@ -432,7 +432,10 @@ impl Driver {
             // Deaf while a consumer acks its way through a batch (see `TaskWake`).
             let acks_coming = std::mem::take(&mut self.handed_batch)
                 || (std::mem::take(&mut self.acks_sent) && self.shared.wake.in_batch());
-            let mut deaf = take_commands && (acks_coming || std::mem::take(&mut self.publishes_seen));
+            // Deaf, too, for the rest of a read pause: senders that must not wait call a
+            // deaf task, and it can then sleep where the broker's writes do not wake it.
+            let mut deaf =
+                take_commands && (acks_coming || std::mem::take(&mut self.publishes_seen) || read_pause.is_armed());
             let mut early = None;
             if deaf {
                 self.shared.wake.set_deaf(true);
@@ -446,6 +449,18 @@ impl Driver {
             }
             deadlines.set(deadline);
             settle.set(deaf.then(|| tokio::time::Instant::now() + SETTLE_DELAY));
+            if deaf && read_pause.is_armed() && !want_write && self.waiters.is_empty() {
+                // Nothing to hear but the senders, who call a deaf task through
+                // `TaskWake`, and the timers: sleep outside the runtime, where the
+                // broker's writes during the pause do not wake the thread.
+                let until = [read_pause.deadline(), settle.deadline(), deadlines.deadline()]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                if let Some(until) = until {
+                    self.shared.wake.park_until(until.into_std());
+                }
+            }
             let woke = if let Some(cmd) = early {
                 Wakeup {
                     command: Some(cmd),
@@ -1612,6 +1627,11 @@ impl SessionTimer {
 
     fn is_armed(&self) -> bool {
         self.armed
+    }
+
+    /// The deadline, when armed.
+    fn deadline(&self) -> Option<tokio::time::Instant> {
+        self.armed.then(|| self.sleep.deadline())
     }
 
     /// Ready once an armed deadline has passed; a disarmed timer never is.

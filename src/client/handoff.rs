@@ -15,9 +15,9 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
@@ -249,12 +249,22 @@ impl DeliveryReceiver {
 /// or for room in its window, when any other command is sent (all of these call
 /// [`command_sent`](Self::command_sent)), or after [`SETTLE_DELAY`] at the latest.
 /// Every command still goes through the one command queue, so their order is kept.
+///
+/// In a read pause the deaf task's thread may sleep outside the runtime
+/// ([`park_until`](Self::park_until)): in the runtime's epoll wait, every segment the
+/// broker writes during the pause would wake it for nothing.
 #[derive(Debug, Default)]
 pub(crate) struct TaskWake {
     deaf: AtomicBool,
     /// Busy consumers that ack.
     batches: AtomicUsize,
     notify: Notify,
+    /// A sender called the task since it went deaf.
+    called: AtomicBool,
+    /// The task's thread sleeps in `park_until`.
+    parked: AtomicBool,
+    park: Mutex<()>,
+    unpark: Condvar,
 }
 
 impl TaskWake {
@@ -265,7 +275,15 @@ impl TaskWake {
         // polls its queue, or we see it deaf and wake it.
         fence(Ordering::SeqCst);
         if self.deaf.load(Ordering::Relaxed) {
+            self.called.store(true, Ordering::Relaxed);
             self.notify.notify_one();
+            // Pairs with the fence in `park_until`: either the task sees `called`, or
+            // we see it parked and wake it (under the lock it holds until it waits).
+            fence(Ordering::SeqCst);
+            if self.parked.load(Ordering::Relaxed) {
+                let _guard = lock(&self.park);
+                self.unpark.notify_one();
+            }
         }
     }
 
@@ -291,8 +309,31 @@ impl TaskWake {
     /// The task goes deaf (`true`: it polls its queue once more after this) or listens
     /// again (`false`).
     pub(crate) fn set_deaf(&self, deaf: bool) {
+        if deaf && !self.deaf.load(Ordering::Relaxed) {
+            self.called.store(false, Ordering::Relaxed);
+        }
         self.deaf.store(deaf, Ordering::Relaxed);
         fence(Ordering::SeqCst);
+    }
+
+    /// Sleeps, on the task's thread and outside its runtime, until `deadline` or until
+    /// a sender calls the deaf task (which also completes [`notified`](Self::notified)).
+    /// Only for a deaf task with nothing else to wait for but its timers.
+    pub(crate) fn park_until(&self, deadline: Instant) {
+        let mut guard = lock(&self.park);
+        self.parked.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        while !self.called.load(Ordering::Relaxed) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
+                break;
+            };
+            guard = self
+                .unpark
+                .wait_timeout(guard, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        self.parked.store(false, Ordering::Relaxed);
     }
 
     /// Completes when a command or a finished batch needs the deaf task.
@@ -488,5 +529,57 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), wake.notified())
             .await
             .expect("the wake was kept");
+    }
+
+    #[test]
+    fn a_parked_task_sleeps_until_its_deadline_when_nobody_calls() {
+        let wake = TaskWake::default();
+        wake.set_deaf(true);
+        let start = Instant::now();
+        wake.park_until(start + Duration::from_millis(20));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        // A deadline in the past returns at once.
+        wake.park_until(start);
+    }
+
+    #[test]
+    fn a_call_wakes_a_parked_deaf_task_long_before_its_deadline() {
+        let wake = Arc::new(TaskWake::default());
+        wake.set_deaf(true);
+        let caller = {
+            let wake = wake.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                wake.command_sent();
+            })
+        };
+        let start = Instant::now();
+        wake.park_until(start + Duration::from_secs(30));
+        assert!(start.elapsed() < Duration::from_secs(10), "woken by the call");
+        caller.join().unwrap();
+        assert!(woken(&wake), "the runtime's wake is kept too");
+    }
+
+    #[test]
+    fn a_call_before_the_park_is_not_lost_and_going_deaf_again_forgets_it() {
+        let wake = TaskWake::default();
+        wake.set_deaf(true);
+        wake.command_sent();
+        let start = Instant::now();
+        wake.park_until(start + Duration::from_secs(30));
+        assert!(start.elapsed() < Duration::from_secs(10), "called before it parked");
+        // Calls are for one deaf spell: the task looks at its queue when it goes deaf.
+        wake.set_deaf(false);
+        wake.set_deaf(true);
+        let start = Instant::now();
+        wake.park_until(start + Duration::from_millis(20));
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        // A task that listens is reached through its queue, not called.
+        wake.set_deaf(false);
+        wake.command_sent();
+        wake.set_deaf(true);
+        let start = Instant::now();
+        wake.park_until(start + Duration::from_millis(20));
+        assert!(start.elapsed() >= Duration::from_millis(20));
     }
 }

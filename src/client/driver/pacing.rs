@@ -17,6 +17,11 @@
 //! once it is used up; acks go on during the pause, so this holds even if none went
 //! out); half the publishes still unconfirmed, for a publisher (else it could run out of
 //! window and wait).
+//!
+//! During a pause the task is deaf (see `TaskWake` in `client/handoff.rs`) and, with
+//! nothing to write, its thread sleeps outside the runtime until the pause ends or a
+//! sender calls it: in the runtime's epoll wait, every segment the broker writes during
+//! the pause would wake the thread for nothing.
 
 use std::time::{Duration, Instant};
 
