@@ -4,14 +4,17 @@
 //! cargo bench -p warren-benches --bench client                       # every scenario, N=500000, 5 reps
 //! cargo bench -p warren-benches --bench client -- --n 200000 --reps 3 --only consume
 //! cargo bench -p warren-benches --bench client -- --json             # one JSON line per run as well
+//! cargo bench -p warren-benches --bench client -- --no-pin           # let the scheduler place the threads
 //! ```
 //!
 //! The fake broker (`benches/src/fake_broker.rs`) runs on its own thread with its own
-//! runtime; the client runs on a tokio current-thread runtime on the main thread, so the
-//! connection task, the consumer or publisher loop and all of warren's work share one
-//! core. Reported per scenario (median over reps): messages per second, client CPU per
-//! message (the main thread's run time from `/proc/thread-self/schedstat`, plus any
-//! other client thread), and the fake broker's CPU per message (its thread).
+//! runtime; the application side runs on a tokio current-thread runtime on the main
+//! thread, and warren's connection task on its own thread. With `--pin` (the default
+//! when `taskset` works and the machine has two CPUs or more) every client thread runs
+//! on CPU 0 and the fake broker on CPU 1: the client gets exactly one core. Reported
+//! per scenario (median over reps): messages per second, client CPU per message (the
+//! run time of every thread but the broker's, from `/proc/self/task/*/schedstat`), and
+//! the fake broker's CPU per message (its thread).
 //!
 //! Scenarios:
 //! - `consume-ack`: basic.consume with prefetch P, `Delivery::ack()` on every delivery.
@@ -27,6 +30,7 @@
 mod fake_broker;
 
 use std::collections::VecDeque;
+use std::process::{Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -90,6 +94,7 @@ struct Args {
     size: usize,
     only: Option<String>,
     json: bool,
+    pin: bool,
 }
 
 fn parse_args() -> Args {
@@ -99,6 +104,7 @@ fn parse_args() -> Args {
         size: 256,
         only: None,
         json: false,
+        pin: true,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -110,6 +116,8 @@ fn parse_args() -> Args {
             "--size" => (a.size, i) = (value(i).parse().expect("--size BYTES"), i + 1),
             "--only" => (a.only, i) = (Some(value(i)), i + 1),
             "--json" => a.json = true,
+            "--pin" => a.pin = true,
+            "--no-pin" => a.pin = false,
             // `cargo bench` passes `--bench`; a libtest-style filter is taken as --only.
             "--bench" => {}
             other if !other.starts_with('-') => a.only = Some(other.to_string()),
@@ -128,9 +136,23 @@ fn main() {
     })
     .expect("start fake broker");
     let me = current_tid();
+    // Threads inherit their creator's CPUs: the connection threads started from here run
+    // on CPU 0 too.
+    let pinned = args.pin
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
+        && pin(me, 0)
+        && pin(broker.tid, 1);
     println!(
-        "warren client ceiling: fake broker on {}, current-thread runtime, N={} messages of {} B, {} reps (medians)",
-        broker.addr, args.n, args.size, args.reps
+        "warren client ceiling: fake broker on {}, current-thread runtime, N={} messages of {} B, {} reps (medians), {}",
+        broker.addr,
+        args.n,
+        args.size,
+        args.reps,
+        if pinned {
+            "client threads on CPU 0, fake broker on CPU 1"
+        } else {
+            "threads not pinned"
+        }
     );
     println!(
         "{:<36} {:>12} {:>10} {:>16} {:>16} {:>8}",
@@ -150,14 +172,15 @@ fn main() {
             drop(rt);
             if args.json {
                 println!(
-                    "{{\"bench\":\"client\",\"scenario\":\"{}\",\"rep\":{},\"n\":{},\"wall_s\":{:.6},\"msgs_per_s\":{:.0},\"client_ns_per_msg\":{:.1},\"broker_ns_per_msg\":{:.1}}}",
+                    "{{\"bench\":\"client\",\"scenario\":\"{}\",\"rep\":{},\"n\":{},\"wall_s\":{:.6},\"msgs_per_s\":{:.0},\"client_ns_per_msg\":{:.1},\"broker_ns_per_msg\":{:.1},\"pinned\":{}}}",
                     sc.name(),
                     rep + 1,
                     args.n,
                     s.wall,
                     args.n as f64 / s.wall,
                     s.client_ns as f64 / args.n as f64,
-                    s.broker_ns as f64 / args.n as f64
+                    s.broker_ns as f64 / args.n as f64,
+                    pinned
                 );
             }
             samples.push(s);
@@ -195,6 +218,16 @@ fn main() {
         st.confirmed.load(Relaxed),
         st.confirm_frames.load(Relaxed)
     );
+}
+
+/// Pins thread `tid` to `cpu` with taskset(1); false if that failed.
+fn pin(tid: u32, cpu: usize) -> bool {
+    Command::new("taskset")
+        .args(["-p", "-c", &cpu.to_string(), &tid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn median(v: &mut [f64]) -> f64 {
