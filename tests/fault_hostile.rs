@@ -1000,3 +1000,70 @@ async fn violation_is_recovered_and_a_close_that_cannot_heal_is_final() {
     );
     server.abort();
 }
+
+/// After a recovery, `tune()` and `server_properties()` are those of the new connection,
+/// not of the one that was lost.
+#[tokio::test]
+async fn tune_and_server_properties_follow_a_recovery() {
+    use fault_support::fake_broker::start;
+    use warren::client::{ConnectionState, RecoveryConfig};
+    use warren::wire::FieldValue;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        // The first connection is lost once the client has a channel on it.
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut first = Peer::from_stream(stream);
+        first.handshake(tune(2047, 131072, 0)).await;
+        first.accept_channel().await;
+        drop(first);
+        // The second node has other limits and calls itself something else.
+        let (stream, _) = listener.accept().await.unwrap();
+        let mut second = Peer::from_stream(stream);
+        let mut other = start();
+        other.server_properties.insert(
+            ShortStr::from_static("product"),
+            FieldValue::LongStr(Bytes::from_static(b"second node")),
+        );
+        second.handshake_with(other, tune(100, 65536, 0)).await;
+        second.accept_channel().await;
+        second.expect_connection_close().await;
+    });
+    let mut config = warren::client::ConnectionConfig::from_uri(&format!("amqp://guest:guest@{addr}/%2f")).unwrap();
+    config.recovery = RecoveryConfig {
+        initial_backoff: Duration::from_millis(10),
+        ..RecoveryConfig::default()
+    };
+    config.protocol.close_timeout = Duration::from_secs(2);
+    let conn = within(LIMIT, "connect", Connection::connect_with(config))
+        .await
+        .unwrap();
+    let product = |conn: &Connection| {
+        conn.server_properties()
+            .get("product")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let first = conn.tune();
+    assert_eq!((first.channel_max, first.frame_max), (2047, 131072));
+    assert_eq!(product(&conn).as_deref(), Some("warren fake broker"));
+
+    let mut changes = conn.state_changes();
+    let _channel = within(LIMIT, "open", conn.open_channel()).await.unwrap();
+    within(LIMIT, "the recovery", async {
+        loop {
+            match changes.next().await.expect("state stream") {
+                ConnectionState::Recovered(_) => return,
+                ConnectionState::Failed(e) => panic!("recovery failed: {e}"),
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let now = conn.tune();
+    assert_eq!((now.channel_max, now.frame_max), (100, 65536));
+    assert_eq!(product(&conn).as_deref(), Some("second node"));
+    within(LIMIT, "close", conn.close()).await.unwrap();
+    within(LIMIT, "the script", server).await.unwrap();
+}

@@ -41,7 +41,7 @@ pub struct Connection {
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("tune", &self.handle.shared.tune.get())
+            .field("tune", &self.handle.shared.handshake(|(tune, _)| *tune))
             .field("blocked", &*self.handle.shared.blocked.borrow())
             .field("closed", &*self.handle.shared.closed.borrow())
             .finish()
@@ -197,20 +197,24 @@ impl Connection {
         self.handle.shared.counters.snapshot()
     }
 
-    /// The limits negotiated in the handshake.
+    /// The limits negotiated in the handshake: of the current connection, so after a
+    /// recovery those of the new one.
     pub fn tune(&self) -> Tune {
         // Set before `connect` returns (the Connected event carries it).
-        self.handle.shared.tune.get().copied().unwrap_or(Tune {
+        self.handle.shared.handshake(|(tune, _)| *tune).unwrap_or(Tune {
             channel_max: 0,
             frame_max: 0,
             heartbeat: 0,
         })
     }
 
-    /// The server's `connection.start` properties (product, version, capabilities).
-    pub fn server_properties(&self) -> &FieldTable {
-        static EMPTY: FieldTable = FieldTable::new();
-        self.handle.shared.server_properties.get().unwrap_or(&EMPTY)
+    /// The server's `connection.start` properties (product, version, capabilities): of
+    /// the current connection, so after a recovery those of the new one.
+    pub fn server_properties(&self) -> FieldTable {
+        self.handle
+            .shared
+            .handshake(|(_, properties)| properties.clone())
+            .unwrap_or_default()
     }
 
     /// Replaces the login secret (`connection.update-secret`, e.g. a refreshed OAuth 2

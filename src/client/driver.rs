@@ -680,8 +680,7 @@ impl Driver {
                     heartbeat = tune.heartbeat,
                     "connection open"
                 );
-                let _ = self.shared.tune.set(tune);
-                let _ = self.shared.server_properties.set(server_properties);
+                *self.shared.handshake.write().unwrap_or_else(|e| e.into_inner()) = Some((tune, server_properties));
                 self.handshake_deadline = None;
                 if let Some(tx) = self.connected.take() {
                     self.shared.set_state(ConnectionState::Connected);

@@ -4,7 +4,7 @@
 //! task holds only `ConnShared`, so the command queue closes when the last handle drops.
 
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -101,8 +101,9 @@ pub(crate) struct ConnShared {
     /// `Some` once the connection is closed for good: why.
     pub(crate) closed: watch::Sender<Option<Error>>,
     pub(crate) limits: Limits,
-    pub(crate) tune: OnceLock<Tune>,
-    pub(crate) server_properties: OnceLock<FieldTable>,
+    /// The current connection's handshake: its limits and the server's properties
+    /// (every recovery replaces them).
+    pub(crate) handshake: RwLock<Option<(Tune, FieldTable)>>,
     /// The connection's state, including recovery.
     pub(crate) state: watch::Sender<ConnectionState>,
     /// Every state change, for [`StateChanges`](super::StateChanges).
@@ -142,8 +143,7 @@ impl ConnShared {
             blocked: watch::Sender::new(false),
             closed: watch::Sender::new(None),
             limits,
-            tune: OnceLock::new(),
-            server_properties: OnceLock::new(),
+            handshake: RwLock::new(None),
             state: watch::Sender::new(ConnectionState::Connected),
             changes: broadcast::Sender::new(64),
             counters: Counters::default(),
@@ -163,6 +163,12 @@ impl ConnShared {
     /// True while a recovery is under way.
     pub(crate) fn is_recovering(&self) -> bool {
         self.state.borrow().is_recovering()
+    }
+
+    /// The current connection's limits and server properties (`f` of them), once its
+    /// handshake is done.
+    pub(crate) fn handshake<T>(&self, f: impl FnOnce(&(Tune, FieldTable)) -> T) -> Option<T> {
+        self.handshake.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(f)
     }
 
     /// Why the connection is closed, or a generic loss when the task ended without

@@ -201,8 +201,13 @@ impl Peer {
     /// `connection.start` → `start-ok` → `tune` → `tune-ok` → `open` → `open-ok`.
     /// Returns the client's `tune-ok` values.
     pub async fn handshake(&mut self, tune: ConnectionTune) -> (u16, u32, u16) {
+        self.handshake_with(start(), tune).await
+    }
+
+    /// [`handshake`](Self::handshake) with this `connection.start`.
+    pub async fn handshake_with(&mut self, start: ConnectionStart, tune: ConnectionTune) -> (u16, u32, u16) {
         self.expect_protocol_header().await;
-        self.send(0, Method::ConnectionStart(start())).await;
+        self.send(0, Method::ConnectionStart(start)).await;
         let (ch, m) = self.recv_method().await;
         assert!(
             ch == 0 && matches!(m, Method::ConnectionStartOk(_)),
