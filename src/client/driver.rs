@@ -398,8 +398,10 @@ impl Driver {
         // later, a timer only moves a number.
         let mut deadlines = SessionTimer::new();
         let mut settle = SessionTimer::new();
-        // Armed: not reading until it fires (see `ReadPacing`).
+        // Armed: not reading until it fires (see `ReadPacing`); a thread parked during
+        // the pause sleeps until `pause_latest`.
         let mut read_pause = SessionTimer::new();
+        let mut pause_latest = None;
         loop {
             self.dispatch();
             self.conn.poll_transmit(now(), &mut wbuf);
@@ -453,12 +455,9 @@ impl Driver {
                 // Nothing to hear but the senders, who call a deaf task through
                 // `TaskWake`, and the timers: sleep outside the runtime, where the
                 // broker's writes during the pause do not wake the thread.
-                let until = [read_pause.deadline(), settle.deadline(), deadlines.deadline()]
-                    .into_iter()
-                    .flatten()
-                    .min();
-                if let Some(until) = until {
-                    self.shared.wake.park_until(until.into_std());
+                let timers = [settle.deadline(), deadlines.deadline()].into_iter().flatten();
+                if let Some(until) = timers.map(tokio::time::Instant::into_std).chain(pause_latest).min() {
+                    self.shared.wake.park_until(until);
                 }
             }
             let woke = if let Some(cmd) = early {
@@ -535,9 +534,10 @@ impl Driver {
                         let streamed = std::mem::take(&mut self.streamed);
                         if streamed.count > 0 {
                             let awaited = self.conn.awaits_reply();
-                            if let Some(until) = self.pacing.after_stream(now(), n, streamed, awaited) {
+                            if let Some(pause) = self.pacing.after_stream(now(), n, streamed, awaited) {
                                 Counters::inc(&self.shared.counters.read_pauses);
-                                read_pause.set(Some(tokio::time::Instant::from_std(until)));
+                                read_pause.set(Some(tokio::time::Instant::from_std(pause.timer)));
+                                pause_latest = Some(pause.latest);
                             }
                         }
                     }
@@ -549,6 +549,7 @@ impl Driver {
             }
             if woke.resume_read {
                 read_pause.set(None);
+                pause_latest = None;
             }
             if let Some((i, r)) = woke.room {
                 self.on_room(i, r);

@@ -21,7 +21,9 @@
 //! During a pause the task is deaf (see `TaskWake` in `client/handoff.rs`) and, with
 //! nothing to write, its thread sleeps outside the runtime until the pause ends or a
 //! sender calls it: in the runtime's epoll wait, every segment the broker writes during
-//! the pause would wake the thread for nothing.
+//! the pause would wake the thread for nothing. There the pause lasts exactly the
+//! longest it was checked for ([`Pause::latest`]): a window plus a tick, or a tick for
+//! a short one, where the runtime's timer would end it somewhere on the way.
 
 use std::time::{Duration, Instant};
 
@@ -56,6 +58,17 @@ impl Streamed {
     }
 }
 
+/// A read pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Pause {
+    /// For the runtime's timer, which fires on the first tick at or after its deadline:
+    /// set so that it fires by `latest`.
+    pub(super) timer: Instant,
+    /// The longest the pause may last, what the headroom was checked for: a thread that
+    /// sleeps outside the runtime (with a finer clock) sleeps until then.
+    pub(super) latest: Instant,
+}
+
 /// When the task may leave the socket alone after a read that handed deliveries or
 /// confirms out.
 #[derive(Debug)]
@@ -80,14 +93,14 @@ impl ReadPacing {
     }
 
     /// A read of `bytes` handed `streamed` out at `now`; `awaited`: a reply is
-    /// awaited. Returns until when not to read.
+    /// awaited. Returns the pause to take, if any.
     pub(super) fn after_stream(
         &mut self,
         now: Instant,
         bytes: usize,
         streamed: Streamed,
         awaited: bool,
-    ) -> Option<Instant> {
+    ) -> Option<Pause> {
         let Streamed { count, headroom } = streamed;
         let window = self.window?;
         let since = now.saturating_duration_since(self.last.replace(now)?);
@@ -112,10 +125,16 @@ impl ReadPacing {
                 && headroom.is_none_or(|headroom| self.rate * longest <= headroom as f64)
         };
         if fits(window + TICK) {
-            Some(now + window)
+            Some(Pause {
+                timer: now + window,
+                latest: now + window + TICK,
+            })
         } else if fits(TICK) {
             // A shorter pause: until the timer's next tick.
-            Some(now + Duration::from_nanos(1))
+            Some(Pause {
+                timer: now + Duration::from_nanos(1),
+                latest: now + TICK,
+            })
         } else {
             None
         }
@@ -136,8 +155,22 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
-    /// A pause till the timer's next tick.
-    const NEXT_TICK: Duration = Duration::from_nanos(1);
+
+    /// A full pause from `t`: a window, up to a tick more.
+    fn full(t: Instant) -> Option<Pause> {
+        Some(Pause {
+            timer: t + MS,
+            latest: t + MS + TICK,
+        })
+    }
+
+    /// A pause from `t` till the timer's next tick, a tick at most.
+    fn short(t: Instant) -> Option<Pause> {
+        Some(Pause {
+            timer: t + Duration::from_nanos(1),
+            latest: t + TICK,
+        })
+    }
 
     /// `count` items of channels with `headroom`.
     fn tally(count: usize, headroom: Option<usize>) -> Streamed {
@@ -166,11 +199,11 @@ mod tests {
             "a first read is not a stream"
         );
         let t1 = t0 + MS / 4;
-        assert_eq!(p.after_stream(t1, 1000, tally(10, None), false), Some(t1 + MS));
+        assert_eq!(p.after_stream(t1, 1000, tally(10, None), false), full(t1));
         let t2 = t1 + MS * 2;
         assert_eq!(
             p.after_stream(t2, 1000, tally(10, None), false),
-            Some(t2 + MS),
+            full(t2),
             "a pause does not break the stream"
         );
         let t3 = t2 + MS * 10;
@@ -190,7 +223,7 @@ mod tests {
         let t1 = t0 + MS / 2;
         assert_eq!(
             p.after_stream(t1, 1000, tally(10, None), false),
-            Some(t1 + MS),
+            full(t1),
             "and again once not"
         );
     }
@@ -207,16 +240,13 @@ mod tests {
         let t2 = t1 + MS / 4;
         assert_eq!(
             p.after_stream(t2, 1000, tally(16, Some(64)), false),
-            Some(t2 + NEXT_TICK),
+            short(t2),
             "only till the next tick"
         );
         let t2 = t2 + MS / 4;
-        assert_eq!(
-            p.after_stream(t2, 1000, tally(16, Some(127)), false),
-            Some(t2 + NEXT_TICK)
-        );
+        assert_eq!(p.after_stream(t2, 1000, tally(16, Some(127)), false), short(t2));
         let t2 = t2 + MS / 4;
-        assert_eq!(p.after_stream(t2, 1000, tally(16, Some(128)), false), Some(t2 + MS));
+        assert_eq!(p.after_stream(t2, 1000, tally(16, Some(128)), false), full(t2));
         // One small read does not make the stream slow: the rate is an average.
         let t3 = t2 + MS / 4;
         assert_eq!(p.after_stream(t3, 1000, tally(2, Some(40)), false), None);
@@ -224,7 +254,7 @@ mod tests {
         let mut p = ReadPacing::new(Some(MS));
         p.after_stream(t0, 1000, tally(5, None), false);
         let t1 = t0 + Duration::from_micros(1);
-        assert_eq!(p.after_stream(t1, 1000, tally(5, Some(100)), false), Some(t1 + MS));
+        assert_eq!(p.after_stream(t1, 1000, tally(5, Some(100)), false), full(t1));
         let t2 = t1 + Duration::from_micros(1);
         assert_eq!(p.after_stream(t2, 1000, tally(5, Some(49)), false), None);
     }
@@ -236,12 +266,12 @@ mod tests {
         p.after_stream(t0, 8_000, tally(20, None), false);
         // 8 000 bytes a quarter window: 64 000 in 2 windows, under 64 KiB.
         let t1 = t0 + MS / 4;
-        assert_eq!(p.after_stream(t1, 8_000, tally(20, None), false), Some(t1 + MS));
+        assert_eq!(p.after_stream(t1, 8_000, tally(20, None), false), full(t1));
         let mut p = ReadPacing::new(Some(MS));
         p.after_stream(t0, 9_000, tally(20, None), false);
         assert_eq!(
             p.after_stream(t1, 9_000, tally(20, None), false),
-            Some(t1 + NEXT_TICK),
+            short(t1),
             "72 000 would not fit, 36 000 till the next tick do"
         );
         let mut p = ReadPacing::new(Some(MS));
