@@ -893,6 +893,19 @@ async fn unanswered_close_gives_up_after_the_close_timeout() {
 
 // ------------------------------------------------------------------ with recovery
 
+/// Connects to a scripted broker at `addr` with recovery on and a quick first retry.
+async fn connect_recovering(addr: std::net::SocketAddr) -> Connection {
+    let mut config = warren::client::ConnectionConfig::from_uri(&format!("amqp://guest:guest@{addr}/%2f")).unwrap();
+    config.recovery = warren::client::RecoveryConfig {
+        initial_backoff: Duration::from_millis(10),
+        ..warren::client::RecoveryConfig::default()
+    };
+    config.protocol.close_timeout = Duration::from_secs(2);
+    within(LIMIT, "connect", Connection::connect_with(config))
+        .await
+        .unwrap()
+}
+
 /// With recovery on: a protocol violation closes the connection with its code and is
 /// recovered (the channel comes back under the same handle); a close that will not heal
 /// (530) ends it for good, with no further attempt.
@@ -900,7 +913,7 @@ async fn unanswered_close_gives_up_after_the_close_timeout() {
 async fn violation_is_recovered_and_a_close_that_cannot_heal_is_final() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use warren::client::{ConnectionState, RecoveryConfig};
+    use warren::client::ConnectionState;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -950,15 +963,7 @@ async fn violation_is_recovered_and_a_close_that_cannot_heal_is_final() {
             }
         })
     };
-    let mut config = warren::client::ConnectionConfig::from_uri(&format!("amqp://guest:guest@{addr}/%2f")).unwrap();
-    config.recovery = RecoveryConfig {
-        initial_backoff: Duration::from_millis(10),
-        ..RecoveryConfig::default()
-    };
-    config.protocol.close_timeout = Duration::from_secs(2);
-    let conn = within(LIMIT, "connect", Connection::connect_with(config))
-        .await
-        .unwrap();
+    let conn = connect_recovering(addr).await;
     let mut changes = conn.state_changes();
     let ch = within(LIMIT, "open", conn.open_channel()).await.unwrap();
     assert_eq!(
@@ -1006,7 +1011,7 @@ async fn violation_is_recovered_and_a_close_that_cannot_heal_is_final() {
 #[tokio::test]
 async fn tune_and_server_properties_follow_a_recovery() {
     use fault_support::fake_broker::start;
-    use warren::client::{ConnectionState, RecoveryConfig};
+    use warren::client::ConnectionState;
     use warren::wire::FieldValue;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -1030,15 +1035,7 @@ async fn tune_and_server_properties_follow_a_recovery() {
         second.accept_channel().await;
         second.expect_connection_close().await;
     });
-    let mut config = warren::client::ConnectionConfig::from_uri(&format!("amqp://guest:guest@{addr}/%2f")).unwrap();
-    config.recovery = RecoveryConfig {
-        initial_backoff: Duration::from_millis(10),
-        ..RecoveryConfig::default()
-    };
-    config.protocol.close_timeout = Duration::from_secs(2);
-    let conn = within(LIMIT, "connect", Connection::connect_with(config))
-        .await
-        .unwrap();
+    let conn = connect_recovering(addr).await;
     let product = |conn: &Connection| {
         conn.server_properties()
             .get("product")
