@@ -398,8 +398,8 @@ impl Driver {
         // later, a timer only moves a number.
         let mut deadlines = SessionTimer::new();
         let mut settle = SessionTimer::new();
-        // Armed: not reading until it fires (see `ReadPacing`); a thread parked during
-        // the pause sleeps until `pause_latest`.
+        // Armed: not reading until it fires (see `ReadPacing`); `Some` while it is armed:
+        // a thread parked during the pause sleeps until then.
         let mut read_pause = SessionTimer::new();
         let mut pause_latest = None;
         loop {
@@ -451,14 +451,17 @@ impl Driver {
             }
             deadlines.set(deadline);
             settle.set(deaf.then(|| tokio::time::Instant::now() + SETTLE_DELAY));
-            if deaf && read_pause.is_armed() && !want_write && self.waiters.is_empty() {
+            if let Some(latest) = pause_latest
+                && deaf
+                && !want_write
+                && self.waiters.is_empty()
+            {
                 // Nothing to hear but the senders, who call a deaf task through
                 // `TaskWake`, and the timers: sleep outside the runtime, where the
                 // broker's writes during the pause do not wake the thread.
                 let timers = [settle.deadline(), deadlines.deadline()].into_iter().flatten();
-                if let Some(until) = timers.map(tokio::time::Instant::into_std).chain(pause_latest).min() {
-                    self.shared.wake.park_until(until);
-                }
+                let until = timers.map(tokio::time::Instant::into_std).fold(latest, Instant::min);
+                self.shared.wake.park_until(until);
             }
             let woke = if let Some(cmd) = early {
                 Wakeup {
@@ -681,7 +684,7 @@ impl Driver {
                     heartbeat = tune.heartbeat,
                     "connection open"
                 );
-                *self.shared.handshake.write().unwrap_or_else(|e| e.into_inner()) = Some((tune, server_properties));
+                self.shared.set_handshake(tune, server_properties);
                 self.handshake_deadline = None;
                 if let Some(tx) = self.connected.take() {
                     self.shared.set_state(ConnectionState::Connected);

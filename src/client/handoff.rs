@@ -306,8 +306,8 @@ impl TaskWake {
         self.batches.load(Ordering::Acquire) > 0
     }
 
-    /// The task goes deaf (`true`: it polls its queue once more after this) or listens
-    /// again (`false`).
+    /// The task goes deaf (`true`: it polls its queue once more after this, so calls
+    /// made before it are forgotten) or listens again (`false`).
     pub(crate) fn set_deaf(&self, deaf: bool) {
         if deaf && !self.deaf.load(Ordering::Relaxed) {
             self.called.store(false, Ordering::Relaxed);

@@ -165,6 +165,11 @@ impl ConnShared {
         self.state.borrow().is_recovering()
     }
 
+    /// Records the handshake of a new connection (the first, or a recovery's).
+    pub(crate) fn set_handshake(&self, tune: Tune, server_properties: FieldTable) {
+        *self.handshake.write().unwrap_or_else(|e| e.into_inner()) = Some((tune, server_properties));
+    }
+
     /// The current connection's limits and server properties (`f` of them), once its
     /// handshake is done.
     pub(crate) fn handshake<T>(&self, f: impl FnOnce(&(Tune, FieldTable)) -> T) -> Option<T> {
