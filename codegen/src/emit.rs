@@ -15,6 +15,9 @@ const STRUCT_LIT_WIDTH: usize = 22;
 const FN_CALL_WIDTH: usize = 72;
 
 /// Emits the whole file.
+/// The domain of the fields that ask the server not to reply (`no-wait`).
+const NO_WAIT: &str = "no-wait";
+
 pub fn spec(out: &mut String, spec: &Spec) -> fmt::Result {
     writeln!(
         out,
@@ -566,6 +569,22 @@ impl Method {
     pub fn info(&self) -> &'static MethodInfo {
 ");
     arms(out, &|n, _| format!("(_) => &METHODS[{n}]"))?;
+    block(out, "
+    }
+
+    /// Whether the server answers this method when a client sends it: the spec names
+    /// responses for it, and its `no-wait` field, if it has one, is clear.
+    pub fn expects_reply(&self) -> bool {
+");
+    arms(out, &|n, _| {
+        let m = methods[n].1;
+        let no_wait = m.fields.iter().find(|f| f.domain == NO_WAIT && !f.reserved);
+        match (m.responses.is_empty(), no_wait) {
+            (true, _) => "(_) => false".to_owned(),
+            (false, Some(f)) => format!("(m) => !m.{}", names::field(&f.name)),
+            (false, None) => "(_) => true".to_owned(),
+        }
+    })?;
     block(out, "
     }
 

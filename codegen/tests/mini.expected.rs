@@ -311,6 +311,19 @@ impl Method {
         }
     }
 
+    /// Whether the server answers this method when a client sends it: the spec names
+    /// responses for it, and its `no-wait` field, if it has one, is clear.
+    pub fn expects_reply(&self) -> bool {
+        match self {
+            Method::QueueDeclare(m) => !m.no_wait,
+            Method::QueueDeclareOk(_) => false,
+            Method::QueueUnbindOk(_) => false,
+            Method::BasicDeliver(_) => false,
+            Method::BasicRecover(_) => true,
+            Method::BasicRecoverOk(_) => false,
+        }
+    }
+
     /// Decodes a method frame payload: class id, method id, then exactly the fields.
     /// `payload` is a sub-slice of `src`; strings and tables share `src`.
     pub fn decode(src: &Bytes, payload: &[u8]) -> Result<Method, WireError> {

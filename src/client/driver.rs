@@ -47,7 +47,7 @@ use super::recovery::{ConnectionState, RecoveryFailure, RecoveryReport, Rng, Top
 use super::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd, Publish, Settle};
 use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
-use crate::proto::{self, ChannelId, Delivery, Event, expects_reply};
+use crate::proto::{self, ChannelId, Delivery, Event};
 use crate::wire::{BasicCancel, BasicConsume, BasicProperties, BasicPublish, BasicQos, Method, ReplyCode, ShortStr};
 use pacing::{ReadPacing, Streamed};
 
@@ -1179,7 +1179,7 @@ impl Driver {
                 }
             },
             Command::Call { channel, method, reply } => {
-                let wants_reply = expects_reply(&method);
+                let wants_reply = method.expects_reply();
                 let barrier = matches!(*method, Method::BasicCancel(_));
                 let side = Side::of(&method);
                 let record = is_topology(&method).then(|| method.clone());

@@ -6,15 +6,15 @@ use std::collections::VecDeque;
 use std::io;
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use super::channel::{CallKind, Channel, ChannelState, Channels, Mode, PendingCall};
 use super::{ChannelId, Config, DeliveryTag, Event, Tune};
 use crate::error::{Error, Initiator};
 use crate::wire::{
-    BasicAck, BasicNack, BasicProperties, BasicPublish, BasicReject, ChannelClose, ChannelOpen, ConnectionClose,
-    ConnectionUpdateSecret, FRAME_END, FRAME_METHOD, FRAME_MIN_SIZE, FieldTable, Frame, Method, MethodId,
-    PROTOCOL_HEADER, ReplyCode, ShortStr, encode_content, encode_method,
+    ACK_FRAME_LEN, BasicAck, BasicNack, BasicProperties, BasicPublish, BasicReject, ChannelClose, ChannelOpen,
+    ConnectionClose, ConnectionUpdateSecret, FRAME_MIN_SIZE, FieldTable, Frame, Method, MethodId, PROTOCOL_HEADER,
+    ReplyCode, ShortStr, encode_content, encode_method, encode_publish, extend_ack,
 };
 
 /// Where the connection is, named after what it waits for.
@@ -82,10 +82,6 @@ pub(super) struct LastAck {
     /// `out.len()` right after the frame: it is still the last frame only then.
     end: usize,
 }
-
-/// A `basic.ack` frame: frame header (7), class and method (4), delivery tag (8),
-/// flags (1), frame end (1).
-const ACK_FRAME_LEN: usize = 21;
 
 /// An AMQP 0-9-1 client connection without IO: see the [module docs](super) for the
 /// calling order.
@@ -522,7 +518,7 @@ impl Connection {
             Method::BasicRecover(_) | Method::BasicRecoverAsync(_) => ch.unacked.clear(),
             _ => {}
         }
-        if expects_reply(&method) {
+        if method.expects_reply() {
             ch.pending.push_back(PendingCall::new(id, kind));
         }
         tracing::trace!(channel = number, method = %id, "call");
@@ -623,17 +619,7 @@ impl Connection {
         if last.channel != channel || last.end != out.len() || last.end < ACK_FRAME_LEN {
             return false;
         }
-        let frame = &mut out[last.end - ACK_FRAME_LEN..];
-        let [1, c0, c1, 0, 0, 0, 13, 0, 60, 0, 80, ..] = *frame else {
-            return false;
-        };
-        let previous = frame[11..19].try_into().map(u64::from_be_bytes).unwrap_or(u64::MAX);
-        if u16::from_be_bytes([c0, c1]) != channel || previous >= tag {
-            return false;
-        }
-        frame[11..19].copy_from_slice(&tag.to_be_bytes());
-        frame[19] = 1;
-        true
+        extend_ack(&mut out[last.end - ACK_FRAME_LEN..], channel, tag)
     }
 
     /// Negatively acknowledges a delivery (`basic.nack`); checks as for [`ack`](Self::ack).
@@ -849,46 +835,6 @@ impl Connection {
     }
 }
 
-/// Appends a `basic.publish` method frame straight from `args` (no clone of its
-/// strings, so no allocation per publish).
-fn encode_publish(channel: u16, args: &BasicPublish, buf: &mut BytesMut) {
-    let start = buf.len();
-    buf.put_u8(FRAME_METHOD);
-    buf.put_u16(channel);
-    buf.put_u32(0);
-    buf.put_u16(BasicPublish::ID.class_id);
-    buf.put_u16(BasicPublish::ID.method_id);
-    args.encode_fields(buf);
-    // At most 2 + 2 + 2 + 256 + 256 + 1 bytes of payload.
-    let size = u32::try_from(buf.len() - start - 7).unwrap_or(u32::MAX);
-    if let Some(slot) = buf.get_mut(start + 3..start + 7) {
-        slot.copy_from_slice(&size.to_be_bytes());
-    }
-    buf.put_u8(FRAME_END);
-}
-
 fn invalid(id: MethodId, instead: &str) -> Error {
     Error::InvalidArgument(format!("{id} cannot be sent with call: use {instead}"))
-}
-
-/// Whether the server answers `method` when a client sends it: it names responses in
-/// the spec and its no-wait flag, if it has one, is clear.
-pub fn expects_reply(method: &Method) -> bool {
-    if method.info().responses.is_empty() {
-        return false;
-    }
-    !match method {
-        Method::ExchangeDeclare(m) => m.no_wait,
-        Method::ExchangeDelete(m) => m.no_wait,
-        Method::ExchangeBind(m) => m.no_wait,
-        Method::ExchangeUnbind(m) => m.no_wait,
-        Method::QueueDeclare(m) => m.no_wait,
-        Method::QueueBind(m) => m.no_wait,
-        Method::QueuePurge(m) => m.no_wait,
-        Method::QueueDelete(m) => m.no_wait,
-        Method::BasicConsume(m) => m.no_wait,
-        Method::BasicCancel(m) => m.no_wait,
-        Method::ConfirmSelect(m) => m.nowait,
-        _ => false,
-    }
 }

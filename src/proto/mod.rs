@@ -51,6 +51,6 @@ mod inbound;
 mod tests;
 
 pub use config::{Config, Sasl, Tune};
-pub use connection::{Connection, State, expects_reply};
+pub use connection::{Connection, State};
 pub use event::{Content, Delivery, Event, Returned};
 pub use ids::{ChannelId, DeliveryTag};

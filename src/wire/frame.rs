@@ -6,7 +6,10 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::codec as c;
-use super::{BasicProperties, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, Method, WireError};
+use super::{
+    BasicAck, BasicProperties, BasicPublish, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
+    Method, WireError,
+};
 
 /// The protocol header a client sends first: `AMQP 0 0 9 1`.
 pub const PROTOCOL_HEADER: [u8; 8] = *b"AMQP\x00\x00\x09\x01";
@@ -218,6 +221,65 @@ pub fn encode_method(channel: u16, method: &Method, buf: &mut BytesMut) {
     framed(buf, FRAME_METHOD, channel, |buf| method.encode(buf));
 }
 
+/// Appends a `basic.publish` method frame straight from `args`: no clone of its
+/// strings, so no allocation per publish.
+#[inline]
+pub fn encode_publish(channel: u16, args: &BasicPublish, buf: &mut BytesMut) {
+    framed(buf, FRAME_METHOD, channel, |buf| {
+        buf.put_u16(BasicPublish::ID.class_id);
+        buf.put_u16(BasicPublish::ID.method_id);
+        args.encode_fields(buf);
+    });
+}
+
+/// Bytes of a `basic.ack` frame: header (7), class and method (4), delivery tag (8),
+/// flags (1), frame end (1).
+pub const ACK_FRAME_LEN: usize = 21;
+
+/// Turns the `basic.ack` frame that `frame` holds into `basic.ack(tag, multiple)`, when
+/// it is an ack on `channel` of a tag below `tag`; returns whether it did. The caller
+/// knows that the ack settled everything up to its own tag, so the extended frame
+/// settles what both would have.
+pub fn extend_ack(frame: &mut [u8], channel: u16, tag: u64) -> bool {
+    let [
+        b,
+        c0,
+        c1,
+        0,
+        0,
+        0,
+        13,
+        k0,
+        k1,
+        m0,
+        m1,
+        t0,
+        t1,
+        t2,
+        t3,
+        t4,
+        t5,
+        t6,
+        t7,
+        _,
+        end,
+    ] = *frame
+    else {
+        return false;
+    };
+    let is_ack = b == FRAME_METHOD
+        && end == FRAME_END
+        && u16::from_be_bytes([c0, c1]) == channel
+        && u16::from_be_bytes([k0, k1]) == BasicAck::ID.class_id
+        && u16::from_be_bytes([m0, m1]) == BasicAck::ID.method_id;
+    if !is_ack || u64::from_be_bytes([t0, t1, t2, t3, t4, t5, t6, t7]) >= tag {
+        return false;
+    }
+    frame[11..19].copy_from_slice(&tag.to_be_bytes());
+    frame[19] = 1;
+    true
+}
+
 /// Appends a content header frame.
 #[inline]
 pub fn encode_header(channel: u16, header: &ContentHeader, buf: &mut BytesMut) {
@@ -276,5 +338,86 @@ pub fn parse_protocol_header(buf: &[u8]) -> Result<Option<[u8; 8]>, WireError> {
         Ok(Some(found))
     } else {
         Err(WireError::BadProtocolHeader { found })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{BasicNack, ShortStr};
+
+    fn ack_frame(channel: u16, tag: u64, multiple: bool) -> BytesMut {
+        let mut buf = BytesMut::new();
+        encode_method(
+            channel,
+            &Method::BasicAck(BasicAck {
+                delivery_tag: tag,
+                multiple,
+            }),
+            &mut buf,
+        );
+        buf
+    }
+
+    fn parse(buf: &BytesMut) -> Frame {
+        Frame::parse(&mut buf.clone(), 0).unwrap().unwrap()
+    }
+
+    #[test]
+    fn encode_publish_is_the_generic_encoding() {
+        let args = BasicPublish {
+            exchange: ShortStr::try_from("ex").unwrap(),
+            routing_key: ShortStr::try_from("key").unwrap(),
+            mandatory: true,
+            immediate: false,
+        };
+        let (mut fast, mut generic) = (BytesMut::from(&b"before"[..]), BytesMut::from(&b"before"[..]));
+        encode_publish(7, &args, &mut fast);
+        encode_method(7, &Method::BasicPublish(args), &mut generic);
+        assert_eq!(fast, generic);
+    }
+
+    #[test]
+    fn an_ack_extends_to_a_later_tag_with_multiple() {
+        let mut frame = ack_frame(3, 10, false);
+        assert_eq!(frame.len(), ACK_FRAME_LEN);
+        assert!(extend_ack(&mut frame, 3, 12));
+        let expected = Method::BasicAck(BasicAck {
+            delivery_tag: 12,
+            multiple: true,
+        });
+        assert_eq!(
+            parse(&frame),
+            Frame::Method {
+                channel: 3,
+                method: expected
+            }
+        );
+    }
+
+    #[test]
+    fn only_an_earlier_ack_on_the_same_channel_extends() {
+        for (mut frame, channel, tag, why) in [
+            (ack_frame(3, 10, false), 3, 10, "same tag"),
+            (ack_frame(3, 10, false), 3, 9, "lower tag"),
+            (ack_frame(3, 10, false), 4, 12, "other channel"),
+        ] {
+            let before = frame.clone();
+            assert!(!extend_ack(&mut frame, channel, tag), "{why}");
+            assert_eq!(frame, before, "{why}: unchanged");
+        }
+        let mut nack = BytesMut::new();
+        let method = Method::BasicNack(BasicNack {
+            delivery_tag: 1,
+            multiple: false,
+            requeue: true,
+        });
+        encode_method(3, &method, &mut nack);
+        assert!(!extend_ack(&mut nack, 3, 5), "a nack is not an ack");
+        let mut short = ack_frame(3, 1, false);
+        assert!(!extend_ack(&mut short[..ACK_FRAME_LEN - 1], 3, 5), "a truncated frame");
+        let mut heartbeat = BytesMut::new();
+        Frame::Heartbeat.encode(&mut heartbeat);
+        assert!(!extend_ack(&mut heartbeat, 0, 5));
     }
 }

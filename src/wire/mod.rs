@@ -15,8 +15,8 @@ mod types;
 pub use codec::{MAX_NESTING, encode_table, parse_table};
 pub use error::WireError;
 pub use frame::{
-    ContentHeader, FRAME_OVERHEAD, Frame, PROTOCOL_HEADER, encode_body, encode_content, encode_header, encode_method,
-    parse_protocol_header,
+    ACK_FRAME_LEN, ContentHeader, FRAME_OVERHEAD, Frame, PROTOCOL_HEADER, encode_body, encode_content, encode_header,
+    encode_method, encode_publish, extend_ack, parse_protocol_header,
 };
 pub use spec::*;
 pub use types::{
