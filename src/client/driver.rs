@@ -16,14 +16,10 @@
 //! then it stops reading the socket (TCP flow control slows the broker) but keeps
 //! serving commands, so acks still flow.
 //!
-//! Commands of one channel keep their order, but some must wait, and then the channel
-//! holds them and everything after them (acks excepted; a bounded number and size):
-//! - RabbitMQ answers `basic.consume` and `basic.cancel` from the queue process, so
-//!   their `-ok` can overtake the reply of a call pipelined behind them. Replies are
-//!   matched in order, so calls wait while a consume or cancel is in flight.
-//! - While the server blocks publishing (`connection.blocked`), publishes that reached
-//!   the task wait (handles stop sending them at all): a connection that publishes while
-//!   blocked is no longer read by RabbitMQ, and its acks would stall too.
+//! Commands of one channel keep their order. Some must wait (calls behind an unanswered
+//! consume or cancel, publishes while the server blocks publishing): the state machine
+//! holds them (`proto::Connection::held`); the task only stops taking commands while it
+//! holds too many.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -63,10 +59,10 @@ const WRITE_HIGH_WATER: usize = 1024 * 1024;
 const COMMAND_BATCH: usize = 256;
 /// Bytes of deliveries held for full consumer queues before the task stops reading.
 const OVERFLOW_BUDGET: usize = 16 * 1024 * 1024;
-/// Calls held back behind consume/cancel replies, over all channels, before the task
-/// stops taking commands.
+/// Commands the state machine holds back (behind a consume or cancel, or while the
+/// server blocks publishing) before the task stops taking commands.
 const HELD_MAX: usize = 1024;
-/// Bytes of publishes held back (while blocked) before the task stops taking commands.
+/// Bytes of held commands before the task stops taking commands.
 const HELD_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// What a delivery costs besides its body, for the overflow budget.
 const DELIVERY_OVERHEAD: usize = 256;
@@ -75,11 +71,9 @@ const FINAL_WRITE: Duration = Duration::from_secs(2);
 
 /// A call waiting for its reply, in the order calls were made on the channel.
 enum Pending {
-    /// A call; `reply` is `None` when the caller does not want the reply. `barrier`:
-    /// it is a `basic.cancel`, whose reply may overtake later ones.
+    /// A call; `reply` is `None` when the caller does not want the reply.
     Call {
         reply: Option<oneshot::Sender<CallReply>>,
-        barrier: bool,
         /// A topology method (declare, delete, bind...), recorded for recovery once the
         /// server accepts it.
         record: Option<Box<Method>>,
@@ -158,9 +152,6 @@ struct Slot {
     consumers: FastMap<ShortStr, ConsumerSlot>,
     confirms: FastMap<u64, Unconfirmed>,
     close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
-    /// Consume/cancel calls in flight: later calls wait in `held` until they are answered.
-    barriers: usize,
-    held: VecDeque<Command>,
     /// The last `basic.qos` of each scope (per consumer, global), for recovery.
     qos: Vec<BasicQos>,
     /// `tx.select` was called, for recovery.
@@ -183,8 +174,6 @@ impl Slot {
             consumers: FastMap::default(),
             confirms: FastMap::default(),
             close_waiters: Vec::new(),
-            barriers: 0,
-            held: VecDeque::new(),
             qos: Vec::new(),
             tx: false,
             republish: Vec::new(),
@@ -208,9 +197,6 @@ impl Slot {
                     let _ = reply.send(Err(error.clone()));
                 }
             }
-        }
-        for cmd in self.held {
-            fail_command(cmd, error);
         }
         for (_, c) in self.consumers {
             let _ = c.end.reason.set(error.clone());
@@ -276,9 +262,6 @@ pub(crate) struct Driver {
     /// sleep deaf: their publisher wakes it before it waits (see [`TaskWake`]).
     publishes_seen: bool,
     overflow_bytes: usize,
-    /// Commands held back over all channels, and the bytes of their bodies.
-    held_total: usize,
-    held_bytes: usize,
     /// Some handle is still there (the command queue is open).
     commands_open: bool,
     /// The application asked to close: no recovery any more.
@@ -351,8 +334,6 @@ impl Driver {
             acks_sent: false,
             publishes_seen: false,
             overflow_bytes: 0,
-            held_total: 0,
-            held_bytes: 0,
             commands_open: true,
             closing: false,
             final_error: None,
@@ -426,10 +407,11 @@ impl Driver {
                 (a, b) => a.or(b),
             };
             let can_read = !eof && self.overflow_bytes < OVERFLOW_BUDGET && !read_pause.is_armed();
+            let held = self.conn.held();
             let take_commands = self.commands_open
                 && wbuf.len() < WRITE_HIGH_WATER
-                && self.held_total < HELD_MAX
-                && self.held_bytes < HELD_BYTES_MAX;
+                && held.commands < HELD_MAX
+                && held.bytes < HELD_BYTES_MAX;
             let want_write = !wbuf.is_empty() || need_flush;
             // Deaf while a consumer acks its way through a batch (see `TaskWake`).
             let acks_coming = std::mem::take(&mut self.handed_batch)
@@ -708,15 +690,6 @@ impl Driver {
                 if self.recovery.is_none() {
                     self.shared.set_state(ConnectionState::Connected);
                 }
-                let waiting: Vec<ChannelId> = self
-                    .channels
-                    .values()
-                    .filter(|s| !s.held.is_empty())
-                    .map(|s| s.shared.id)
-                    .collect();
-                for channel in waiting {
-                    self.release_held(channel);
-                }
             }
             Event::ChannelOpened(id) => {
                 let Some(slot) = self.slot(id) else { return };
@@ -883,11 +856,9 @@ impl Driver {
         }
     }
 
-    /// A slot leaves: its held commands and consumer overflow no longer count against
-    /// the connection's budgets.
+    /// A slot leaves: its consumer overflow no longer counts against the connection's
+    /// budget.
     fn forget_slot_budgets(&mut self, slot: &Slot) {
-        self.held_total = self.held_total.saturating_sub(slot.held.len());
-        self.held_bytes = self.held_bytes.saturating_sub(slot.held.iter().map(held_cost).sum());
         self.overflow_bytes = self.overflow_bytes.saturating_sub(slot.overflow_bytes());
     }
 
@@ -904,13 +875,6 @@ impl Driver {
             let _ = end_consumer(slot, &ok.consumer_tag, None);
         }
         let pending = slot.pending.pop_front();
-        let barrier = matches!(
-            pending,
-            Some(Pending::Consume { .. } | Pending::Call { barrier: true, .. })
-        );
-        if barrier {
-            slot.barriers = slot.barriers.saturating_sub(1);
-        }
         let mut replay_done = false;
         match pending {
             Some(Pending::Call { reply, record, .. }) => {
@@ -969,9 +933,6 @@ impl Driver {
         if let Some(queue) = cancelled_queue {
             self.forget_if_auto_deleted(&queue);
         }
-        if barrier {
-            self.release_held(channel);
-        }
         if replay_done {
             self.maybe_finish_replay();
         }
@@ -991,22 +952,6 @@ impl Driver {
         if !consumed {
             tracing::debug!(%queue, "auto-delete queue lost its last consumer: not restored by recovery");
             self.topology.forget_queue(queue);
-        }
-    }
-
-    /// Runs the commands a channel held back, in order, until one must wait again.
-    fn release_held(&mut self, channel: ChannelId) {
-        let blocked = self.conn.is_blocked();
-        loop {
-            let Some(slot) = self.slot(channel) else { return };
-            match slot.held.front() {
-                Some(cmd) if !must_wait(slot, cmd, blocked) => {}
-                _ => return,
-            }
-            let Some(cmd) = slot.held.pop_front() else { return };
-            self.held_total = self.held_total.saturating_sub(1);
-            self.held_bytes = self.held_bytes.saturating_sub(held_cost(&cmd));
-            self.execute(cmd);
         }
     }
 
@@ -1106,26 +1051,6 @@ impl Driver {
         });
     }
 
-    /// Holds `cmd` back (returns `None`) when its channel already holds commands, or
-    /// when it must wait: a call behind a consume/cancel in flight, a publish while the
-    /// server blocks publishing. Acks are never held.
-    fn hold(&mut self, cmd: Command) -> Option<Command> {
-        let Some(channel) = channel_of(&cmd) else {
-            return Some(cmd);
-        };
-        let blocked = self.conn.is_blocked();
-        match self.slot(channel) {
-            Some(slot) if !slot.held.is_empty() || must_wait(slot, &cmd, blocked) => {
-                let bytes = held_cost(&cmd);
-                slot.held.push_back(cmd);
-                self.held_total += 1;
-                self.held_bytes += bytes;
-                None
-            }
-            _ => Some(cmd),
-        }
-    }
-
     fn command(&mut self, cmd: Command) {
         if self.conn.is_closed() && self.conn.error().is_some_and(|e| self.will_recover(e)) {
             // Lost a moment ago (in this same wakeup), recovery about to start.
@@ -1150,9 +1075,7 @@ impl Driver {
                 }
             }
         }
-        if let Some(cmd) = self.hold(cmd) {
-            self.execute(cmd);
-        }
+        self.execute(cmd);
     }
 
     /// Keeps `cmd` until the recovery finishes (bounded: beyond the command queue's
@@ -1180,7 +1103,6 @@ impl Driver {
             },
             Command::Call { channel, method, reply } => {
                 let wants_reply = method.expects_reply();
-                let barrier = matches!(*method, Method::BasicCancel(_));
                 let side = Side::of(&method);
                 let record = is_topology(&method).then(|| method.clone());
                 match self.conn.call(channel, *method) {
@@ -1191,10 +1113,7 @@ impl Driver {
                         let Some(slot) = self.slot(channel) else { return };
                         side.apply(slot);
                         if wants_reply {
-                            slot.pending.push_back(Pending::Call { reply, barrier, record });
-                            if barrier {
-                                slot.barriers += 1;
-                            }
+                            slot.pending.push_back(Pending::Call { reply, record });
                         } else if let Some(reply) = reply {
                             // No reply will come: answer with the sent method's own ack.
                             let _ = reply.send(Err(Error::InvalidArgument("no reply expected".into())));
@@ -1231,7 +1150,6 @@ impl Driver {
                                 spec,
                                 reply,
                             });
-                            slot.barriers += 1;
                         }
                     }
                     Err(e) => {
@@ -1510,34 +1428,6 @@ fn end_consumer(slot: &mut Slot, consumer_tag: &ShortStr, reason: Option<Error>)
 /// warren made because the server broke the protocol (codes 5xx).
 pub(crate) fn is_application_close(error: &Error) -> bool {
     matches!(error, Error::ConnectionClosed { by: Initiator::Client, code, .. } if code.0 < 500)
-}
-
-/// The channel a command is ordered on (acks are not: they never wait).
-fn channel_of(cmd: &Command) -> Option<ChannelId> {
-    match cmd {
-        Command::Call { channel, .. } | Command::Consume { channel, .. } | Command::CloseChannel { channel, .. } => {
-            Some(*channel)
-        }
-        Command::Publish(p) => Some(p.channel),
-        _ => None,
-    }
-}
-
-/// True when `cmd` cannot run yet on `slot`: a reply-bearing call while a consume or
-/// cancel is in flight, a publish while the server blocks publishing.
-fn must_wait(slot: &Slot, cmd: &Command, blocked: bool) -> bool {
-    match cmd {
-        Command::Publish(_) => blocked,
-        Command::Call { .. } | Command::Consume { .. } | Command::CloseChannel { .. } => slot.barriers > 0,
-        _ => false,
-    }
-}
-
-fn held_cost(cmd: &Command) -> usize {
-    match cmd {
-        Command::Publish(p) => p.body.len() + DELIVERY_OVERHEAD,
-        _ => DELIVERY_OVERHEAD,
-    }
 }
 
 /// Answers a command that will never run with `error`.

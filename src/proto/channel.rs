@@ -6,6 +6,7 @@ use super::ChannelId;
 use super::acks::Unacked;
 use super::confirms::Confirms;
 use super::content::Assembly;
+use super::hold::Hold;
 use crate::Error;
 use crate::fastmap::FastMap;
 use crate::wire::{MethodId, ShortStr};
@@ -94,6 +95,8 @@ pub(super) struct Channel {
     pub(super) consumers: FastMap<ShortStr, bool>,
     /// Deliveries waiting for an ack.
     pub(super) unacked: Unacked,
+    /// Frames waiting behind a consume or cancel, or a block.
+    pub(super) hold: Hold,
 }
 
 impl Channel {
@@ -106,6 +109,7 @@ impl Channel {
             mode: Mode::Normal,
             consumers: FastMap::default(),
             unacked: Unacked::default(),
+            hold: Hold::default(),
         }
     }
 }
@@ -163,6 +167,11 @@ impl Channels {
             }
         }
         channel
+    }
+
+    /// Every channel, lowest number first, mutably.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Channel> {
+        self.slots.iter_mut().flatten()
     }
 
     /// Every channel, lowest number first.

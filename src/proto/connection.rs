@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::channel::{CallKind, Channel, ChannelState, Channels, Mode, PendingCall};
-use super::{ChannelId, Config, DeliveryTag, Event, Tune};
+use super::hold::Kind;
+use super::{ChannelId, Config, DeliveryTag, Event, Held, Tune};
 use crate::error::{Error, Initiator};
 use crate::wire::{
     ACK_FRAME_LEN, BasicAck, BasicNack, BasicProperties, BasicPublish, BasicReject, ChannelClose, ChannelOpen,
@@ -73,6 +74,8 @@ pub(super) struct Io {
     /// channel: a later ack of the next outstanding delivery extends it (see
     /// [`Connection::ack`]).
     pub(super) last_ack: Option<LastAck>,
+    /// What the channels hold back (see `hold.rs`).
+    pub(super) held: Held,
 }
 
 /// Where the last coalescible `basic.ack` frame sits in [`Io::out`].
@@ -304,8 +307,8 @@ impl Connection {
         self.tune
     }
 
-    /// True between `connection.blocked` and `connection.unblocked`. The state machine
-    /// does not hold publishes itself; the driver does.
+    /// True between `connection.blocked` and `connection.unblocked`; publishes wait
+    /// meanwhile (see [`held`](Self::held)).
     pub fn is_blocked(&self) -> bool {
         self.blocked
     }
@@ -331,6 +334,14 @@ impl Connection {
         !matches!(self.phase, Phase::Open)
             || self.secret_updates > 0
             || self.channels.iter().any(|c| !c.pending.is_empty())
+    }
+
+    /// Commands accepted but held back, over all channels: calls behind a
+    /// `basic.consume` or `basic.cancel` that waits for its reply (RabbitMQ may answer it
+    /// after a later call), publishes while the server blocks publishing, and whatever
+    /// follows them on their channel. They go out, in order, when they may.
+    pub fn held(&self) -> Held {
+        self.io.held
     }
 
     /// Publishes on `channel` the server has not confirmed yet (0 outside confirm mode).
@@ -518,9 +529,17 @@ impl Connection {
             Method::BasicRecover(_) | Method::BasicRecoverAsync(_) => ch.unacked.clear(),
             _ => {}
         }
+        let barrier = matches!(kind, CallKind::Consume { .. } | CallKind::Cancel);
         if method.expects_reply() {
             ch.pending.push_back(PendingCall::new(id, kind));
         }
+        ch.hold.place(
+            &mut self.io.out,
+            mark,
+            Kind::Call { barrier },
+            self.blocked,
+            &mut self.io.held,
+        );
         tracing::trace!(channel = number, method = %id, "call");
         Ok(())
     }
@@ -571,8 +590,11 @@ impl Connection {
         encode_content(number, properties, body, frame_max, &mut self.io.out);
         // The properties (headers) may not fit in one frame.
         self.check_frame_size(mark, header_at, BasicPublish::ID)?;
-        let seq = match self.channels.get_mut(number).map(|ch| &mut ch.mode) {
-            Some(Mode::Confirm(c)) => match c.on_publish(args, body) {
+        let Some(ch) = self.channels.get_mut(number) else {
+            return Ok(None);
+        };
+        let seq = match &mut ch.mode {
+            Mode::Confirm(c) => match c.on_publish(args, body) {
                 Ok(seq) => Some(seq),
                 Err(e) => {
                     self.io.out.truncate(mark);
@@ -581,6 +603,8 @@ impl Connection {
             },
             _ => None,
         };
+        ch.hold
+            .place(&mut self.io.out, mark, Kind::Publish, self.blocked, &mut self.io.held);
         Ok(seq)
     }
 
@@ -701,6 +725,8 @@ impl Connection {
             class_id,
             method_id,
         };
+        // What the channel still holds would reach a closing channel: it never goes out.
+        ch.hold.discard(&mut self.io.held);
         encode_method(number, &Method::ChannelClose(close), &mut self.io.out);
         ch.content = None;
         ch.state = ChannelState::Closing {
@@ -774,6 +800,7 @@ impl Connection {
     /// channel with it.
     pub(super) fn fail_all(&mut self, error: Error) {
         let error = self.error.get_or_insert(error).clone();
+        self.io.held = Held::default();
         for ch in self.channels.drain() {
             self.io.events.push_back(Event::ChannelClosed {
                 channel: ch.id,

@@ -214,6 +214,9 @@ impl Connection {
             }
             Method::ConnectionUnblocked(_) => {
                 self.blocked = false;
+                for ch in self.channels.iter_mut() {
+                    ch.hold.release(&mut self.io.out, false, &mut self.io.held);
+                }
                 self.io.events.push_back(Event::Unblocked);
             }
             Method::ConnectionUpdateSecretOk(_) if self.secret_updates > 0 => {
@@ -247,7 +250,8 @@ impl Connection {
         match result {
             Ok(Step::Continue) => {}
             Ok(Step::Closed(error)) => {
-                if let Some(ch) = self.channels.remove(number) {
+                if let Some(mut ch) = self.channels.remove(number) {
+                    ch.hold.discard(&mut self.io.held);
                     self.io.events.push_back(Event::ChannelClosed { channel: ch.id, error });
                 }
             }
@@ -286,7 +290,11 @@ impl Connection {
             let text = format!("{id} on channel {number}, which is not open");
             return Err(conn_fault(ReplyCode::CHANNEL_ERROR, text, Some(id)));
         };
-        ch.on_method(method, id, &mut self.io)
+        let step = ch.on_method(method, id, &mut self.io);
+        if matches!(step, Ok(Step::Continue)) && !ch.hold.is_empty() {
+            ch.hold.release(&mut self.io.out, self.blocked, &mut self.io.held);
+        }
+        step
     }
 
     fn on_header(&mut self, number: u16, header: ContentHeader) -> Result<Step, Fault> {
@@ -481,10 +489,14 @@ impl Channel {
             Method::BasicConsumeOk(m) => {
                 if let CallKind::Consume { no_ack } = call.kind {
                     self.consumers.insert(m.consumer_tag.clone(), no_ack);
+                    self.hold.answered();
                 }
             }
             Method::BasicCancelOk(m) => {
                 self.consumers.remove(&m.consumer_tag);
+                if call.kind == CallKind::Cancel {
+                    self.hold.answered();
+                }
             }
             _ => {}
         }

@@ -44,6 +44,7 @@ mod connection;
 mod content;
 mod event;
 mod handshake;
+mod hold;
 mod ids;
 mod inbound;
 
@@ -53,4 +54,5 @@ mod tests;
 pub use config::{Config, Sasl, Tune};
 pub use connection::{Connection, State};
 pub use event::{Content, Delivery, Event, Returned};
+pub use hold::Held;
 pub use ids::{ChannelId, DeliveryTag};

@@ -96,7 +96,6 @@ impl Driver {
                     Pending::Call { reply: None, .. } | Pending::Recovery(_) => {}
                 }
             }
-            slot.barriers = 0;
             // Consumers nobody reads (cancel in flight) or that ended are not restored.
             slot.consumers
                 .retain(|_, c| c.tx.is_some() && !c.ended || !c.overflow.is_empty());
@@ -487,9 +486,6 @@ impl Driver {
                     }
                 }
             }
-        }
-        for &id in &ids {
-            self.release_held(id);
         }
         for cmd in std::mem::take(&mut self.parked) {
             self.command(cmd);

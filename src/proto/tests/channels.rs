@@ -491,7 +491,7 @@ fn blocked_and_unblocked() {
             reason: "low on memory".into()
         }]
     );
-    // Deliveries, acks and publishes keep flowing: holding publishes is the driver's job.
+    // Deliveries and acks keep flowing; publishes wait (tests/hold.rs).
     b.deliver(1, "c", 1, b"m");
     let Some(Event::Delivery { delivery, .. }) = b.events().pop() else {
         panic!("delivery")
@@ -508,10 +508,20 @@ fn blocked_and_unblocked() {
             .into()
         )]
     );
-    b.publish(ch, "k", false, b"x");
+    let args = BasicPublish {
+        exchange: s("ex"),
+        routing_key: s("k"),
+        ..Default::default()
+    };
+    let body = Bytes::from_static(b"x");
+    b.conn
+        .publish(ch, &args, &BasicProperties::default(), &body)
+        .expect("publish");
+    b.expect_silence();
     b.send(0, ConnectionUnblocked {});
     assert!(!b.conn.is_blocked());
     assert_eq!(b.events(), vec![Event::Unblocked]);
+    assert!(matches!(b.methods().as_slice(), [(1, Method::BasicPublish(_))]));
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod confirms;
 mod content;
 mod handshake;
 mod heartbeat;
+mod hold;
 mod hostile;
 mod recovery;
 
