@@ -43,7 +43,7 @@ use super::recovery::{ConnectionState, RecoveryFailure, RecoveryReport, Rng, Top
 use super::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd, Publish, Settle};
 use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
-use crate::proto::{self, ChannelId, Delivery, Event};
+use crate::proto::{self, ChannelId, Delivery, Event, Keyed, Store};
 use crate::wire::{BasicCancel, BasicConsume, BasicProperties, BasicPublish, BasicQos, Method, ReplyCode, ShortStr};
 use pacing::{ReadPacing, Streamed};
 
@@ -160,6 +160,12 @@ struct Slot {
     republish: Vec<Unconfirmed>,
 }
 
+impl Keyed for Slot {
+    fn channel_id(&self) -> ChannelId {
+        self.shared.id
+    }
+}
+
 impl Slot {
     /// Bytes of deliveries held in this channel's consumer overflows.
     fn overflow_bytes(&self) -> usize {
@@ -237,7 +243,7 @@ struct Waiter {
 pub(crate) struct Driver {
     conn: proto::Connection,
     shared: Arc<ConnShared>,
-    channels: FastMap<u16, Slot>,
+    channels: Store<Slot>,
     connected: Option<oneshot::Sender<Result<(), Error>>>,
     close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
     secret_waiters: VecDeque<oneshot::Sender<Result<(), Error>>>,
@@ -321,7 +327,7 @@ impl Driver {
         Driver {
             conn,
             shared,
-            channels: FastMap::default(),
+            channels: Store::default(),
             connected: Some(connected),
             close_waiters: Vec::new(),
             secret_waiters: VecDeque::new(),
@@ -712,34 +718,28 @@ impl Driver {
                     // The connection is lost, not the channel: recovery reopens it.
                     return;
                 }
-                if self
-                    .channels
-                    .get(&channel.number())
-                    .is_some_and(|s| s.shared.id == channel)
-                {
+                if let Some(slot) = self.channels.remove(channel) {
                     tracing::debug!(channel = channel.number(), %error, "channel closed");
-                    if let Some(slot) = self.channels.remove(&channel.number()) {
-                        self.forget_slot_budgets(&slot);
-                        let restoring = slot
-                            .pending
-                            .iter()
-                            .filter(|p| matches!(p, Pending::Recovery(RecoveryCall::Consume(_))))
-                            .count();
-                        let queues: Vec<ShortStr> = slot.consumers.values().map(|c| c.spec.queue.clone()).collect();
-                        slot.fail(&error, &self.shared.counters);
-                        if !error.is_connection_error() {
-                            for q in queues {
-                                self.forget_if_auto_deleted(&q);
-                            }
+                    self.forget_slot_budgets(&slot);
+                    let restoring = slot
+                        .pending
+                        .iter()
+                        .filter(|p| matches!(p, Pending::Recovery(RecoveryCall::Consume(_))))
+                        .count();
+                    let queues: Vec<ShortStr> = slot.consumers.values().map(|c| c.spec.queue.clone()).collect();
+                    slot.fail(&error, &self.shared.counters);
+                    if !error.is_connection_error() {
+                        for q in queues {
+                            self.forget_if_auto_deleted(&q);
                         }
-                        if let Some(replay) = self.replay_mut() {
-                            replay.report.failures.push(RecoveryFailure {
-                                entity: format!("channel {}", channel.number()),
-                                error: error.clone(),
-                            });
-                            replay.consumes = replay.consumes.saturating_sub(restoring);
-                            self.maybe_finish_replay();
-                        }
+                    }
+                    if let Some(replay) = self.replay_mut() {
+                        replay.report.failures.push(RecoveryFailure {
+                            entity: format!("channel {}", channel.number()),
+                            error: error.clone(),
+                        });
+                        replay.consumes = replay.consumes.saturating_sub(restoring);
+                        self.maybe_finish_replay();
                     }
                 }
             }
@@ -779,11 +779,7 @@ impl Driver {
                 }
                 // A publisher may wait for the next confirms once half its window is.
                 self.streamed.add(Some(self.conn.unconfirmed(channel) / 2));
-                let Some(slot) = self
-                    .channels
-                    .get_mut(&channel.number())
-                    .filter(|s| s.shared.id == channel)
-                else {
+                let Some(slot) = self.channels.get_mut(channel) else {
                     return;
                 };
                 if let Some(Unconfirmed {
@@ -864,7 +860,7 @@ impl Driver {
 
     /// The slot of `id`, if it is still that channel (not a successor on its number).
     fn slot(&mut self, id: ChannelId) -> Option<&mut Slot> {
-        self.channels.get_mut(&id.number()).filter(|s| s.shared.id == id)
+        self.channels.get_mut(id)
     }
 
     fn reply(&mut self, channel: ChannelId, method: Method, content: Option<proto::Content>) {
@@ -946,7 +942,7 @@ impl Driver {
         }
         let consumed = self
             .channels
-            .values()
+            .iter()
             .flat_map(|s| s.consumers.values())
             .any(|c| &c.spec.queue == queue && c.tx.is_some() && !c.ended);
         if !consumed {
@@ -956,11 +952,7 @@ impl Driver {
     }
 
     fn delivery(&mut self, channel: ChannelId, delivery: Delivery) {
-        let slot = self
-            .channels
-            .get_mut(&channel.number())
-            .filter(|s| s.shared.id == channel);
-        let Some(slot) = slot else {
+        let Some(slot) = self.channels.get_mut(channel) else {
             self.orphan_delivery(channel, delivery);
             return;
         };
@@ -1095,7 +1087,7 @@ impl Driver {
                     let shared = Arc::new(ChannelShared::new(id, self.shared.limits.publish_window));
                     let slot = Slot::new(shared, Some(reply));
                     // A number is reused only after close-ok, whose event removed the old slot.
-                    self.channels.insert(id.number(), slot);
+                    self.channels.insert(slot);
                 }
                 Err(e) => {
                     let _ = reply.send(Err(e));
@@ -1318,7 +1310,7 @@ impl Driver {
         if let Some(tx) = self.connected.take() {
             let _ = tx.send(Err(error.clone()));
         }
-        for (_, slot) in self.channels.drain() {
+        for slot in self.channels.drain() {
             slot.fail(&error, &self.shared.counters);
         }
         for cmd in self.parked.drain(..) {

@@ -1,4 +1,4 @@
-//! One channel's state, and the slab of channels addressed by [`ChannelId`].
+//! One channel's state.
 
 use std::collections::VecDeque;
 
@@ -7,6 +7,7 @@ use super::acks::Unacked;
 use super::confirms::Confirms;
 use super::content::Assembly;
 use super::hold::Hold;
+use super::store::Keyed;
 use crate::Error;
 use crate::fastmap::FastMap;
 use crate::wire::{MethodId, ShortStr};
@@ -114,74 +115,8 @@ impl Channel {
     }
 }
 
-/// Channels by number (slot `number - 1`). A number is free again once its channel
-/// is removed, which happens only when the close handshake is over.
-#[derive(Debug, Default)]
-pub(super) struct Channels {
-    slots: Vec<Option<Channel>>,
-    len: usize,
-}
-
-impl Channels {
-    fn slot(number: u16) -> Option<usize> {
-        usize::from(number).checked_sub(1)
-    }
-
-    pub(super) fn get(&self, number: u16) -> Option<&Channel> {
-        self.slots.get(Self::slot(number)?)?.as_ref()
-    }
-
-    pub(super) fn get_mut(&mut self, number: u16) -> Option<&mut Channel> {
-        self.slots.get_mut(Self::slot(number)?)?.as_mut()
-    }
-
-    /// The lowest free number in `1..=max`.
-    pub(super) fn free_number(&self, max: u16) -> Option<u16> {
-        if self.len >= usize::from(max) {
-            return None;
-        }
-        let index = self.slots.iter().position(Option::is_none).unwrap_or(self.slots.len());
-        u16::try_from(index + 1).ok().filter(|n| *n <= max)
-    }
-
-    /// Stores a channel at its number.
-    pub(super) fn insert(&mut self, channel: Channel) {
-        let Some(index) = Self::slot(channel.id.number) else {
-            return;
-        };
-        if self.slots.len() <= index {
-            self.slots.resize_with(index + 1, || None);
-        }
-        if self.slots[index].replace(channel).is_none() {
-            self.len += 1;
-        }
-    }
-
-    pub(super) fn remove(&mut self, number: u16) -> Option<Channel> {
-        let index = Self::slot(number)?;
-        let channel = self.slots.get_mut(index)?.take();
-        if channel.is_some() {
-            self.len -= 1;
-            while self.slots.last().is_some_and(Option::is_none) {
-                self.slots.pop();
-            }
-        }
-        channel
-    }
-
-    /// Every channel, lowest number first, mutably.
-    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = &mut Channel> {
-        self.slots.iter_mut().flatten()
-    }
-
-    /// Every channel, lowest number first.
-    pub(super) fn iter(&self) -> impl Iterator<Item = &Channel> {
-        self.slots.iter().flatten()
-    }
-
-    /// Removes every channel, lowest number first.
-    pub(super) fn drain(&mut self) -> impl Iterator<Item = Channel> + use<> {
-        self.len = 0;
-        std::mem::take(&mut self.slots).into_iter().flatten()
+impl Keyed for Channel {
+    fn channel_id(&self) -> ChannelId {
+        self.id
     }
 }

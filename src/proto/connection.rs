@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use super::channel::{CallKind, Channel, ChannelState, Channels, Mode, PendingCall};
+use super::channel::{CallKind, Channel, ChannelState, Mode, PendingCall};
 use super::hold::Kind;
+use super::store::Store;
 use super::{ChannelId, Config, DeliveryTag, Event, Held, Tune};
 use crate::error::{Error, Initiator};
 use crate::wire::{
@@ -97,7 +98,7 @@ pub struct Connection {
     pub(super) tune: Option<Tune>,
     /// `frame_max` applied to inbound frames.
     pub(super) inbound_frame_max: u32,
-    pub(super) channels: Channels,
+    pub(super) channels: Store<Channel>,
     pub(super) next_epoch: u32,
     pub(super) blocked: bool,
     pub(super) heartbeat: Option<Duration>,
@@ -135,7 +136,7 @@ impl Connection {
             io,
             tune: None,
             inbound_frame_max: FRAME_MIN_SIZE,
-            channels: Channels::default(),
+            channels: Store::default(),
             next_epoch: 0,
             blocked: false,
             heartbeat: None,
@@ -320,7 +321,7 @@ impl Connection {
 
     /// The channel `id` names, if it is still this connection's (same epoch).
     fn channel(&self, id: ChannelId) -> Option<&Channel> {
-        self.channels.get(id.number).filter(|c| c.id == id)
+        self.channels.get(id)
     }
 
     /// True if `channel` names a channel of this connection that is opening or open.
@@ -380,8 +381,8 @@ impl Connection {
     /// The usable channel `id`, or why not.
     fn usable_channel(&mut self, id: ChannelId) -> Result<&mut Channel, Error> {
         self.check_open()?;
-        match self.channels.get_mut(id.number) {
-            Some(ch) if ch.id == id => match &ch.state {
+        match self.channels.get_mut(id) {
+            Some(ch) => match &ch.state {
                 ChannelState::Opening | ChannelState::Open => Ok(ch),
                 ChannelState::Closing { own, server } => Err(server.as_ref().unwrap_or(own).clone()),
             },
@@ -422,7 +423,7 @@ impl Connection {
         if id.number == 0 || id.number > max {
             return Err(Error::ChannelLimit { max });
         }
-        if self.channels.get(id.number).is_some() {
+        if self.channels.has_number(id.number) {
             return Err(Error::NotAllowed {
                 reason: "the channel number is in use",
             });
@@ -508,7 +509,7 @@ impl Connection {
         let mark = self.io.out.len();
         encode_method(number, &method, &mut self.io.out);
         self.check_frame_size(mark, mark, id)?;
-        let Some(ch) = self.channels.get_mut(number) else {
+        let Some(ch) = self.channels.get_mut(channel) else {
             return Ok(());
         };
         let mut kind = CallKind::Plain;
@@ -590,7 +591,7 @@ impl Connection {
         encode_content(number, properties, body, frame_max, &mut self.io.out);
         // The properties (headers) may not fit in one frame.
         self.check_frame_size(mark, header_at, BasicPublish::ID)?;
-        let Some(ch) = self.channels.get_mut(number) else {
+        let Some(ch) = self.channels.get_mut(channel) else {
             return Ok(None);
         };
         let seq = match &mut ch.mode {
@@ -677,8 +678,8 @@ impl Connection {
         if tag.generation != self.config.generation {
             return Err(stale);
         }
-        let ch = match self.channels.get_mut(tag.channel.number) {
-            Some(ch) if ch.id == tag.channel && matches!(ch.state, ChannelState::Open) => ch,
+        let ch = match self.channels.get_mut(tag.channel) {
+            Some(ch) if matches!(ch.state, ChannelState::Open) => ch,
             _ => return Err(stale),
         };
         ch.unacked
@@ -712,7 +713,7 @@ impl Connection {
         method: Option<MethodId>,
         error: Error,
     ) {
-        let Some(ch) = self.channels.get_mut(number) else {
+        let Some(ch) = self.channels.by_number_mut(number) else {
             return;
         };
         if !ch.state.is_usable() {

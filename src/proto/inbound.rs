@@ -250,7 +250,7 @@ impl Connection {
         match result {
             Ok(Step::Continue) => {}
             Ok(Step::Closed(error)) => {
-                if let Some(mut ch) = self.channels.remove(number) {
+                if let Some(mut ch) = self.channels.remove_number(number) {
                     ch.hold.discard(&mut self.io.held);
                     self.io.events.push_back(Event::ChannelClosed { channel: ch.id, error });
                 }
@@ -286,7 +286,7 @@ impl Connection {
                 Some(id),
             ));
         }
-        let Some(ch) = self.channels.get_mut(number) else {
+        let Some(ch) = self.channels.by_number_mut(number) else {
             let text = format!("{id} on channel {number}, which is not open");
             return Err(conn_fault(ReplyCode::CHANNEL_ERROR, text, Some(id)));
         };
@@ -300,7 +300,7 @@ impl Connection {
     fn on_header(&mut self, number: u16, header: ContentHeader) -> Result<Step, Fault> {
         let max = self.config.max_content_size;
         let generation = self.config.generation;
-        let Some(ch) = self.channels.get_mut(number) else {
+        let Some(ch) = self.channels.by_number_mut(number) else {
             let text = format!("content header on channel {number}, which is not open");
             return Err(conn_fault(ReplyCode::CHANNEL_ERROR, text, None));
         };
@@ -347,7 +347,7 @@ impl Connection {
 
     fn on_body(&mut self, number: u16, payload: Bytes) -> Result<Step, Fault> {
         let generation = self.config.generation;
-        let Some(ch) = self.channels.get_mut(number) else {
+        let Some(ch) = self.channels.by_number_mut(number) else {
             let text = format!("content body on channel {number}, which is not open");
             return Err(conn_fault(ReplyCode::CHANNEL_ERROR, text, None));
         };

@@ -47,6 +47,7 @@ mod handshake;
 mod hold;
 mod ids;
 mod inbound;
+mod store;
 
 #[cfg(test)]
 mod tests;
@@ -56,3 +57,4 @@ pub use connection::{Connection, State};
 pub use event::{Content, Delivery, Event, Returned};
 pub use hold::Held;
 pub use ids::{ChannelId, DeliveryTag};
+pub(crate) use store::{Keyed, Store};

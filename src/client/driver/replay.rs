@@ -64,14 +64,13 @@ impl Driver {
             .generation
             .store(generation, std::sync::atomic::Ordering::Release);
         let republish = self.config.recovery.republish_unconfirmed;
-        let numbers: Vec<u16> = self.channels.keys().copied().collect();
-        for number in numbers {
-            let Some(slot) = self.channels.get_mut(&number) else {
+        for id in self.channels.ids() {
+            let Some(slot) = self.channels.get_mut(id) else {
                 continue;
             };
             if slot.open_reply.is_some() || !slot.close_waiters.is_empty() {
                 // Opening (never open) or closing: it does not come back.
-                let Some(slot) = self.channels.remove(&number) else {
+                let Some(slot) = self.channels.remove(id) else {
                     continue;
                 };
                 self.forget_slot_budgets(&slot);
@@ -289,18 +288,17 @@ impl Driver {
             consumes: 0,
             consumers_started: false,
         });
-        let mut ids: Vec<ChannelId> = self.channels.values().map(|s| s.shared.id).collect();
-        ids.sort();
+        let ids = self.channels.ids();
         for id in ids {
             if let Err(e) = self.conn.reopen_channel(id) {
                 self.failure(format!("channel {}", id.number()), e.clone());
-                if let Some(slot) = self.channels.remove(&id.number()) {
+                if let Some(slot) = self.channels.remove(id) {
                     self.forget_slot_budgets(&slot);
                     slot.fail(&e, &self.shared.counters);
                 }
                 continue;
             }
-            let Some(slot) = self.channels.get(&id.number()) else {
+            let Some(slot) = self.channels.get(id) else {
                 continue;
             };
             let mut setup: Vec<Method> = slot.qos.iter().cloned().map(Method::BasicQos).collect();
@@ -314,7 +312,7 @@ impl Driver {
                 let what = format!("{} on channel {}", method.id(), id.number());
                 match self.conn.call(id, method) {
                     Ok(()) => {
-                        if let Some(slot) = self.channels.get_mut(&id.number()) {
+                        if let Some(slot) = self.channels.get_mut(id) {
                             slot.pending.push_back(Pending::Recovery(RecoveryCall::Setup));
                         }
                     }
@@ -377,7 +375,7 @@ impl Driver {
             rename_in_steps(replay.steps.make_contiguous(), &old, &new);
             replay.report.renamed_queues.push((old.to_string(), new.to_string()));
             self.topology.rename_queue(&old, &new);
-            for slot in self.channels.values_mut() {
+            for slot in self.channels.iter_mut() {
                 for c in slot.consumers.values_mut() {
                     if c.spec.queue == old {
                         c.spec.queue = new.clone();
@@ -404,11 +402,10 @@ impl Driver {
 
     /// Re-registers every consumer on its channel.
     fn replay_consumers(&mut self) {
-        let mut ids: Vec<ChannelId> = self.channels.values().map(|s| s.shared.id).collect();
-        ids.sort();
+        let ids = self.channels.ids();
         let mut started = 0;
         for id in ids {
-            let Some(slot) = self.channels.get(&id.number()) else {
+            let Some(slot) = self.channels.get(id) else {
                 continue;
             };
             let specs: Vec<_> = slot
@@ -424,7 +421,7 @@ impl Driver {
                 m.no_wait = false;
                 match self.conn.call(id, Method::BasicConsume(m)) {
                     Ok(()) => {
-                        if let Some(slot) = self.channels.get_mut(&id.number()) {
+                        if let Some(slot) = self.channels.get_mut(id) {
                             slot.pending.push_back(Pending::Recovery(RecoveryCall::Consume(tag)));
                             started += 1;
                         }
@@ -454,10 +451,9 @@ impl Driver {
     fn finish_replay(&mut self) {
         let Some(recovery) = self.recovery.take() else { return };
         let Some(replay) = recovery.replay else { return };
-        let mut ids: Vec<ChannelId> = self.channels.values().map(|s| s.shared.id).collect();
-        ids.sort();
+        let ids = self.channels.ids();
         for &id in &ids {
-            let Some(slot) = self.channels.get_mut(&id.number()) else {
+            let Some(slot) = self.channels.get_mut(id) else {
                 continue;
             };
             let items = std::mem::take(&mut slot.republish);
@@ -471,7 +467,7 @@ impl Driver {
                     Ok(Some(seq)) => {
                         Counters::inc(&self.shared.counters.published);
                         Counters::inc(&self.shared.counters.republished);
-                        if let Some(slot) = self.channels.get_mut(&id.number()) {
+                        if let Some(slot) = self.channels.get_mut(id) {
                             slot.confirms.insert(seq, u);
                         }
                     }
