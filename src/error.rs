@@ -22,18 +22,22 @@ use crate::wire::{MethodId, ReplyCode};
 /// Who ended a channel or a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Initiator {
+    /// The application asked warren to close it.
+    Application,
+    /// warren closed it on its own: the server broke the protocol (a connection, with
+    /// 501..=505) or sent what a channel cannot take (311 CONTENT_TOO_LARGE for a body
+    /// over `max_content_size`, 406 for a confirm of a publish never sent).
+    Library,
     /// The server sent `channel.close` or `connection.close`.
     Server,
-    /// This client sent the close: because the application asked, or because the
-    /// server broke the protocol (the reply code then says how).
-    Client,
 }
 
 impl fmt::Display for Initiator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Initiator::Server => "server",
-            Initiator::Client => "client",
+            Initiator::Application => "the application",
+            Initiator::Library => "warren",
+            Initiator::Server => "the server",
         })
     }
 }
@@ -46,9 +50,9 @@ impl fmt::Display for Initiator {
 #[non_exhaustive]
 pub enum Error {
     /// A channel was closed: by the server (`channel.close`, a soft error such as
-    /// 404 NOT_FOUND or 406 PRECONDITION_FAILED), or by this client (the application
-    /// closed it, or warren closed it, e.g. 311 CONTENT_TOO_LARGE for an inbound body
-    /// over `max_content_size`, 406 for a confirm of a publish never sent).
+    /// 404 NOT_FOUND or 406 PRECONDITION_FAILED), by the application, or by warren
+    /// (e.g. 311 CONTENT_TOO_LARGE for an inbound body over `max_content_size`, 406 for a
+    /// confirm of a publish never sent).
     /// The connection and the other channels go on.
     ChannelClosed {
         /// Who sent `channel.close`.
@@ -61,9 +65,8 @@ pub enum Error {
         method: Option<MethodId>,
     },
     /// The connection was closed with `connection.close`: by the server (a hard error,
-    /// 320 CONNECTION_FORCED from an operator, 530 NOT_ALLOWED for a bad vhost...) or by
-    /// this client (the application's close, or a protocol violation by the server,
-    /// with codes 501..=505).
+    /// 320 CONNECTION_FORCED from an operator, 530 NOT_ALLOWED for a bad vhost...), by the
+    /// application, or by warren because the server broke the protocol (codes 501..=505).
     ConnectionClosed {
         /// Who sent `connection.close`.
         by: Initiator,
@@ -93,11 +96,20 @@ pub enum Error {
         text: String,
     },
     /// The handshake failed for a reason other than credentials: the server does not
-    /// speak AMQP 0-9-1, offered a `frame_max` below 4096, or sent something the
-    /// handshake did not expect.
+    /// speak AMQP 0-9-1, offered a `frame_max` below 4096, or sent a frame that could not
+    /// be decoded.
     Handshake {
         /// What went wrong.
         reason: String,
+    },
+    /// The server sent a method where the protocol allows others: during the handshake
+    /// (the connection ends), or a reply that answers no call warren made. Nothing of it
+    /// was acted on.
+    UnexpectedMethod {
+        /// What the protocol allowed there (empty: nothing).
+        expected: Vec<MethodId>,
+        /// What arrived.
+        got: MethodId,
     },
     /// An operation did not finish in time (raised by the driver).
     Timeout {
@@ -209,13 +221,14 @@ impl Error {
                 | Error::ConnectionLost { .. }
                 | Error::Authentication { .. }
                 | Error::Handshake { .. }
+                | Error::UnexpectedMethod { .. }
                 | Error::Closed
         )
     }
 
     /// True when automatic connection recovery should try again: the transport was
     /// lost (EOF, IO error, heartbeat timeout), the server closed the connection with
-    /// 320 CONNECTION_FORCED (operator, shutdown) or 541 INTERNAL_ERROR, or this client
+    /// 320 CONNECTION_FORCED (operator, shutdown) or 541 INTERNAL_ERROR, or warren
     /// closed it because the server broke the protocol (501..=505). False for
     /// authentication failures, 403 ACCESS_REFUSED, 530 NOT_ALLOWED (e.g. unknown vhost),
     /// a close the application asked for, channel errors (the connection is fine) and
@@ -234,11 +247,36 @@ impl Error {
                 )
             }
             Error::ConnectionClosed {
-                by: Initiator::Client,
-                code,
-                ..
-            } => (501..=505).contains(&code.0),
+                by: Initiator::Library, ..
+            } => true,
             _ => false,
+        }
+    }
+
+    /// True for the end of a connection the application asked for: closing it again, or
+    /// waiting for it, succeeds.
+    pub fn is_application_close(&self) -> bool {
+        matches!(
+            self,
+            Error::ConnectionClosed {
+                by: Initiator::Application,
+                ..
+            }
+        )
+    }
+
+    /// The server answered a call with `got`, which is none of `expected`.
+    pub(crate) fn unexpected(expected: &[MethodId], got: MethodId) -> Self {
+        Error::UnexpectedMethod {
+            expected: expected.to_vec(),
+            got,
+        }
+    }
+
+    /// The end of a consumer's stream when the server cancelled it.
+    pub(crate) fn consumer_cancelled(consumer_tag: &crate::wire::ShortStr) -> Self {
+        Error::ConsumerCancelled {
+            consumer_tag: consumer_tag.to_string(),
         }
     }
 
@@ -291,6 +329,9 @@ impl PartialEq for Error {
                 },
             ) => mechanism == m2 && text == t2,
             (Handshake { reason }, Handshake { reason: r2 }) => reason == r2,
+            (UnexpectedMethod { expected, got }, UnexpectedMethod { expected: e2, got: g2 }) => {
+                expected == e2 && got == g2
+            }
             (Timeout { operation }, Timeout { operation: o2 }) => operation == o2,
             (StaleDelivery { tag }, StaleDelivery { tag: t2 }) => tag == t2,
             (UnknownDeliveryTag { tag }, UnknownDeliveryTag { tag: t2 }) => tag == t2,
@@ -331,6 +372,21 @@ impl fmt::Display for Error {
             },
             Error::Authentication { mechanism, text } => write!(f, "authentication with {mechanism} failed: {text}"),
             Error::Handshake { reason } => write!(f, "handshake failed: {reason}"),
+            Error::UnexpectedMethod { expected, got } => {
+                write!(f, "the server sent {got}")?;
+                for (i, m) in expected.iter().enumerate() {
+                    f.write_str(match i {
+                        0 => " where warren expected ",
+                        _ if i + 1 == expected.len() => " or ",
+                        _ => ", ",
+                    })?;
+                    write!(f, "{m}")?;
+                }
+                if expected.is_empty() {
+                    f.write_str(" where warren expected nothing")?;
+                }
+                Ok(())
+            }
             Error::Timeout { operation } => write!(f, "{operation} timed out"),
             Error::StaleDelivery { tag } => {
                 write!(
@@ -417,18 +473,25 @@ mod tests {
         assert!(!auth.is_recoverable() && auth.is_connection_error());
 
         let protocol = Error::ConnectionClosed {
-            by: Initiator::Client,
+            by: Initiator::Library,
             code: ReplyCode::UNEXPECTED_FRAME,
             text: "body frame with no content pending".into(),
             method: None,
         };
         assert!(protocol.is_recoverable());
         let user_close = Error::ConnectionClosed {
-            by: Initiator::Client,
+            by: Initiator::Application,
             code: ReplyCode::SUCCESS,
             text: "bye".into(),
             method: None,
         };
-        assert!(!user_close.is_recoverable());
+        assert!(!user_close.is_recoverable() && user_close.is_application_close());
+        assert!(!protocol.is_application_close());
+        let unexpected = Error::unexpected(&[MethodId::new(10, 10)], MethodId::new(10, 30));
+        assert!(unexpected.is_connection_error() && !unexpected.is_recoverable());
+        assert_eq!(
+            unexpected.to_string(),
+            "the server sent connection.tune where warren expected connection.start"
+        );
     }
 }

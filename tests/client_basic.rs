@@ -68,7 +68,7 @@ async fn publish_and_get_roundtrip() {
     assert!(!conn.is_open());
     match conn.closed().await {
         Error::ConnectionClosed {
-            by: Initiator::Client,
+            by: Initiator::Application,
             code: ReplyCode::SUCCESS,
             ..
         } => {}

@@ -11,7 +11,6 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::confirm::{Confirmation, Confirmed};
 use super::consumer::{Consumer, Delivery, GetMessage};
-use super::driver::unexpected;
 use super::handoff::delivery_queue;
 use super::metrics::Counters;
 use super::options::{
@@ -20,12 +19,13 @@ use super::options::{
 };
 use super::recovery::ConnectionState;
 use super::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Handle, Publish, Settle};
-use crate::Error;
+use crate::error::Error;
 use crate::proto::{ChannelId, Content, DeliveryTag, Returned};
 use crate::wire::{
-    BasicCancel, BasicConsume, BasicGet, BasicProperties, BasicPublish, BasicQos, BasicRecover, ConfirmSelect,
-    ExchangeBind, ExchangeDeclare, ExchangeDelete, ExchangeUnbind, FieldTable, Method, QueueBind, QueueDeclare,
-    QueueDelete, QueuePurge, QueueUnbind, ReplyCode, ShortStr, TxCommit, TxRollback, TxSelect,
+    BasicCancel, BasicConsume, BasicGet, BasicGetEmpty, BasicGetOk, BasicProperties, BasicPublish, BasicQos,
+    BasicRecover, ConfirmSelect, ExchangeBind, ExchangeDeclare, ExchangeDelete, ExchangeUnbind, FieldTable, Method,
+    QueueBind, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge, QueuePurgeOk, QueueUnbind,
+    ReplyCode, ShortStr, TxCommit, TxRollback, TxSelect,
 };
 
 /// What the channel handles share; closes the channel when the last one goes.
@@ -433,7 +433,7 @@ impl Channel {
                 message_count: ok.message_count,
                 consumer_count: ok.consumer_count,
             }),
-            Some(other) => Err(unexpected(&other)),
+            Some(other) => Err(Error::unexpected(&[QueueDeclareOk::ID], other.id())),
         }
     }
 
@@ -480,7 +480,7 @@ impl Channel {
         };
         match self.rpc(Method::QueuePurge(m)).await?.0 {
             Method::QueuePurgeOk(ok) => Ok(ok.message_count),
-            other => Err(unexpected(&other)),
+            other => Err(Error::unexpected(&[QueuePurgeOk::ID], other.id())),
         }
     }
 
@@ -495,7 +495,7 @@ impl Channel {
         match self.call(Method::QueueDelete(m), options.no_wait).await? {
             None => Ok(0),
             Some(Method::QueueDeleteOk(ok)) => Ok(ok.message_count),
-            Some(other) => Err(unexpected(&other)),
+            Some(other) => Err(Error::unexpected(&[QueueDeleteOk::ID], other.id())),
         }
     }
 
@@ -660,7 +660,7 @@ impl Channel {
                 }))
             }
             (Method::BasicGetEmpty(_), _) => Ok(None),
-            (other, _) => Err(unexpected(&other)),
+            (other, _) => Err(Error::unexpected(&[BasicGetOk::ID, BasicGetEmpty::ID], other.id())),
         }
     }
 

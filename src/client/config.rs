@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::recovery::RecoveryConfig;
-use crate::Error;
+use crate::error::Error;
 use crate::proto::{self, Sasl};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
 use super::shared::{ChannelShared, ConnShared};
-use crate::Error;
+use crate::error::Error;
 use crate::proto::Returned;
 
 /// The broker's verdict on one publish.

@@ -15,11 +15,11 @@ use tracing::Instrument;
 
 use super::channel::Channel;
 use super::config::ConnectionConfig;
-use super::driver::{Driver, is_application_close};
+use super::driver::Driver;
 use super::metrics::Metrics;
 use super::recovery::{ConnectionState, Rng, StateChanges};
 use super::shared::{Command, ConnShared, Handle, Limits, RecoveryLimits};
-use crate::Error;
+use crate::error::Error;
 use crate::proto::{self, Tune};
 use crate::wire::{FieldTable, ReplyCode};
 
@@ -122,7 +122,7 @@ impl Connection {
             Some(r) => r,
             // The task is gone: the connection was already closed.
             None => match self.handle.shared.close_reason() {
-                e if is_application_close(&e) => Ok(()),
+                e if e.is_application_close() => Ok(()),
                 e => Err(e),
             },
         }

@@ -10,16 +10,9 @@ use bytes::Bytes;
 use super::channel::ChannelInner;
 use super::handoff::DeliveryReceiver;
 use super::shared::{Command, ConsumerEnd, Settle};
-use crate::Error;
+use crate::error::Error;
 use crate::proto::{self, DeliveryTag};
 use crate::wire::{BasicProperties, ShortStr};
-
-/// The error a server-side cancel ends a consumer's stream with.
-pub(crate) fn cancelled_error(consumer_tag: &ShortStr) -> Error {
-    Error::ConsumerCancelled {
-        consumer_tag: consumer_tag.to_string(),
-    }
-}
 
 /// A message from a consumer or from [`Channel::basic_get`](super::Channel::basic_get).
 ///

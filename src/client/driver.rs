@@ -44,7 +44,9 @@ use super::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd, 
 use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
 use crate::proto::{self, ChannelId, Delivery, Event, Keyed, Store};
-use crate::wire::{BasicCancel, BasicConsume, BasicProperties, BasicPublish, BasicQos, Method, ReplyCode, ShortStr};
+use crate::wire::{
+    BasicCancel, BasicConsume, BasicConsumeOk, BasicProperties, BasicPublish, BasicQos, Method, ReplyCode, ShortStr,
+};
 use pacing::{ReadPacing, Streamed};
 
 mod pacing;
@@ -216,7 +218,7 @@ impl Slot {
         let ours = matches!(
             error,
             Error::ChannelClosed {
-                by: Initiator::Client,
+                by: Initiator::Application,
                 ..
             }
         );
@@ -820,11 +822,7 @@ impl Driver {
             Event::ConsumerCancelled { channel, consumer_tag } => {
                 let Some(slot) = self.slot(channel) else { return };
                 tracing::info!(channel = channel.number(), %consumer_tag, "consumer cancelled by the server");
-                let _ = end_consumer(
-                    slot,
-                    &consumer_tag,
-                    Some(super::consumer::cancelled_error(&consumer_tag)),
-                );
+                let _ = end_consumer(slot, &consumer_tag, Some(Error::consumer_cancelled(&consumer_tag)));
             }
             Event::Flow { channel, active } => {
                 tracing::info!(channel = channel.number(), active, "channel.flow from the server");
@@ -837,7 +835,7 @@ impl Driver {
             Event::ConnectionClosed(error) => {
                 match &error {
                     Error::ConnectionClosed {
-                        by: Initiator::Client,
+                        by: Initiator::Application,
                         code: ReplyCode::SUCCESS,
                         ..
                     } => {
@@ -921,7 +919,7 @@ impl Driver {
                         self.cancel_consumer(channel, tag);
                     }
                 } else {
-                    let _ = reply.send(Err(unexpected(&method)));
+                    let _ = reply.send(Err(Error::unexpected(&[BasicConsumeOk::ID], method.id())));
                 }
             }
             None => tracing::debug!(channel = channel.number(), method = %method.id(), "reply with no pending call"),
@@ -1247,7 +1245,7 @@ impl Driver {
                             let ours = matches!(
                                 e,
                                 Error::ChannelClosed {
-                                    by: Initiator::Client,
+                                    by: Initiator::Application,
                                     ..
                                 }
                             );
@@ -1316,7 +1314,7 @@ impl Driver {
         for cmd in self.parked.drain(..) {
             fail_command(cmd, &error);
         }
-        let ours = is_application_close(&error);
+        let ours = error.is_application_close();
         for w in self.close_waiters.drain(..) {
             let _ = w.send(if ours { Ok(()) } else { Err(error.clone()) });
         }
@@ -1385,10 +1383,6 @@ fn is_topology(method: &Method) -> bool {
     )
 }
 
-pub(crate) fn unexpected(method: &Method) -> Error {
-    Error::InvalidArgument(format!("unexpected reply {}", method.id()))
-}
-
 /// Writes some of `buf` (`Some(n)`), or flushes when it is empty (`None`). Cancel-safe:
 /// bytes leave `buf` only in the poll that completes the write.
 async fn write_or_flush<W: AsyncWrite + Unpin>(wr: &mut W, buf: &mut BytesMut) -> io::Result<Option<usize>> {
@@ -1414,12 +1408,6 @@ fn end_consumer(slot: &mut Slot, consumer_tag: &ShortStr, reason: Option<Error>)
         c.ended = true;
     }
     true
-}
-
-/// True for a close this client made on the application's request, as opposed to one
-/// warren made because the server broke the protocol (codes 5xx).
-pub(crate) fn is_application_close(error: &Error) -> bool {
-    matches!(error, Error::ConnectionClosed { by: Initiator::Client, code, .. } if code.0 < 500)
 }
 
 /// Answers a command that will never run with `error`.

@@ -29,7 +29,7 @@ pub struct Metrics {
     /// Acks sent (`basic.ack` frames; a `multiple` ack counts once).
     pub acked: u64,
     /// Acks, nacks and rejects refused locally because the delivery came before a
-    /// recovery (or on a channel closed since): [`Error::StaleDelivery`](crate::Error::StaleDelivery).
+    /// recovery (or on a channel closed since): [`Error::StaleDelivery`](crate::error::Error::StaleDelivery).
     pub stale: u64,
     /// Successful recoveries.
     pub recoveries: u64,

@@ -82,12 +82,12 @@ mod tests {
             publish_window: 0,
             ..Default::default()
         };
-        assert!(matches!(config.check(), Err(crate::Error::InvalidArgument(_))));
+        assert!(matches!(config.check(), Err(crate::error::Error::InvalidArgument(_))));
         let config = ConnectionConfig::default().with_sasl(Sasl::External);
-        assert!(matches!(config.check(), Err(crate::Error::InvalidArgument(_))));
+        assert!(matches!(config.check(), Err(crate::error::Error::InvalidArgument(_))));
         assert!(matches!(
             ConnectionConfig::from_uri("amqp://h?cacertfile=/x.pem"),
-            Err(crate::Error::Uri(_))
+            Err(crate::error::Error::Uri(_))
         ));
     }
 }

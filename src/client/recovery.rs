@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::Error;
+use crate::error::Error;
 use crate::wire::{ExchangeBind, ExchangeDeclare, Method, QueueBind, QueueDeclare, ShortStr};
 
 /// How a connection recovers from the loss of its broker. On by default.

@@ -14,7 +14,7 @@ use super::confirm::Confirmed;
 use super::handoff::{DeliverySender, TaskWake};
 use super::metrics::Counters;
 use super::recovery::ConnectionState;
-use crate::Error;
+use crate::error::Error;
 use crate::proto::{ChannelId, Content, DeliveryTag, Returned, Tune};
 use crate::wire::{BasicConsume, BasicProperties, BasicPublish, FieldTable, Method, ReplyCode, ShortStr};
 

@@ -8,7 +8,7 @@ use super::confirms::Confirms;
 use super::content::Assembly;
 use super::hold::Hold;
 use super::store::Keyed;
-use crate::Error;
+use crate::error::Error;
 use crate::fastmap::FastMap;
 use crate::wire::{MethodId, ShortStr};
 

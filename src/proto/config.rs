@@ -111,7 +111,7 @@ pub struct Config {
     /// How long a close waits for `close-ok` before giving up.
     pub close_timeout: Duration,
     /// The connection generation, bumped by recovery on every reconnect; delivery tags
-    /// from another generation are refused with [`Error::StaleDelivery`](crate::Error::StaleDelivery).
+    /// from another generation are refused with [`Error::StaleDelivery`](crate::error::Error::StaleDelivery).
     pub generation: u32,
     /// The locale sent in `start-ok` (`"en_US"`).
     pub locale: String,
@@ -140,10 +140,10 @@ impl Config {
     /// bytes): the vhost and the locale.
     /// [`Connection::new`](super::Connection::new) runs this too and starts closed with
     /// the error when it fails.
-    pub fn validate(&self) -> Result<(), crate::Error> {
+    pub fn validate(&self) -> Result<(), crate::error::Error> {
         let short = |what: &str, s: &str| {
             if s.len() > 255 {
-                Err(crate::Error::InvalidArgument(format!(
+                Err(crate::error::Error::InvalidArgument(format!(
                     "{what} is {} bytes long, at most 255 allowed",
                     s.len()
                 )))

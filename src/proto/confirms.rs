@@ -21,7 +21,7 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::{ChannelId, Event, Returned};
-use crate::Error;
+use crate::error::Error;
 use crate::wire::{BasicPublish, ShortStr};
 
 /// What identifies a mandatory publish for its return.

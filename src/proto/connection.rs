@@ -695,7 +695,7 @@ impl Connection {
         let reply_text = ShortStr::try_from(text).map_err(|e| Error::InvalidArgument(format!("close text: {e}")))?;
         self.usable_channel(channel)?;
         let error = Error::ChannelClosed {
-            by: Initiator::Client,
+            by: Initiator::Application,
             code,
             text: text.into(),
             method: None,
@@ -748,7 +748,7 @@ impl Connection {
         }
         let reply_text = ShortStr::try_from(text).map_err(|e| Error::InvalidArgument(format!("close text: {e}")))?;
         let error = Error::ConnectionClosed {
-            by: Initiator::Client,
+            by: Initiator::Application,
             code,
             text: text.into(),
             method: None,
@@ -852,7 +852,7 @@ impl Connection {
             Phase::AwaitOpenOk { .. } | Phase::Open => {
                 self.send_close(code, short_text(&text), method);
                 self.fail_all(Error::ConnectionClosed {
-                    by: Initiator::Client,
+                    by: Initiator::Library,
                     code,
                     text,
                     method,

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::{ChannelId, DeliveryTag, Tune};
-use crate::Error;
+use crate::error::Error;
 use crate::wire::{BasicProperties, FieldTable, Method, ReplyCode, ShortStr};
 
 /// Something that happened, taken with [`Connection::poll_event`](super::Connection::poll_event).

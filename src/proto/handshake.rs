@@ -10,9 +10,9 @@ use super::connection::{Phase, short_text};
 use super::{Config, Event, Sasl, Tune};
 use crate::error::Error;
 use crate::wire::{
-    ConnectionOpen, ConnectionSecure, ConnectionSecureOk, ConnectionStart, ConnectionStartOk, ConnectionTune,
-    ConnectionTuneOk, FRAME_MIN_SIZE, FieldTable, FieldValue, Frame, Method, ReplyCode, ShortStr, encode_method,
-    encode_table,
+    ConnectionOpen, ConnectionOpenOk, ConnectionSecure, ConnectionSecureOk, ConnectionStart, ConnectionStartOk,
+    ConnectionTune, ConnectionTuneOk, FRAME_MIN_SIZE, FieldTable, FieldValue, Frame, Method, MethodId, ReplyCode,
+    ShortStr, encode_method, encode_table,
 };
 
 /// How many `connection.secure` challenges are answered before giving up.
@@ -97,9 +97,10 @@ impl super::Connection {
             Frame::Heartbeat => return,
             Frame::Method { channel: 0, method } => method,
             other => {
+                let expected: Vec<String> = self.expected().iter().map(MethodId::to_string).collect();
                 let text = format!(
                     "expected {} on channel 0, got a frame on channel {}",
-                    self.expected(),
+                    expected.join(" or "),
                     other.channel()
                 );
                 self.connection_error(ReplyCode::UNEXPECTED_FRAME, text, None, now);
@@ -115,21 +116,23 @@ impl super::Connection {
             (Phase::AwaitOpenOk { .. }, m @ (Method::ConnectionBlocked(_) | Method::ConnectionUnblocked(_))) => {
                 self.on_connection_method(m, now);
             }
-            (_, other) => {
+            (Phase::AwaitOpenOk { .. }, other) => {
+                // tune-ok went out: the close handshake is possible.
                 let id = other.id();
-                let text = format!("expected {}, got {id}", self.expected());
+                let text = Error::unexpected(self.expected(), id).to_string();
                 self.connection_error(ReplyCode::COMMAND_INVALID, text, Some(id), now);
             }
+            (_, other) => self.lost(Error::unexpected(self.expected(), other.id())),
         }
     }
 
-    /// What the handshake waits for, for error texts.
-    fn expected(&self) -> &'static str {
+    /// What the handshake waits for.
+    fn expected(&self) -> &'static [MethodId] {
         match self.phase {
-            Phase::AwaitStart => "connection.start",
-            Phase::AwaitSecureOrTune { .. } => "connection.secure or connection.tune",
-            Phase::AwaitOpenOk { .. } => "connection.open-ok",
-            _ => "nothing",
+            Phase::AwaitStart => &[ConnectionStart::ID],
+            Phase::AwaitSecureOrTune { .. } => &[ConnectionSecure::ID, ConnectionTune::ID],
+            Phase::AwaitOpenOk { .. } => &[ConnectionOpenOk::ID],
+            _ => &[],
         }
     }
 

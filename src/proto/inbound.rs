@@ -260,7 +260,7 @@ impl Connection {
                 tracing::debug!(channel = number, code = code.0, %text, "closing the channel");
                 let reply_text = short_text(&text);
                 let error = Error::ChannelClosed {
-                    by: Initiator::Client,
+                    by: Initiator::Library,
                     code,
                     text,
                     method,

@@ -22,7 +22,7 @@
 //! ```
 //!
 //! Rules the driver relies on:
-//! - Commands validate the state first and return a typed [`Error`](crate::Error) instead
+//! - Commands validate the state first and return a typed [`Error`](crate::error::Error) instead
 //!   of sending anything illegal. After a connection error every command returns that
 //!   same error ([`Connection::error`]).
 //! - Synchronous calls on one channel are answered in order: each [`Connection::call`]

@@ -78,7 +78,7 @@ impl Driver {
                     cause.clone()
                 } else {
                     Error::ChannelClosed {
-                        by: Initiator::Client,
+                        by: Initiator::Application,
                         code: ReplyCode::SUCCESS,
                         text: "closed while the connection was lost".into(),
                         method: None,
@@ -239,7 +239,7 @@ impl Driver {
         tracing::info!("closed by the application while recovering");
         self.closing = true;
         self.final_error = Some(Error::ConnectionClosed {
-            by: Initiator::Client,
+            by: Initiator::Application,
             code,
             text,
             method: None,

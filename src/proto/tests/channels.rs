@@ -164,7 +164,7 @@ fn client_close_waits_for_close_ok_and_drops_frames_meanwhile() {
     };
     assert_eq!(b.methods(), vec![(1, close.into())]);
     let own = Error::ChannelClosed {
-        by: Initiator::Client,
+        by: Initiator::Application,
         code: ReplyCode::SUCCESS,
         text: "bye".into(),
         method: None,

@@ -17,7 +17,7 @@ fn graceful_close_waits_for_close_ok() {
     assert_eq!(b.methods(), vec![(0, close.into())]);
     assert_eq!(b.conn.state(), State::AwaitCloseOk);
     let err = Error::ConnectionClosed {
-        by: Initiator::Client,
+        by: Initiator::Application,
         code: ReplyCode::SUCCESS,
         text: "shutting down".into(),
         method: None,
@@ -68,7 +68,7 @@ fn graceful_close_gives_up_after_the_timeout() {
     assert!(matches!(
         &events[..],
         [Event::ConnectionClosed(Error::ConnectionClosed {
-            by: Initiator::Client,
+            by: Initiator::Application,
             ..
         })]
     ));

@@ -157,7 +157,7 @@ fn confirm_of_a_publish_never_sent_closes_the_channel_with_406() {
     let events = b.events();
     assert!(matches!(
         events.as_slice(),
-        [Event::ChannelClosed { error: Error::ChannelClosed { by: Initiator::Client, code, .. }, .. }] if *code == ReplyCode::PRECONDITION_FAILED
+        [Event::ChannelClosed { error: Error::ChannelClosed { by: Initiator::Library, code, .. }, .. }] if *code == ReplyCode::PRECONDITION_FAILED
     ));
     assert_eq!(b.conn.state(), State::Open);
 }

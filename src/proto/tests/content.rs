@@ -158,7 +158,7 @@ fn oversized_content_closes_the_channel_with_311() {
     };
     assert_eq!(*channel, ch);
     assert_eq!(error.reply_code(), Some(ReplyCode::CONTENT_TOO_LARGE));
-    assert_eq!(error.initiator(), Some(Initiator::Client));
+    assert_eq!(error.initiator(), Some(Initiator::Library));
     assert_eq!(error.method(), Some(BasicDeliver::ID));
     assert_eq!(b.conn.state(), State::Open);
     assert!(b.conn.is_channel_usable(other));

@@ -460,15 +460,19 @@ fn unexpected_method_during_handshake_names_what_was_expected() {
             heartbeat: 0,
         },
     );
-    match b.conn.error() {
-        Some(Error::Handshake { reason }) => {
-            assert!(
-                reason.contains("expected connection.start") && reason.contains("connection.tune"),
-                "{reason}"
-            );
-        }
-        other => panic!("{other:?}"),
-    }
+    let error = b.conn.error().cloned();
+    assert_eq!(
+        error,
+        Some(Error::UnexpectedMethod {
+            expected: vec![ConnectionStart::ID],
+            got: ConnectionTune::ID
+        })
+    );
+    let text = error.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        text.contains("expected connection.start") && text.contains("connection.tune"),
+        "{text}"
+    );
     assert!(b.conn.is_closed());
 
     // After tune-ok the close handshake is possible: the client closes with 503.

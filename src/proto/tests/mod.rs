@@ -306,7 +306,7 @@ impl Broker {
         assert_eq!(self.conn.state(), State::AwaitCloseOk);
         let error = self.conn.error().cloned().expect("poisoned");
         assert_eq!(error.reply_code(), Some(code));
-        assert_eq!(error.initiator(), Some(Initiator::Client));
+        assert_eq!(error.initiator(), Some(Initiator::Library));
         let events = self.events();
         let failed: Vec<ChannelId> = events
             .iter()
