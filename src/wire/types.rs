@@ -124,13 +124,57 @@ impl TryFrom<&ShortStr> for ShortStr {
     }
 }
 
-/// A decimal value: `value / 10^scale`.
+/// A decimal value (field type `D`): `value / 10^scale`.
+///
+/// On the wire: the scale as an unsigned octet, then the value as a *signed* 32-bit
+/// integer, as RabbitMQ's Java, Go and .NET clients, pika and pamqp write and read it:
+/// -0.35935 is scale 5, value -35935. [`Display`](fmt::Display) prints the exact decimal.
+///
+/// ```
+/// use warren::wire::Decimal;
+///
+/// let price = Decimal::new(5, -35_935);
+/// assert_eq!(price.to_string(), "-0.35935");
+/// assert_eq!(Decimal::new(2, 12_345).to_string(), "123.45");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decimal {
     /// Number of decimal digits after the point.
     pub scale: u8,
-    /// The unscaled value.
-    pub value: u32,
+    /// The unscaled value, signed.
+    pub value: i32,
+}
+
+impl Decimal {
+    /// The decimal `value / 10^scale`.
+    pub const fn new(scale: u8, value: i32) -> Self {
+        Decimal { scale, value }
+    }
+}
+
+impl fmt::Display for Decimal {
+    /// The exact value with `scale` digits after the point: scale 2, value -5 is `-0.05`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.value.unsigned_abs().to_string();
+        let scale = usize::from(self.scale);
+        let mut text = String::with_capacity(digits.len().max(scale) + 3);
+        if self.value < 0 {
+            text.push('-');
+        }
+        if scale == 0 {
+            text.push_str(&digits);
+        } else if digits.len() > scale {
+            let (int, frac) = digits.split_at(digits.len() - scale);
+            text.push_str(int);
+            text.push('.');
+            text.push_str(frac);
+        } else {
+            text.push_str("0.");
+            text.extend(std::iter::repeat_n('0', scale - digits.len()));
+            text.push_str(&digits);
+        }
+        f.pad(&text)
+    }
 }
 
 /// A field-table or field-array value, with RabbitMQ's type tags.
@@ -420,4 +464,25 @@ pub enum ErrorSeverity {
     Channel,
     /// A hard error: the whole connection closes.
     Connection,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_print_exactly() {
+        let d = |scale, value| Decimal::new(scale, value).to_string();
+        assert_eq!(d(0, 42), "42");
+        assert_eq!(d(0, -42), "-42");
+        assert_eq!(d(2, 12_345), "123.45");
+        assert_eq!(d(5, -35_935), "-0.35935");
+        assert_eq!(d(3, 5), "0.005");
+        assert_eq!(d(3, -5), "-0.005");
+        assert_eq!(d(2, 100), "1.00");
+        assert_eq!(d(0, i32::MIN), "-2147483648");
+        assert_eq!(d(12, i32::MIN), "-0.002147483648");
+        assert_eq!(d(1, 0), "0.0");
+        assert_eq!(format!("{:>8}", Decimal::new(1, -5)), "    -0.5");
+    }
 }
