@@ -6,6 +6,29 @@ use std::ops::Deref;
 use bytes::Bytes;
 
 /// A short string: UTF-8 text of at most 255 bytes, sharing the buffer it was read from.
+///
+/// Make one from text with `try_from` (`&str`, `String`, `&String`) or `parse`, or from a
+/// literal with [`ShortStr::from_static`]. Text over 255 bytes is refused with
+/// [`ShortStrTooLong`], which converts into [`warren::Error`](crate::Error) (as
+/// [`Error::InvalidArgument`](crate::Error::InvalidArgument)), so `?` works in a function
+/// returning `Result<_, warren::Error>`:
+///
+/// ```
+/// use warren::wire::ShortStr;
+///
+/// fn correlation_id(order: &str) -> Result<ShortStr, warren::Error> {
+///     let id = ShortStr::try_from(format!("order-{order}"))?;
+///     Ok(id)
+/// }
+///
+/// assert_eq!(correlation_id("7")?, "order-7");
+/// let too_long = correlation_id(&"x".repeat(300)).unwrap_err();
+/// assert!(matches!(too_long, warren::Error::InvalidArgument(_)));
+///
+/// let key: ShortStr = "x-retries".parse()?;
+/// assert_eq!(key.as_str(), "x-retries");
+/// # Ok::<(), warren::Error>(())
+/// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShortStr(Bytes);
 
@@ -23,6 +46,14 @@ impl fmt::Display for ShortStrTooLong {
 }
 
 impl std::error::Error for ShortStrTooLong {}
+
+/// For conversions that cannot fail (`ShortStr` into `ShortStr`), so that generic code
+/// bounded by `ShortStrTooLong: From<E>` takes them too.
+impl From<std::convert::Infallible> for ShortStrTooLong {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
 
 impl ShortStr {
     /// The empty string.
@@ -114,6 +145,13 @@ impl TryFrom<&String> for ShortStr {
     type Error = ShortStrTooLong;
     fn try_from(s: &String) -> Result<Self, ShortStrTooLong> {
         ShortStr::try_from(s.as_str())
+    }
+}
+
+impl std::str::FromStr for ShortStr {
+    type Err = ShortStrTooLong;
+    fn from_str(s: &str) -> Result<Self, ShortStrTooLong> {
+        ShortStr::try_from(s)
     }
 }
 
@@ -469,6 +507,29 @@ pub enum ErrorSeverity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_strings_convert_from_text() {
+        let owned = String::from("x-retries");
+        assert_eq!(ShortStr::try_from("x-retries").unwrap(), "x-retries");
+        assert_eq!(ShortStr::try_from(&owned).unwrap(), "x-retries");
+        assert_eq!(ShortStr::try_from(owned).unwrap(), "x-retries");
+        assert_eq!("x-retries".parse::<ShortStr>().unwrap(), "x-retries");
+        assert_eq!(ShortStr::try_from(&ShortStr::from_static("k")).unwrap(), "k");
+
+        // The limit counts bytes, not characters.
+        assert_eq!(ShortStr::try_from("k".repeat(255)).unwrap().len(), 255);
+        assert_eq!(ShortStr::try_from("k".repeat(256)), Err(ShortStrTooLong { len: 256 }));
+        assert_eq!(
+            ShortStr::try_from("é".repeat(128).as_str()),
+            Err(ShortStrTooLong { len: 256 })
+        );
+        assert_eq!("é".repeat(128).parse::<ShortStr>(), Err(ShortStrTooLong { len: 256 }));
+        assert_eq!(
+            ShortStrTooLong { len: 256 }.to_string(),
+            "short string of 256 bytes exceeds 255"
+        );
+    }
 
     #[test]
     fn decimals_print_exactly() {
