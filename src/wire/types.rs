@@ -219,6 +219,32 @@ impl fmt::Display for Decimal {
 ///
 /// RabbitMQ reads `s` as a signed 16-bit integer and `l` as a signed 64-bit integer
 /// (where the 0-9-1 errata differ); this type follows RabbitMQ.
+///
+/// Plain Rust values convert with `From`/`into()`, each to the tag of the same width:
+///
+/// | from | to |
+/// |---|---|
+/// | `bool` | `t` [`Bool`](Self::Bool) |
+/// | `i8` `u8` `i16` `u16` `i32` `u32` `i64` | `b` `B` `s` `u` `I` `i` `l` (unsuffixed literals are `i32`) |
+/// | `f32` `f64` | `f` `d` (unsuffixed literals are `f64`) |
+/// | [`Decimal`] | `D` |
+/// | `&str`, `String`, `&String`, [`ShortStr`] | `S` [`LongStr`](Self::LongStr) |
+/// | `Bytes`, `Vec<u8>`, `&[u8]`, `[u8; N]`, `&[u8; N]` (`b"..."`) | `x` [`Bytes`](Self::Bytes) |
+/// | `SystemTime` | `T` [`Timestamp`](Self::Timestamp), whole seconds |
+/// | [`FieldTable`] | `F` |
+/// | [`FieldArray`], `Vec<FieldValue>` | `A` |
+/// | `Option<T>` | `None` is `V` [`Void`](Self::Void), `Some(v)` is `v` |
+///
+/// There is no `u64`, `u128` or `usize` conversion: RabbitMQ has no unsigned 64-bit
+/// tag. Convert such a count with `i64::try_from` first.
+///
+/// ```
+/// use warren::wire::FieldValue;
+///
+/// assert_eq!(FieldValue::from(7u16), FieldValue::U16(7));
+/// assert_eq!(FieldValue::from(b"\x01".to_vec()).tag(), b'x');
+/// assert_eq!(FieldValue::from(None::<&str>), FieldValue::Void);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     /// `t`: boolean.
@@ -305,44 +331,22 @@ impl FieldValue {
     }
 }
 
-impl From<bool> for FieldValue {
-    fn from(v: bool) -> Self {
-        FieldValue::Bool(v)
-    }
-}
-impl From<i32> for FieldValue {
-    fn from(v: i32) -> Self {
-        FieldValue::I32(v)
-    }
-}
-impl From<i64> for FieldValue {
-    fn from(v: i64) -> Self {
-        FieldValue::I64(v)
-    }
-}
-impl From<&str> for FieldValue {
-    fn from(v: &str) -> Self {
-        FieldValue::LongStr(Bytes::copy_from_slice(v.as_bytes()))
-    }
-}
-impl From<String> for FieldValue {
-    fn from(v: String) -> Self {
-        FieldValue::LongStr(Bytes::from(v))
-    }
-}
-impl From<FieldTable> for FieldValue {
-    fn from(v: FieldTable) -> Self {
-        FieldValue::Table(v)
-    }
-}
-impl From<FieldArray> for FieldValue {
-    fn from(v: FieldArray) -> Self {
-        FieldValue::Array(v)
-    }
-}
-
 /// A field table: named values in wire order. Keys may repeat on the wire; lookups
 /// return the first match and [`insert`](Self::insert) replaces it.
+///
+/// Build one as a map literal with [`field_table!`](crate::field_table), in one
+/// expression with [`with`](Self::with) (or [`try_with`](Self::try_with) for keys made
+/// at run time), or by collecting `(key, value)` pairs; keys are text, values anything
+/// [`FieldValue`] converts from:
+///
+/// ```
+/// use warren::field_table;
+/// use warren::wire::FieldTable;
+///
+/// let a = field_table! { "x-match" => "all", "format" => "pdf", "pages" => 12 };
+/// let b = FieldTable::new().with("x-match", "all").with("format", "pdf").with("pages", 12);
+/// assert_eq!(a, b);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FieldTable(Vec<(ShortStr, FieldValue)>);
 
@@ -395,12 +399,6 @@ impl FieldTable {
 
     pub(crate) fn with_capacity(n: usize) -> Self {
         FieldTable(Vec::with_capacity(n))
-    }
-}
-
-impl FromIterator<(ShortStr, FieldValue)> for FieldTable {
-    fn from_iter<I: IntoIterator<Item = (ShortStr, FieldValue)>>(iter: I) -> Self {
-        FieldTable(iter.into_iter().collect())
     }
 }
 
