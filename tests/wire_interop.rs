@@ -4,7 +4,8 @@
 //!
 //! Decimals (`D`) are the point: the scale is an unsigned octet and the value a *signed*
 //! 32-bit integer in both libraries (and in the Java, Go and .NET clients), so -0.35935
-//! is scale 5, value -35935.
+//! is scale 5, value -35935. A last test checks that a table built from plain Rust
+//! values (`field_table!`) carries the tags another client expects.
 
 use std::process::Command;
 
@@ -140,4 +141,59 @@ print("all equal")
         dict = python_dict()
     );
     assert_eq!(python(&script, &[&to_hex(&buf)]).trim(), "all equal");
+}
+
+/// A table built from plain Rust values (`field_table!`, `From`) is what pamqp, which
+/// reads every tag as RabbitMQ does, decodes to the intended Python values and types.
+#[test]
+fn pamqp_reads_a_table_built_from_plain_values() {
+    use std::time::{Duration, UNIX_EPOCH};
+    use warren::{field_array, field_table};
+
+    let table = field_table! {
+        "bool" => true,
+        "i8" => -8i8,
+        "u8" => 200u8,
+        "i16" => -300i16,
+        "u16" => 60_000u16,
+        "i32" => -2_000_000_000,
+        "u32" => 4_000_000_000u32,
+        "i64" => -9_000_000_000_000_000_000i64,
+        "f32" => 1.5f32,
+        "f64" => -2.25e100,
+        "dec" => Decimal::new(5, -35_935),
+        "text" => String::from("héllo"),
+        "bytes" => b"\x00\x01\xff",
+        "when" => UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        "none" => None::<&str>,
+        "list" => field_array![1, "two", field_array![false], field_table! { "k" => "v" }],
+        "nested" => field_table! { "n" => 2u16 },
+    };
+    let mut buf = BytesMut::new();
+    encode_table(&table, &mut buf);
+    let script = r#"
+import sys, datetime, decimal, pamqp.decode
+want = {
+    "bool": True, "i8": -8, "u8": 200, "i16": -300, "u16": 60000, "i32": -2000000000,
+    "u32": 4000000000, "i64": -9000000000000000000, "f32": 1.5, "f64": -2.25e100,
+    "dec": decimal.Decimal("-0.35935"), "text": "héllo", "bytes": bytearray(b"\x00\x01\xff"),
+    "when": datetime.datetime(2023, 11, 14, 22, 13, 20, tzinfo=datetime.timezone.utc),
+    "none": None, "list": [1, "two", [False], {"k": "v"}], "nested": {"n": 2},
+}
+raw = bytes.fromhex(sys.argv[1])
+used, got = pamqp.decode.field_table(raw)
+assert used == len(raw), ("pamqp used", used, len(raw))
+problems = []
+if list(got) != list(want):
+    problems.append(f"keys {list(got)} != {list(want)}")
+for k, v in want.items():
+    g = got.get(k, "<missing>")
+    if g != v or type(g) is not type(v):
+        problems.append(f"{k}: got {g!r} ({type(g).__name__}), want {v!r} ({type(v).__name__})")
+if problems:
+    print("\n".join(problems))
+    sys.exit(1)
+print("all equal")
+"#;
+    assert_eq!(python(script, &[&to_hex(&buf)]).trim(), "all equal");
 }
