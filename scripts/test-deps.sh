@@ -2,12 +2,14 @@
 # Install what the test suite needs besides the broker (idempotent, quick when all is there):
 #   - the openssl CLI (certificates for the TLS node)
 #   - python3 with pika (a reference AMQP client the interop tests and hand checks use)
+#     and pamqp (a second, independent Python codec the wire interop tests compare with)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$here/lib.sh"
 
 PIKA_VERSION=1.3.2
+PAMQP_VERSION=4.0.1
 
 if ! command -v openssl >/dev/null 2>&1; then
     apt_install openssl
@@ -17,22 +19,26 @@ if ! command -v python3 >/dev/null 2>&1; then
     apt_install python3 python3-pip
 fi
 
-pika_ok() {
-    python3 -c "import sys, pika; sys.exit(0 if pika.__version__ == '$PIKA_VERSION' else 1)" 2>/dev/null
+# py_ok MODULE VERSION: python3 imports MODULE and its installed distribution is VERSION.
+py_ok() {
+    python3 -c "import sys, importlib.metadata as m, $1; sys.exit(0 if m.version('$1') == '$2' else 1)" 2>/dev/null
 }
 
-if ! pika_ok; then
+for want in "pika==$PIKA_VERSION" "pamqp==$PAMQP_VERSION"; do
+    module=${want%%==*}
+    version=${want#*==}
+    py_ok "$module" "$version" && continue
     if ! python3 -m pip --version >/dev/null 2>&1; then
         apt_install python3-pip
     fi
-    log "pip install pika==$PIKA_VERSION"
+    log "pip install $want"
     export PIP_ROOT_USER_ACTION=ignore
-    pip_args=(install --quiet --disable-pip-version-check --no-input "pika==$PIKA_VERSION")
+    pip_args=(install --quiet --disable-pip-version-check --no-input "$want")
     # Debian's system python refuses pip installs (PEP 668) unless told otherwise.
     timeout 300 python3 -m pip "${pip_args[@]}" >&2 ||
         timeout 300 python3 -m pip "${pip_args[@]}" --break-system-packages >&2 ||
-        die "could not install pika==$PIKA_VERSION with pip"
-    pika_ok || die "pika==$PIKA_VERSION installed but 'import pika' in python3 does not see it"
-fi
+        die "could not install $want with pip"
+    py_ok "$module" "$version" || die "$want installed but 'import $module' in python3 does not see it"
+done
 
-echo "test deps ready: $(openssl version | cut -d' ' -f1-2), python3 $(python3 -c 'import sys; print(sys.version.split()[0])') + pika $PIKA_VERSION"
+echo "test deps ready: $(openssl version | cut -d' ' -f1-2), python3 $(python3 -c 'import sys; print(sys.version.split()[0])') + pika $PIKA_VERSION + pamqp $PAMQP_VERSION"

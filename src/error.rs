@@ -17,7 +17,7 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use crate::wire::{MethodId, ReplyCode};
+use crate::wire::{MethodId, ReplyCode, ShortStrTooLong};
 
 /// Who ended a channel or a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -427,6 +427,23 @@ impl From<io::Error> for Error {
     }
 }
 
+/// A short string over 255 bytes (a key, an id, a name) is an invalid argument, so `?`
+/// works on [`ShortStr::try_from`](crate::wire::ShortStr) in functions returning
+/// `Result<_, Error>`.
+impl From<ShortStrTooLong> for Error {
+    fn from(e: ShortStrTooLong) -> Self {
+        Error::InvalidArgument(e.to_string())
+    }
+}
+
+/// For conversions that cannot fail, so that generic code bounded by
+/// `Error: From<E>` also takes them (e.g. `ShortStr` where `TryInto<ShortStr>` goes).
+impl From<std::convert::Infallible> for Error {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -492,6 +509,24 @@ mod tests {
         assert_eq!(
             unexpected.to_string(),
             "the server sent connection.tune where warren expected connection.start"
+        );
+    }
+
+    #[test]
+    fn too_long_short_strings_convert_for_question_mark() {
+        fn key(text: &str) -> Result<crate::wire::ShortStr, Error> {
+            Ok(crate::wire::ShortStr::try_from(text)?)
+        }
+        assert_eq!(key("x-retries").unwrap(), "x-retries");
+        let err = key(&"k".repeat(256)).unwrap_err();
+        assert_eq!(
+            err,
+            Error::InvalidArgument("short string of 256 bytes exceeds 255".into())
+        );
+        assert!(!err.is_recoverable() && !err.is_connection_error() && !err.is_channel_error());
+        assert_eq!(
+            Error::from(ShortStrTooLong { len: 300 }).to_string(),
+            "invalid argument: short string of 300 bytes exceeds 255"
         );
     }
 }

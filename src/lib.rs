@@ -6,6 +6,20 @@
 //! - [`client`]: the tokio driver and public API: [`Connection`], [`Channel`],
 //!   [`client::Consumer`], publisher confirms; [`uri`] parses `amqp://` URIs and `tls`
 //!   (cargo feature `tls`, on by default) sets up rustls.
+//!
+//! Message bodies are [`bytes::Bytes`]; the [`bytes`] crate is re-exported, so
+//! `warren::bytes::Bytes` needs no dependency of your own. Header and argument tables
+//! are built like map literals with [`field_table!`] (see [`wire::FieldTable`]):
+//!
+//! ```
+//! use warren::bytes::Bytes;
+//! use warren::field_table;
+//!
+//! let body = Bytes::from_static(b"{\"order\":7}");
+//! let headers = field_table! { "x-retries" => 0u8, "x-source" => "billing" };
+//! assert_eq!(body.len(), 11);
+//! assert_eq!(headers.len(), 2);
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,5 +33,8 @@ pub mod tls;
 pub mod uri;
 pub mod wire;
 
+/// The `bytes` crate, whose [`Bytes`](bytes::Bytes) carries message bodies and binary
+/// field values.
+pub use bytes;
 pub use client::{Channel, Connection, ConnectionConfig};
 pub use error::Error;

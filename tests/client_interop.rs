@@ -48,6 +48,7 @@ headers = {
     "int32": -123456,
     "int64": 2**40 + 7,
     "decimal": decimal.Decimal("123.45"),
+    "neg_decimal": decimal.Decimal("-0.35935"),
     "str": "héllo",
     "bytes": b"\x00\x01\xfe\xff",
     "array": [1, "two", [False], {"k": "v"}],
@@ -110,6 +111,7 @@ async fn warren_consumes_what_pika_published() {
         ("int32", FieldValue::I32(-123456)),
         ("int64", FieldValue::I64((1 << 40) + 7)),
         ("decimal", FieldValue::Decimal(Decimal { scale: 2, value: 12345 })),
+        ("neg_decimal", FieldValue::Decimal(Decimal::new(5, -35935))),
         ("str", FieldValue::LongStr(Bytes::from("héllo"))),
         ("bytes", FieldValue::Bytes(Bytes::from_static(&[0, 1, 0xfe, 0xff]))),
         (
@@ -165,7 +167,7 @@ h = props.headers or {}
 want = {
     "t": True, "b": 256 - 8, "B": 200 - 256, "s": -300, "u": 60000, "I": -2000000000, "i": 4000000000,
     "l": 2**64 - 9000000000000000000, "f": int(1234.5), "d": int(-2.25e100), "D": decimal.Decimal("123.45"),
-    "S": "héllo", "A": [1, "two", [False], {"k": "v"}], "T": datetime.datetime(2023, 11, 14, 22, 13, 20),
+    "Dn": decimal.Decimal("-0.35935"), "S": "héllo", "A": [1, "two", [False], {"k": "v"}], "T": datetime.datetime(2023, 11, 14, 22, 13, 20),
     "F": {"inner": "deep", "n": 2**64 - 1}, "V": None, "x": b"\x00\x01\xff",
 }
 for k, v in want.items():
@@ -204,6 +206,7 @@ async fn pika_consumes_what_warren_published() {
     h.insert(key("f"), FieldValue::F32(1234.5));
     h.insert(key("d"), FieldValue::F64(-2.25e100));
     h.insert(key("D"), FieldValue::Decimal(Decimal { scale: 2, value: 12345 }));
+    h.insert(key("Dn"), FieldValue::Decimal(Decimal::new(5, -35935)));
     h.insert(key("S"), FieldValue::from("héllo"));
     h.insert(
         key("A"),

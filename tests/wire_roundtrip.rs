@@ -186,7 +186,7 @@ fn field_value(depth: u32, nan: bool) -> impl Strategy<Value = FieldValue> {
         any::<i64>().prop_map(FieldValue::I64),
         f32s.prop_map(FieldValue::F32),
         f64s.prop_map(FieldValue::F64),
-        (any::<u8>(), any::<u32>()).prop_map(|(scale, value)| FieldValue::Decimal(Decimal { scale, value })),
+        (any::<u8>(), any::<i32>()).prop_map(|(scale, value)| FieldValue::Decimal(Decimal { scale, value })),
         bytes_value(300).prop_map(FieldValue::LongStr),
         any::<u64>().prop_map(FieldValue::Timestamp),
         Just(FieldValue::Void),

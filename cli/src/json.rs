@@ -74,24 +74,10 @@ pub fn float(out: &mut String, v: f64, shortest: impl std::fmt::Debug) {
 }
 
 /// Appends a decimal as `{"decimal":"<digits>"}`, exact: `value / 10^scale` with
-/// `scale` digits after the point (scale 2, value 5 is "0.05").
-pub fn decimal(out: &mut String, scale: u8, value: u32) {
-    let digits = value.to_string();
-    let scale = usize::from(scale);
-    out.push_str("{\"decimal\":\"");
-    if scale == 0 {
-        out.push_str(&digits);
-    } else if digits.len() > scale {
-        let (int, frac) = digits.split_at(digits.len() - scale);
-        out.push_str(int);
-        out.push('.');
-        out.push_str(frac);
-    } else {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', scale - digits.len()));
-        out.push_str(&digits);
-    }
-    out.push_str("\"}");
+/// `scale` digits after the point (scale 2, value 5 is "0.05"; scale 5, value -35935
+/// is "-0.35935").
+pub fn decimal(out: &mut String, scale: u8, value: i32) {
+    let _ = write!(out, "{{\"decimal\":\"{}\"}}", warren::wire::Decimal::new(scale, value));
 }
 
 /// Appends a field table as a JSON object in wire order (repeated keys are kept).
@@ -193,6 +179,9 @@ mod tests {
         assert_eq!(d(2, 12345), r#"{"decimal":"123.45"}"#);
         assert_eq!(d(3, 5), r#"{"decimal":"0.005"}"#);
         assert_eq!(d(2, 100), r#"{"decimal":"1.00"}"#);
+        assert_eq!(d(5, -35935), r#"{"decimal":"-0.35935"}"#);
+        assert_eq!(d(0, i32::MIN), r#"{"decimal":"-2147483648"}"#);
+        assert_eq!(d(10, i32::MIN), r#"{"decimal":"-0.2147483648"}"#);
     }
 
     #[test]

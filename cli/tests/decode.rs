@@ -106,6 +106,8 @@ fn all_types_table() -> Vec<u8> {
     entry("nan", b'd', &f64::NAN.to_be_bytes());
     entry("inf", b'f', &f32::INFINITY.to_be_bytes());
     entry("dec", b'D', &[3, 0, 0, 0, 5]);
+    // -0.35935 as the Java, Go and .NET clients, pika and pamqp write it: the value is signed.
+    entry("negdec", b'D', &[5, 0xff, 0xff, 0x73, 0xa1]);
     let mut s = Vec::new();
     wire::longstr(&mut s, "line\nquote\"".as_bytes());
     entry("str", b'S', &s);
@@ -214,8 +216,8 @@ fn hand_built_stream() {
     assert_eq!(
         t.keys(),
         [
-            "bool", "i8", "u8", "i16", "u16", "i32", "u32", "i64", "f32", "f64", "nan", "inf", "dec", "str", "notutf8",
-            "bytes", "ts", "void", "arr", "nested", "bool"
+            "bool", "i8", "u8", "i16", "u16", "i32", "u32", "i64", "f32", "f64", "nan", "inf", "dec", "negdec", "str",
+            "notutf8", "bytes", "ts", "void", "arr", "nested", "bool"
         ]
     );
     let Value::Obj(entries) = t else { unreachable!() };
@@ -233,6 +235,7 @@ fn hand_built_stream() {
         r#""NaN""#,
         r#""Infinity""#,
         r#"{"decimal":"0.005"}"#,
+        r#"{"decimal":"-0.35935"}"#,
         r#""line\nquote\"""#,
         r#"{"bytes":"fffe"}"#,
         r#"{"bytes":"fffe"}"#,

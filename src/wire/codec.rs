@@ -168,7 +168,7 @@ fn field_value<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldV
         b'd' => be_f64.map(FieldValue::F64).parse(i)?,
         b'D' => {
             let (i, scale) = be_u8(i)?;
-            let (i, value) = be_u32(i)?;
+            let (i, value) = be_i32(i)?;
             (i, FieldValue::Decimal(Decimal { scale, value }))
         }
         b'S' => {
@@ -278,7 +278,7 @@ fn put_field_value(buf: &mut BytesMut, value: &FieldValue) {
         FieldValue::F64(v) => buf.put_f64(*v),
         FieldValue::Decimal(d) => {
             buf.put_u8(d.scale);
-            buf.put_u32(d.value);
+            buf.put_i32(d.value);
         }
         FieldValue::LongStr(s) | FieldValue::Bytes(s) => put_longstr(buf, s),
         FieldValue::Array(a) => put_array(buf, a),
@@ -302,4 +302,37 @@ pub fn parse_table(src: &Bytes) -> Result<FieldTable, WireError> {
 /// Encodes a standalone field table, the inverse of [`parse_table`].
 pub fn encode_table(table: &FieldTable, buf: &mut BytesMut) {
     put_table(buf, table);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one_entry(value: FieldValue) -> FieldTable {
+        let mut t = FieldTable::new();
+        t.insert(ShortStr::from_static("k"), value);
+        t
+    }
+
+    #[test]
+    fn decimals_are_signed_both_ways() {
+        // -0.35935 as pika and pamqp encode it: scale 5, value -35935 (0xffff73a1).
+        let wire = Bytes::from_static(b"\x00\x00\x00\x08\x01kD\x05\xff\xff\x73\xa1");
+        let negative = one_entry(FieldValue::Decimal(Decimal::new(5, -35_935)));
+        assert_eq!(parse_table(&wire), Ok(negative.clone()));
+        let mut buf = BytesMut::new();
+        encode_table(&negative, &mut buf);
+        assert_eq!(buf, wire);
+
+        for value in [i32::MIN, -1, 0, 1, i32::MAX] {
+            let t = one_entry(FieldValue::Decimal(Decimal::new(255, value)));
+            let mut buf = BytesMut::new();
+            encode_table(&t, &mut buf);
+            assert_eq!(
+                buf[6..],
+                [b'D', 255].into_iter().chain(value.to_be_bytes()).collect::<Vec<_>>()
+            );
+            assert_eq!(parse_table(&buf.freeze()), Ok(t), "{value}");
+        }
+    }
 }

@@ -7,6 +7,7 @@
 //! - Methods, properties and constants are generated from `spec/amqp0-9-1.xml`.
 
 pub mod codec;
+mod convert;
 mod error;
 mod frame;
 mod spec;

@@ -6,6 +6,29 @@ use std::ops::Deref;
 use bytes::Bytes;
 
 /// A short string: UTF-8 text of at most 255 bytes, sharing the buffer it was read from.
+///
+/// Make one from text with `try_from` (`&str`, `String`, `&String`) or `parse`, or from a
+/// literal with [`ShortStr::from_static`]. Text over 255 bytes is refused with
+/// [`ShortStrTooLong`], which converts into [`warren::Error`](crate::Error) (as
+/// [`Error::InvalidArgument`](crate::Error::InvalidArgument)), so `?` works in a function
+/// returning `Result<_, warren::Error>`:
+///
+/// ```
+/// use warren::wire::ShortStr;
+///
+/// fn correlation_id(order: &str) -> Result<ShortStr, warren::Error> {
+///     let id = ShortStr::try_from(format!("order-{order}"))?;
+///     Ok(id)
+/// }
+///
+/// assert_eq!(correlation_id("7")?, "order-7");
+/// let too_long = correlation_id(&"x".repeat(300)).unwrap_err();
+/// assert!(matches!(too_long, warren::Error::InvalidArgument(_)));
+///
+/// let key: ShortStr = "x-retries".parse()?;
+/// assert_eq!(key.as_str(), "x-retries");
+/// # Ok::<(), warren::Error>(())
+/// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ShortStr(Bytes);
 
@@ -23,6 +46,14 @@ impl fmt::Display for ShortStrTooLong {
 }
 
 impl std::error::Error for ShortStrTooLong {}
+
+/// For conversions that cannot fail (`ShortStr` into `ShortStr`), so that generic code
+/// bounded by `ShortStrTooLong: From<E>` takes them too.
+impl From<std::convert::Infallible> for ShortStrTooLong {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
 
 impl ShortStr {
     /// The empty string.
@@ -117,6 +148,13 @@ impl TryFrom<&String> for ShortStr {
     }
 }
 
+impl std::str::FromStr for ShortStr {
+    type Err = ShortStrTooLong;
+    fn from_str(s: &str) -> Result<Self, ShortStrTooLong> {
+        ShortStr::try_from(s)
+    }
+}
+
 impl TryFrom<&ShortStr> for ShortStr {
     type Error = ShortStrTooLong;
     fn try_from(s: &ShortStr) -> Result<Self, ShortStrTooLong> {
@@ -124,19 +162,89 @@ impl TryFrom<&ShortStr> for ShortStr {
     }
 }
 
-/// A decimal value: `value / 10^scale`.
+/// A decimal value (field type `D`): `value / 10^scale`.
+///
+/// On the wire: the scale as an unsigned octet, then the value as a *signed* 32-bit
+/// integer, as RabbitMQ's Java, Go and .NET clients, pika and pamqp write and read it:
+/// -0.35935 is scale 5, value -35935. [`Display`](fmt::Display) prints the exact decimal.
+///
+/// ```
+/// use warren::wire::Decimal;
+///
+/// let price = Decimal::new(5, -35_935);
+/// assert_eq!(price.to_string(), "-0.35935");
+/// assert_eq!(Decimal::new(2, 12_345).to_string(), "123.45");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Decimal {
     /// Number of decimal digits after the point.
     pub scale: u8,
-    /// The unscaled value.
-    pub value: u32,
+    /// The unscaled value, signed.
+    pub value: i32,
+}
+
+impl Decimal {
+    /// The decimal `value / 10^scale`.
+    pub const fn new(scale: u8, value: i32) -> Self {
+        Decimal { scale, value }
+    }
+}
+
+impl fmt::Display for Decimal {
+    /// The exact value with `scale` digits after the point: scale 2, value -5 is `-0.05`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.value.unsigned_abs().to_string();
+        let scale = usize::from(self.scale);
+        let mut text = String::with_capacity(digits.len().max(scale) + 3);
+        if self.value < 0 {
+            text.push('-');
+        }
+        if scale == 0 {
+            text.push_str(&digits);
+        } else if digits.len() > scale {
+            let (int, frac) = digits.split_at(digits.len() - scale);
+            text.push_str(int);
+            text.push('.');
+            text.push_str(frac);
+        } else {
+            text.push_str("0.");
+            text.extend(std::iter::repeat_n('0', scale - digits.len()));
+            text.push_str(&digits);
+        }
+        f.pad(&text)
+    }
 }
 
 /// A field-table or field-array value, with RabbitMQ's type tags.
 ///
 /// RabbitMQ reads `s` as a signed 16-bit integer and `l` as a signed 64-bit integer
 /// (where the 0-9-1 errata differ); this type follows RabbitMQ.
+///
+/// Plain Rust values convert with `From`/`into()`, each to the tag of the same width:
+///
+/// | from | to |
+/// |---|---|
+/// | `bool` | `t` [`Bool`](Self::Bool) |
+/// | `i8` `u8` `i16` `u16` `i32` `u32` `i64` | `b` `B` `s` `u` `I` `i` `l` (unsuffixed literals are `i32`) |
+/// | `f32` `f64` | `f` `d` (unsuffixed literals are `f64`) |
+/// | [`Decimal`] | `D` |
+/// | `&str`, `String`, `&String`, [`ShortStr`] | `S` [`LongStr`](Self::LongStr) |
+/// | `Bytes`, `Vec<u8>`, `&[u8]`, `[u8; N]`, `&[u8; N]` (`b"..."`) | `x` [`Bytes`](Self::Bytes) |
+/// | `SystemTime` | `T` [`Timestamp`](Self::Timestamp), whole seconds |
+/// | [`FieldTable`] | `F` |
+/// | [`FieldArray`], `Vec<FieldValue>` | `A` |
+/// | `Option<T>` | `None` is `V` [`Void`](Self::Void), `Some(v)` is `v` |
+///
+/// There is no `u64`, `u128` or `usize` conversion: RabbitMQ has no unsigned 64-bit
+/// tag. Convert such a count with `i64::try_from` first.
+///
+/// ```
+/// use warren::wire::FieldValue;
+///
+/// assert_eq!(FieldValue::from(7u16), FieldValue::U16(7));
+/// assert_eq!(FieldValue::from(b"\x01".to_vec()).tag(), b'x');
+/// assert_eq!(FieldValue::from(None::<&str>), FieldValue::Void);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub enum FieldValue {
     /// `t`: boolean.
@@ -223,44 +331,22 @@ impl FieldValue {
     }
 }
 
-impl From<bool> for FieldValue {
-    fn from(v: bool) -> Self {
-        FieldValue::Bool(v)
-    }
-}
-impl From<i32> for FieldValue {
-    fn from(v: i32) -> Self {
-        FieldValue::I32(v)
-    }
-}
-impl From<i64> for FieldValue {
-    fn from(v: i64) -> Self {
-        FieldValue::I64(v)
-    }
-}
-impl From<&str> for FieldValue {
-    fn from(v: &str) -> Self {
-        FieldValue::LongStr(Bytes::copy_from_slice(v.as_bytes()))
-    }
-}
-impl From<String> for FieldValue {
-    fn from(v: String) -> Self {
-        FieldValue::LongStr(Bytes::from(v))
-    }
-}
-impl From<FieldTable> for FieldValue {
-    fn from(v: FieldTable) -> Self {
-        FieldValue::Table(v)
-    }
-}
-impl From<FieldArray> for FieldValue {
-    fn from(v: FieldArray) -> Self {
-        FieldValue::Array(v)
-    }
-}
-
 /// A field table: named values in wire order. Keys may repeat on the wire; lookups
 /// return the first match and [`insert`](Self::insert) replaces it.
+///
+/// Build one as a map literal with [`field_table!`](crate::field_table), in one
+/// expression with [`with`](Self::with) (or [`try_with`](Self::try_with) for keys made
+/// at run time), or by collecting `(key, value)` pairs; keys are text, values anything
+/// [`FieldValue`] converts from:
+///
+/// ```
+/// use warren::field_table;
+/// use warren::wire::FieldTable;
+///
+/// let a = field_table! { "x-match" => "all", "format" => "pdf", "pages" => 12 };
+/// let b = FieldTable::new().with("x-match", "all").with("format", "pdf").with("pages", 12);
+/// assert_eq!(a, b);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FieldTable(Vec<(ShortStr, FieldValue)>);
 
@@ -313,12 +399,6 @@ impl FieldTable {
 
     pub(crate) fn with_capacity(n: usize) -> Self {
         FieldTable(Vec::with_capacity(n))
-    }
-}
-
-impl FromIterator<(ShortStr, FieldValue)> for FieldTable {
-    fn from_iter<I: IntoIterator<Item = (ShortStr, FieldValue)>>(iter: I) -> Self {
-        FieldTable(iter.into_iter().collect())
     }
 }
 
@@ -420,4 +500,48 @@ pub enum ErrorSeverity {
     Channel,
     /// A hard error: the whole connection closes.
     Connection,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_strings_convert_from_text() {
+        let owned = String::from("x-retries");
+        assert_eq!(ShortStr::try_from("x-retries").unwrap(), "x-retries");
+        assert_eq!(ShortStr::try_from(&owned).unwrap(), "x-retries");
+        assert_eq!(ShortStr::try_from(owned).unwrap(), "x-retries");
+        assert_eq!("x-retries".parse::<ShortStr>().unwrap(), "x-retries");
+        assert_eq!(ShortStr::try_from(&ShortStr::from_static("k")).unwrap(), "k");
+
+        // The limit counts bytes, not characters.
+        assert_eq!(ShortStr::try_from("k".repeat(255)).unwrap().len(), 255);
+        assert_eq!(ShortStr::try_from("k".repeat(256)), Err(ShortStrTooLong { len: 256 }));
+        assert_eq!(
+            ShortStr::try_from("é".repeat(128).as_str()),
+            Err(ShortStrTooLong { len: 256 })
+        );
+        assert_eq!("é".repeat(128).parse::<ShortStr>(), Err(ShortStrTooLong { len: 256 }));
+        assert_eq!(
+            ShortStrTooLong { len: 256 }.to_string(),
+            "short string of 256 bytes exceeds 255"
+        );
+    }
+
+    #[test]
+    fn decimals_print_exactly() {
+        let d = |scale, value| Decimal::new(scale, value).to_string();
+        assert_eq!(d(0, 42), "42");
+        assert_eq!(d(0, -42), "-42");
+        assert_eq!(d(2, 12_345), "123.45");
+        assert_eq!(d(5, -35_935), "-0.35935");
+        assert_eq!(d(3, 5), "0.005");
+        assert_eq!(d(3, -5), "-0.005");
+        assert_eq!(d(2, 100), "1.00");
+        assert_eq!(d(0, i32::MIN), "-2147483648");
+        assert_eq!(d(12, i32::MIN), "-0.002147483648");
+        assert_eq!(d(1, 0), "0.0");
+        assert_eq!(format!("{:>8}", Decimal::new(1, -5)), "    -0.5");
+    }
 }
