@@ -228,14 +228,16 @@ impl Error {
 
     /// True when automatic connection recovery should try again: the transport was
     /// lost (EOF, IO error, heartbeat timeout), the server closed the connection with
-    /// 320 CONNECTION_FORCED (operator, shutdown) or 541 INTERNAL_ERROR, or warren
-    /// closed it because the server broke the protocol (501..=505). False for
+    /// 320 CONNECTION_FORCED (operator, shutdown) or 541 INTERNAL_ERROR, warren closed
+    /// it because the server broke the protocol (501..=505), or connecting timed out
+    /// (`Timeout { operation: "connect" }`). False for
     /// authentication failures, 403 ACCESS_REFUSED, 530 NOT_ALLOWED (e.g. unknown vhost),
     /// a close the application asked for, channel errors (the connection is fine) and
     /// local usage errors.
     pub fn is_recoverable(&self) -> bool {
         match self {
             Error::ConnectionLost { .. } | Error::Io(_) => true,
+            Error::Timeout { operation } => *operation == "connect",
             Error::ConnectionClosed {
                 by: Initiator::Server,
                 code,

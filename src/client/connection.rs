@@ -72,10 +72,7 @@ impl Connection {
             vhost = %config.protocol.vhost,
             name = config.protocol.connection_name.as_deref().unwrap_or(""),
         );
-        let timeout = config.connect_timeout;
-        tokio::time::timeout(timeout, connect_inner(config, span.clone()).instrument(span))
-            .await
-            .unwrap_or(Err(Error::Timeout { operation: "connect" }))
+        connect_inner(config, span.clone()).instrument(span).await
     }
 
     /// Opens a channel and waits for `open-ok`.
@@ -277,7 +274,13 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
     let shared = Arc::new(ConnShared::new(limits, recovery));
     let (cmd_tx, cmd_rx) = mpsc::channel(config.command_capacity);
     let (connected_tx, connected_rx) = oneshot::channel();
-    let conn = proto::Connection::new(config.protocol.clone(), Instant::now());
+    // One deadline for the whole connect: the transport's below, the handshake's in the
+    // state machine.
+    let started = Instant::now();
+    let mut protocol = config.protocol.clone();
+    protocol.handshake_timeout = Some(config.connect_timeout);
+    let conn = proto::Connection::new(protocol, started);
+    let transport_deadline = tokio::time::Instant::from_std(started) + config.connect_timeout;
     let config = Arc::new(config);
     let driver_shared = shared.clone();
     // The connection task runs on a thread of its own, on a current-thread runtime: a
@@ -298,7 +301,12 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
                 async move {
                     let mut connected_tx = connected_tx;
                     let transport = {
-                        let mut open = pin!(open_transport(&config, &config.host, config.port));
+                        let open = tokio::time::timeout_at(
+                            transport_deadline,
+                            open_transport(&config, &config.host, config.port),
+                        );
+                        let mut open =
+                            pin!(async { open.await.unwrap_or(Err(Error::Timeout { operation: "connect" })) });
                         // Until `connect` gives up (its future dropped, e.g. by a timeout).
                         std::future::poll_fn(|cx| match open.as_mut().poll(cx) {
                             Poll::Ready(r) => Poll::Ready(Some(r)),

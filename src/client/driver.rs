@@ -285,8 +285,6 @@ pub(crate) struct Driver {
     recovery: Option<Recovery>,
     /// Commands that wait for the recovery to finish, in order.
     parked: VecDeque<Command>,
-    /// Deadline of the handshake of a reconnection attempt.
-    handshake_deadline: Option<tokio::time::Instant>,
     /// Publish order, for republishing in order.
     publish_order: u64,
     rng: Rng,
@@ -349,7 +347,6 @@ impl Driver {
             topology: Topology::default(),
             recovery: None,
             parked: VecDeque::new(),
-            handshake_deadline: None,
             publish_order: 0,
             rng: Rng::seeded(),
         }
@@ -410,10 +407,6 @@ impl Driver {
                 rbuf.reserve(READ_BUF);
             }
             let deadline = self.conn.poll_timeout().map(tokio::time::Instant::from_std);
-            let deadline = match (deadline, self.handshake_deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
             let can_read = !eof && self.overflow_bytes < OVERFLOW_BUDGET && !read_pause.is_armed();
             let held = self.conn.held();
             let take_commands = self.commands_open
@@ -571,16 +564,6 @@ impl Driver {
                 }
             }
             if woke.timer {
-                if self
-                    .handshake_deadline
-                    .is_some_and(|d| tokio::time::Instant::now() >= d)
-                {
-                    self.handshake_deadline = None;
-                    if self.conn.state() != proto::State::Open {
-                        tracing::debug!("reconnection handshake timed out");
-                        self.conn.handle_io_error(io::ErrorKind::TimedOut.into());
-                    }
-                }
                 self.conn.handle_timeout(now());
             }
         }
@@ -675,7 +658,6 @@ impl Driver {
                     "connection open"
                 );
                 self.shared.set_handshake(tune, server_properties);
-                self.handshake_deadline = None;
                 if let Some(tx) = self.connected.take() {
                     self.shared.set_state(ConnectionState::Connected);
                     let _ = tx.send(Ok(()));

@@ -110,6 +110,11 @@ pub struct Config {
     pub max_content_size: u64,
     /// How long a close waits for `close-ok` before giving up.
     pub close_timeout: Duration,
+    /// How long the handshake may take, from [`Connection::new`](super::Connection::new)
+    /// to `open-ok`; then the connection ends with `Error::Timeout { operation:
+    /// "connect" }`. `None`: no limit. Default 30 s. The tokio client sets it from
+    /// `connect_timeout`, and from `attempt_timeout` for a recovery's reconnection.
+    pub handshake_timeout: Option<Duration>,
     /// The connection generation, bumped by recovery on every reconnect; delivery tags
     /// from another generation are refused with [`Error::StaleDelivery`](crate::error::Error::StaleDelivery).
     pub generation: u32,
@@ -129,6 +134,7 @@ impl Default for Config {
             client_properties: FieldTable::new(),
             max_content_size: 128 * 1024 * 1024,
             close_timeout: Duration::from_secs(5),
+            handshake_timeout: Some(Duration::from_secs(30)),
             generation: 0,
             locale: "en_US".into(),
         }

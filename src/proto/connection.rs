@@ -106,6 +106,8 @@ pub struct Connection {
     pub(super) last_write: Instant,
     pub(super) secret_updates: u32,
     pub(super) discard: Discard,
+    /// When the handshake must be over (`Config::handshake_timeout`).
+    pub(super) handshake_deadline: Option<Instant>,
 }
 
 /// A reply text cut to 255 bytes at a character boundary.
@@ -144,7 +146,9 @@ impl Connection {
             last_write: now,
             secret_updates: 0,
             discard: Discard::Nothing,
+            handshake_deadline: None,
         };
+        conn.handshake_deadline = conn.config.handshake_timeout.and_then(|t| now.checked_add(t));
         if let Err(e) = conn.config.validate() {
             conn.io.out.clear();
             conn.error = Some(e);
@@ -185,13 +189,14 @@ impl Connection {
     // ----- time -----------------------------------------------------------------
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work:
-    /// sending a heartbeat, declaring the server dead, or giving up on `close-ok`.
-    /// `None` when no timer runs.
+    /// giving up on the handshake, sending a heartbeat, declaring the server dead, or
+    /// giving up on `close-ok`. `None` when no timer runs.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let close = match self.phase {
             Phase::Closed => return None,
             Phase::AwaitCloseOk { deadline } => deadline,
-            _ => None,
+            Phase::Open => None,
+            Phase::AwaitStart | Phase::AwaitSecureOrTune { .. } | Phase::AwaitOpenOk { .. } => self.handshake_deadline,
         };
         let (send, dead) = match self.heartbeat {
             Some(h) => {
@@ -212,6 +217,13 @@ impl Connection {
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.phase {
             Phase::Closed => return,
+            Phase::AwaitStart | Phase::AwaitSecureOrTune { .. } | Phase::AwaitOpenOk { .. }
+                if self.handshake_deadline.is_some_and(|d| now >= d) =>
+            {
+                tracing::debug!(state = ?self.state(), "handshake timed out");
+                self.lost(Error::Timeout { operation: "connect" });
+                return;
+            }
             Phase::AwaitCloseOk {
                 deadline: Some(deadline),
             } if now >= deadline => {

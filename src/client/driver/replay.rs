@@ -54,7 +54,6 @@ impl Driver {
     pub(super) fn suspend(&mut self, cause: Error) {
         tracing::warn!(error = %cause, "connection lost: recovering");
         self.dispatch();
-        self.handshake_deadline = None;
         self.shared.counters.set_blocked(false);
         self.shared.blocked.send_replace(false);
         // Deliveries from now on belong to the next generation; consumers drop the ones
@@ -195,10 +194,10 @@ impl Driver {
                 Ok(Ok(transport)) => {
                     let mut protocol = config.protocol.clone();
                     protocol.generation = self.conn.generation().wrapping_add(1);
+                    protocol.handshake_timeout = Some(timeout);
                     let mut conn = proto::Connection::new(protocol, now());
                     conn.resume_epochs(self.conn.next_epoch());
                     self.conn = conn;
-                    self.handshake_deadline = Some(tokio::time::Instant::now() + timeout);
                     return Some(transport);
                 }
                 Ok(Err(e)) => tracing::debug!(attempt, error = %e, "reconnection attempt failed"),

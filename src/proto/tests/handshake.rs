@@ -522,3 +522,65 @@ fn invalid_config_starts_closed() {
         Some(Event::ConnectionClosed(Error::InvalidArgument(_)))
     ));
 }
+
+#[test]
+fn the_handshake_has_a_deadline_in_every_phase_and_none_once_open() {
+    let timeout = Duration::from_secs(10);
+    let with_timeout = || Config {
+        handshake_timeout: Some(timeout),
+        ..config()
+    };
+    // Waiting for connection.start.
+    let mut b = Broker::new(with_timeout());
+    assert_eq!(b.conn.poll_timeout(), Some(b.now + timeout));
+    b.advance(timeout - Duration::from_millis(1));
+    assert_eq!(b.conn.state(), State::AwaitStart);
+    b.advance(Duration::from_millis(1));
+    assert!(b.conn.is_closed());
+    assert_eq!(b.conn.error(), Some(&Error::Timeout { operation: "connect" }));
+    assert!(
+        b.conn.error().is_some_and(Error::is_recoverable),
+        "recovery tries again"
+    );
+    assert_eq!(
+        b.events(),
+        vec![Event::ConnectionClosed(Error::Timeout { operation: "connect" })]
+    );
+    b.expect_silence();
+
+    // Waiting for open-ok: the deadline still counts from the start.
+    let mut b = Broker::new(with_timeout());
+    b.advance(Duration::from_secs(4));
+    b.send(0, start("PLAIN"));
+    start_ok(&mut b);
+    b.send(
+        0,
+        ConnectionTune {
+            channel_max: 0,
+            frame_max: 0,
+            heartbeat: 0,
+        },
+    );
+    tune_ok(&mut b);
+    b.expect_method(0);
+    assert_eq!(b.conn.state(), State::AwaitOpenOk);
+    b.advance(Duration::from_secs(6));
+    assert_eq!(b.conn.error(), Some(&Error::Timeout { operation: "connect" }));
+
+    // Open in time: no deadline any more.
+    let mut b = Broker::open(with_timeout());
+    assert_eq!(
+        b.conn.poll_timeout().map(|t| t > b.now + timeout),
+        Some(true),
+        "only heartbeats"
+    );
+    b.advance(timeout * 3);
+    assert_eq!(b.conn.error(), None);
+
+    // No limit at all.
+    let b = Broker::new(Config {
+        handshake_timeout: None,
+        ..config()
+    });
+    assert_eq!(b.conn.poll_timeout(), None);
+}
