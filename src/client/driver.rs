@@ -39,14 +39,12 @@ use super::confirm::Confirmed;
 use super::connection::BoxTransport;
 use super::handoff::{DeliveryQueue, DeliverySender, PushError, SETTLE_DELAY};
 use super::metrics::Counters;
-use super::recovery::{ConnectionState, RecoveryFailure, RecoveryReport, Rng, Topology, TopologyStep};
+use super::recovery::{ConnectionState, Rng};
 use super::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd, Publish, Settle};
 use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
 use crate::proto::{self, ChannelId, Delivery, Event, Keyed, Store};
-use crate::wire::{
-    BasicCancel, BasicConsume, BasicConsumeOk, BasicProperties, BasicPublish, BasicQos, Method, ReplyCode, ShortStr,
-};
+use crate::wire::{BasicCancel, BasicConsumeOk, BasicProperties, BasicPublish, Method, ReplyCode, ShortStr};
 use pacing::{ReadPacing, Streamed};
 
 mod pacing;
@@ -74,29 +72,14 @@ const FINAL_WRITE: Duration = Duration::from_secs(2);
 /// A call waiting for its reply, in the order calls were made on the channel.
 enum Pending {
     /// A call; `reply` is `None` when the caller does not want the reply.
-    Call {
-        reply: Option<oneshot::Sender<CallReply>>,
-        /// A topology method (declare, delete, bind...), recorded for recovery once the
-        /// server accepts it.
-        record: Option<Box<Method>>,
-    },
+    Call { reply: Option<oneshot::Sender<CallReply>> },
     /// `basic.consume`: on `consume-ok` the consumer is registered.
     Consume {
         deliveries: DeliverySender,
         end: Arc<ConsumerEnd>,
-        spec: Box<BasicConsume>,
+        no_ack: bool,
         reply: oneshot::Sender<Result<ShortStr, Error>>,
     },
-    /// A call made by recovery to restore the channel.
-    Recovery(RecoveryCall),
-}
-
-/// What a recovery call on an application channel restores.
-enum RecoveryCall {
-    /// QoS, confirm or tx mode.
-    Setup,
-    /// A consumer.
-    Consume(ShortStr),
 }
 
 struct ConsumerSlot {
@@ -104,8 +87,6 @@ struct ConsumerSlot {
     tx: Option<DeliverySender>,
     end: Arc<ConsumerEnd>,
     no_ack: bool,
-    /// The `basic.consume` that started it (with its final tag), for recovery.
-    spec: Box<BasicConsume>,
     /// Deliveries waiting for room in the consumer's queue, in order.
     overflow: VecDeque<Delivery>,
     /// The consumer ended (cancel-ok or server cancel): its sender goes once the
@@ -114,12 +95,11 @@ struct ConsumerSlot {
 }
 
 impl ConsumerSlot {
-    fn new(tx: Option<DeliverySender>, end: Arc<ConsumerEnd>, spec: Box<BasicConsume>) -> Self {
+    fn new(tx: Option<DeliverySender>, end: Arc<ConsumerEnd>, no_ack: bool) -> Self {
         ConsumerSlot {
             tx,
             end,
-            no_ack: spec.no_ack,
-            spec,
+            no_ack,
             overflow: VecDeque::new(),
             ended: false,
         }
@@ -154,10 +134,6 @@ struct Slot {
     consumers: FastMap<ShortStr, ConsumerSlot>,
     confirms: FastMap<u64, Unconfirmed>,
     close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
-    /// The last `basic.qos` of each scope (per consumer, global), for recovery.
-    qos: Vec<BasicQos>,
-    /// `tx.select` was called, for recovery.
-    tx: bool,
     /// Unconfirmed publishes of a lost connection, to send again once recovered.
     republish: Vec<Unconfirmed>,
 }
@@ -182,8 +158,6 @@ impl Slot {
             consumers: FastMap::default(),
             confirms: FastMap::default(),
             close_waiters: Vec::new(),
-            qos: Vec::new(),
-            tx: false,
             republish: Vec::new(),
         }
     }
@@ -200,7 +174,7 @@ impl Slot {
                 Pending::Call { reply: Some(reply), .. } => {
                     let _ = reply.send(Err(error.clone()));
                 }
-                Pending::Call { reply: None, .. } | Pending::Recovery(_) => {}
+                Pending::Call { reply: None } => {}
                 Pending::Consume { reply, .. } => {
                     let _ = reply.send(Err(error.clone()));
                 }
@@ -279,8 +253,6 @@ pub(crate) struct Driver {
     final_error: Option<Error>,
     /// The configuration, for reconnecting.
     config: Arc<ConnectionConfig>,
-    /// Exchanges, queues and bindings to restore after a reconnect.
-    topology: Topology,
     /// `Some` from the loss of the connection until recovery finished.
     recovery: Option<Recovery>,
     /// Commands that wait for the recovery to finish, in order.
@@ -295,22 +267,6 @@ struct Recovery {
     cause: Error,
     /// Attempts so far (reset once a recovery completes).
     attempt: u32,
-    /// `Some` once connected again: the restoring.
-    replay: Option<Replay>,
-}
-
-/// Restoring what the lost connection had, on the new one.
-struct Replay {
-    report: RecoveryReport,
-    /// Topology steps still to run, in order; `current` waits for its reply.
-    steps: VecDeque<TopologyStep>,
-    current: Option<TopologyStep>,
-    /// The channel the topology is restored on.
-    channel: Option<ChannelId>,
-    /// Consumers re-registered whose `consume-ok` has not come yet.
-    consumes: usize,
-    /// All topology steps ran; consumers are being restored.
-    consumers_started: bool,
 }
 
 fn now() -> Instant {
@@ -344,7 +300,6 @@ impl Driver {
             closing: false,
             final_error: None,
             config,
-            topology: Topology::default(),
             recovery: None,
             parked: VecDeque::new(),
             publish_order: 0,
@@ -658,11 +613,11 @@ impl Driver {
                     "connection open"
                 );
                 self.shared.set_handshake(tune, server_properties);
+                // After a recovery's reconnection, the state machine restores and then
+                // reports `Recovered`.
                 if let Some(tx) = self.connected.take() {
                     self.shared.set_state(ConnectionState::Connected);
                     let _ = tx.send(Ok(()));
-                } else if self.recovery.is_some() {
-                    self.start_replay();
                 }
             }
             Event::Blocked { reason } => {
@@ -694,10 +649,6 @@ impl Driver {
                 }
             }
             Event::ChannelClosed { channel, error } => {
-                if self.replay_channel() == Some(channel) {
-                    self.replay_channel_closed(error);
-                    return;
-                }
                 if error.is_connection_error() && self.will_recover(&error) {
                     // The connection is lost, not the channel: recovery reopens it.
                     return;
@@ -705,26 +656,7 @@ impl Driver {
                 if let Some(slot) = self.channels.remove(channel) {
                     tracing::debug!(channel = channel.number(), %error, "channel closed");
                     self.forget_slot_budgets(&slot);
-                    let restoring = slot
-                        .pending
-                        .iter()
-                        .filter(|p| matches!(p, Pending::Recovery(RecoveryCall::Consume(_))))
-                        .count();
-                    let queues: Vec<ShortStr> = slot.consumers.values().map(|c| c.spec.queue.clone()).collect();
                     slot.fail(&error, &self.shared.counters);
-                    if !error.is_connection_error() {
-                        for q in queues {
-                            self.forget_if_auto_deleted(&q);
-                        }
-                    }
-                    if let Some(replay) = self.replay_mut() {
-                        replay.report.failures.push(RecoveryFailure {
-                            entity: format!("channel {}", channel.number()),
-                            error: error.clone(),
-                        });
-                        replay.consumes = replay.consumes.saturating_sub(restoring);
-                        self.maybe_finish_replay();
-                    }
                 }
             }
             Event::Reply {
@@ -735,11 +667,7 @@ impl Driver {
                 if content.is_some() {
                     Counters::inc(&self.shared.counters.delivered);
                 }
-                if self.replay_channel() == Some(channel) {
-                    self.replay_reply(method);
-                } else {
-                    self.reply(channel, method, content.map(|c| *c));
-                }
+                self.reply(channel, method, content.map(|c| *c));
             }
             Event::Delivery { channel, delivery } => {
                 Counters::inc(&self.shared.counters.delivered);
@@ -809,6 +737,7 @@ impl Driver {
             Event::Flow { channel, active } => {
                 tracing::info!(channel = channel.number(), active, "channel.flow from the server");
             }
+            Event::Recovered(report) => self.finish_replay(*report),
             Event::SecretUpdated => {
                 if let Some(w) = self.secret_waiters.pop_front() {
                     let _ = w.send(Ok(()));
@@ -845,18 +774,11 @@ impl Driver {
 
     fn reply(&mut self, channel: ChannelId, method: Method, content: Option<proto::Content>) {
         let Some(slot) = self.slot(channel) else { return };
-        let mut cancelled_queue = None;
         if let Method::BasicCancelOk(ok) = &method {
-            cancelled_queue = slot.consumers.get(&ok.consumer_tag).map(|c| c.spec.queue.clone());
             let _ = end_consumer(slot, &ok.consumer_tag, None);
         }
-        let pending = slot.pending.pop_front();
-        let mut replay_done = false;
-        match pending {
-            Some(Pending::Call { reply, record, .. }) => {
-                if let Some(record) = record {
-                    self.topology.record(&record, Some(&method));
-                }
+        match slot.pending.pop_front() {
+            Some(Pending::Call { reply }) => {
                 match reply {
                     Some(reply) => {
                         if let Err(Ok((_, Some(content)))) = reply.send(Ok((method, content))) {
@@ -871,30 +793,18 @@ impl Driver {
                     }
                 }
             }
-            Some(Pending::Recovery(call)) => {
-                if let RecoveryCall::Consume(tag) = call {
-                    if !matches!(method, Method::BasicConsumeOk(_)) {
-                        tracing::warn!(%tag, method = %method.id(), "unexpected reply restoring a consumer");
-                    }
-                    if let Some(replay) = self.recovery.as_mut().and_then(|r| r.replay.as_mut()) {
-                        replay.consumes = replay.consumes.saturating_sub(1);
-                        replay_done = true;
-                    }
-                }
-            }
             Some(Pending::Consume {
                 deliveries,
                 end,
-                mut spec,
+                no_ack,
                 reply,
             }) => {
                 if let Method::BasicConsumeOk(ok) = method {
                     let tag = ok.consumer_tag;
                     let cancelled = reply.send(Ok(tag.clone())).is_err();
-                    spec.consumer_tag = tag.clone();
                     slot.consumers.insert(
                         tag.clone(),
-                        ConsumerSlot::new((!cancelled).then_some(deliveries), end, spec),
+                        ConsumerSlot::new((!cancelled).then_some(deliveries), end, no_ack),
                     );
                     if cancelled {
                         // The basic_consume future was dropped: nobody will read this consumer.
@@ -905,29 +815,6 @@ impl Driver {
                 }
             }
             None => tracing::debug!(channel = channel.number(), method = %method.id(), "reply with no pending call"),
-        }
-        if let Some(queue) = cancelled_queue {
-            self.forget_if_auto_deleted(&queue);
-        }
-        if replay_done {
-            self.maybe_finish_replay();
-        }
-    }
-
-    /// An auto-delete queue that no consumer of this connection reads any more was deleted
-    /// by the broker: do not restore it.
-    fn forget_if_auto_deleted(&mut self, queue: &ShortStr) {
-        if !self.topology.is_auto_delete_queue(queue) {
-            return;
-        }
-        let consumed = self
-            .channels
-            .iter()
-            .flat_map(|s| s.consumers.values())
-            .any(|c| &c.spec.queue == queue && c.tx.is_some() && !c.ended);
-        if !consumed {
-            tracing::debug!(%queue, "auto-delete queue lost its last consumer: not restored by recovery");
-            self.topology.forget_queue(queue);
         }
     }
 
@@ -1076,16 +963,12 @@ impl Driver {
             Command::Call { channel, method, reply } => {
                 let wants_reply = method.expects_reply();
                 let side = Side::of(&method);
-                let record = is_topology(&method).then(|| method.clone());
                 match self.conn.call(channel, *method) {
                     Ok(()) => {
-                        if !wants_reply && let Some(record) = &record {
-                            self.topology.record(record, None);
-                        }
                         let Some(slot) = self.slot(channel) else { return };
                         side.apply(slot);
                         if wants_reply {
-                            slot.pending.push_back(Pending::Call { reply, record });
+                            slot.pending.push_back(Pending::Call { reply });
                         } else if let Some(reply) = reply {
                             // No reply will come: answer with the sent method's own ack.
                             let _ = reply.send(Err(Error::InvalidArgument("no reply expected".into())));
@@ -1105,21 +988,20 @@ impl Driver {
                 end,
                 reply,
             } => {
-                let no_wait = method.no_wait;
+                let (no_wait, no_ack) = (method.no_wait, method.no_ack);
                 let tag = method.consumer_tag.clone();
-                let spec = method.clone();
                 match self.conn.call(channel, Method::BasicConsume(*method)) {
                     Ok(()) => {
                         let Some(slot) = self.slot(channel) else { return };
                         if no_wait {
                             slot.consumers
-                                .insert(tag.clone(), ConsumerSlot::new(Some(deliveries), end, spec));
+                                .insert(tag.clone(), ConsumerSlot::new(Some(deliveries), end, no_ack));
                             let _ = reply.send(Ok(tag));
                         } else {
                             slot.pending.push_back(Pending::Consume {
                                 deliveries,
                                 end,
-                                spec,
+                                no_ack,
                                 reply,
                             });
                         }
@@ -1317,8 +1199,7 @@ impl Driver {
 enum Side {
     None,
     Confirm,
-    Tx,
-    Qos(BasicQos),
+    Qos(u16),
     CancelNoWait(ShortStr),
 }
 
@@ -1326,8 +1207,7 @@ impl Side {
     fn of(method: &Method) -> Side {
         match method {
             Method::ConfirmSelect(_) => Side::Confirm,
-            Method::TxSelect(_) => Side::Tx,
-            Method::BasicQos(q) => Side::Qos(q.clone()),
+            Method::BasicQos(q) => Side::Qos(q.prefetch_count),
             Method::BasicCancel(c) if c.no_wait => Side::CancelNoWait(c.consumer_tag.clone()),
             _ => Side::None,
         }
@@ -1337,32 +1217,12 @@ impl Side {
         match self {
             Side::None => {}
             Side::Confirm => slot.shared.confirm.store(true, Ordering::Release),
-            Side::Tx => slot.tx = true,
-            Side::Qos(q) => {
-                slot.shared.prefetch.store(q.prefetch_count, Ordering::Relaxed);
-                slot.qos.retain(|old| old.global != q.global);
-                slot.qos.push(q);
-            }
+            Side::Qos(prefetch) => slot.shared.prefetch.store(prefetch, Ordering::Relaxed),
             Side::CancelNoWait(tag) => {
                 let _ = end_consumer(slot, &tag, None);
             }
         }
     }
-}
-
-/// Methods whose effect recovery restores (declares, deletes, bindings).
-fn is_topology(method: &Method) -> bool {
-    matches!(
-        method,
-        Method::ExchangeDeclare(_)
-            | Method::ExchangeDelete(_)
-            | Method::ExchangeBind(_)
-            | Method::ExchangeUnbind(_)
-            | Method::QueueDeclare(_)
-            | Method::QueueDelete(_)
-            | Method::QueueBind(_)
-            | Method::QueueUnbind(_)
-    )
 }
 
 /// Writes some of `buf` (`Some(n)`), or flushes when it is empty (`None`). Cancel-safe:

@@ -7,10 +7,11 @@ use super::acks::Unacked;
 use super::confirms::Confirms;
 use super::content::Assembly;
 use super::hold::Hold;
+use super::replay::{ChannelRecord, ModeKind};
 use super::store::Keyed;
 use crate::error::Error;
 use crate::fastmap::FastMap;
-use crate::wire::{MethodId, ShortStr};
+use crate::wire::{BasicConsume, BasicQos, Method, MethodId, ShortStr};
 
 /// Where a channel is.
 #[derive(Debug)]
@@ -49,14 +50,14 @@ impl Mode {
 }
 
 /// What a pending call needs to remember for its reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) enum CallKind {
     /// Nothing.
     Plain,
     /// `channel.open`: the reply opens the channel.
     Open,
-    /// `basic.consume`: `consume-ok` names the consumer and its ack mode is recorded.
-    Consume { no_ack: bool },
+    /// `basic.consume`: `consume-ok` names the consumer, which is recorded as sent.
+    Consume(Box<BasicConsume>),
     /// `basic.cancel`: `cancel-ok` forgets the consumer.
     Cancel,
     /// `basic.get`: a `get-ok` delivery is tracked unless `no_ack`.
@@ -64,16 +65,25 @@ pub(super) enum CallKind {
 }
 
 /// A synchronous call waiting for its reply.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct PendingCall {
     /// The method sent.
     pub(super) method: MethodId,
     pub(super) kind: CallKind,
+    /// A topology method of the application, recorded once the server accepts it.
+    pub(super) record: Option<Box<Method>>,
+    /// Made by recovery: the reply goes to the replay, not to the application.
+    pub(super) internal: bool,
 }
 
 impl PendingCall {
     pub(super) fn new(method: MethodId, kind: CallKind) -> Self {
-        PendingCall { method, kind }
+        PendingCall {
+            method,
+            kind,
+            record: None,
+            internal: false,
+        }
     }
 
     /// The replies that answer this call.
@@ -92,12 +102,26 @@ pub(super) struct Channel {
     /// The content being received, if a content method arrived.
     pub(super) content: Option<Assembly>,
     pub(super) mode: Mode,
-    /// Consumer tag → `no_ack`.
-    pub(super) consumers: FastMap<ShortStr, bool>,
+    /// Consumers by tag.
+    pub(super) consumers: FastMap<ShortStr, Consumer>,
+    /// The last `basic.qos` of each scope (per consumer, global).
+    pub(super) qos: Vec<BasicQos>,
     /// Deliveries waiting for an ack.
     pub(super) unacked: Unacked,
     /// Frames waiting behind a consume or cancel, or a block.
     pub(super) hold: Hold,
+    /// Opened by recovery for its own use: nothing of it is reported.
+    pub(super) internal: bool,
+}
+
+/// A consumer, from `consume-ok` (or a no-wait consume) to `cancel-ok`.
+#[derive(Debug)]
+pub(super) struct Consumer {
+    /// The `basic.consume` that started it, with its final tag.
+    pub(super) spec: BasicConsume,
+    /// A cancel went out: recovery does not restore it. (Deliveries in flight may still
+    /// come; the entry keeps their ack mode until `cancel-ok` or the channel's end.)
+    pub(super) cancelling: bool,
 }
 
 impl Channel {
@@ -109,9 +133,48 @@ impl Channel {
             content: None,
             mode: Mode::Normal,
             consumers: FastMap::default(),
+            qos: Vec::new(),
             unacked: Unacked::default(),
             hold: Hold::default(),
+            internal: false,
         }
+    }
+
+    /// Whether deliveries for `consumer_tag` need an ack (those of an unknown consumer
+    /// are assumed to).
+    pub(super) fn needs_ack(&self, consumer_tag: &ShortStr) -> bool {
+        self.consumers.get(consumer_tag).is_none_or(|c| !c.spec.no_ack)
+    }
+
+    /// What recovery restores of this channel; `None` unless it is open and the
+    /// application's.
+    pub(super) fn record(&self) -> Option<ChannelRecord> {
+        if self.internal || !matches!(self.state, ChannelState::Open) {
+            return None;
+        }
+        let mode = match self.mode {
+            Mode::Normal => ModeKind::Normal,
+            Mode::Confirm(_) => ModeKind::Confirm,
+            Mode::Tx => ModeKind::Tx,
+        };
+        let mut consumers: Vec<BasicConsume> = self
+            .consumers
+            .values()
+            .filter(|c| !c.cancelling)
+            .map(|c| c.spec.clone())
+            .collect();
+        consumers.sort_by(|a, b| a.consumer_tag.as_str().cmp(b.consumer_tag.as_str()));
+        Some(ChannelRecord {
+            id: self.id,
+            qos: self.qos.clone(),
+            mode,
+            consumers,
+        })
+    }
+
+    /// Queues this channel's live consumers read.
+    pub(super) fn consumed_queues(&self) -> impl Iterator<Item = &ShortStr> {
+        self.consumers.values().filter(|c| !c.cancelling).map(|c| &c.spec.queue)
     }
 }
 

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use super::channel::{CallKind, Channel, ChannelState, Mode, PendingCall};
+use super::channel::{CallKind, Channel, ChannelState, Consumer, Mode, PendingCall};
 use super::hold::Kind;
+use super::replay::{ChannelRecord, Replay};
 use super::store::Store;
+use super::topology::{Topology, is_topology};
 use super::{ChannelId, Config, DeliveryTag, Event, Held, Tune};
 use crate::error::{Error, Initiator};
 use crate::wire::{
@@ -77,6 +79,11 @@ pub(super) struct Io {
     pub(super) last_ack: Option<LastAck>,
     /// What the channels hold back (see `hold.rs`).
     pub(super) held: Held,
+    /// Replies to recovery's own calls, for the replay (see `replay.rs`).
+    pub(super) internal: VecDeque<(ChannelId, Method)>,
+    /// Queues whose consumer the application cancelled: an auto-delete one with no
+    /// consumer left is gone from the broker, and from the topology.
+    pub(super) unconsumed: Vec<ShortStr>,
 }
 
 /// Where the last coalescible `basic.ack` frame sits in [`Io::out`].
@@ -108,6 +115,12 @@ pub struct Connection {
     pub(super) discard: Discard,
     /// When the handshake must be over (`Config::handshake_timeout`).
     pub(super) handshake_deadline: Option<Instant>,
+    /// What the application declared and the broker accepted (see `topology.rs`).
+    pub(super) topology: Topology,
+    /// The recovery's restoring, while it runs (see `replay.rs`).
+    pub(super) replay: Option<Replay>,
+    /// What the open channels had when the connection failed, for a successor.
+    pub(super) lost: Vec<ChannelRecord>,
 }
 
 /// A reply text cut to 255 bytes at a character boundary.
@@ -147,6 +160,9 @@ impl Connection {
             secret_updates: 0,
             discard: Discard::Nothing,
             handshake_deadline: None,
+            topology: Topology::default(),
+            replay: None,
+            lost: Vec::new(),
         };
         conn.handshake_deadline = conn.config.handshake_timeout.and_then(|t| now.checked_add(t));
         if let Err(e) = conn.config.validate() {
@@ -406,6 +422,11 @@ impl Connection {
     /// [`Event::ChannelOpened`] follows on `open-ok`. The channel accepts calls and
     /// publishes right away (they are pipelined behind the open).
     pub fn open_channel(&mut self) -> Result<ChannelId, Error> {
+        self.open(false)
+    }
+
+    /// Opens a channel; `internal`: recovery's own, whose events are not reported.
+    pub(super) fn open(&mut self, internal: bool) -> Result<ChannelId, Error> {
         self.check_open()?;
         let max = self.tune.map_or(u16::MAX, |t| t.channel_max);
         let number = self.channels.free_number(max).ok_or(Error::ChannelLimit { max })?;
@@ -415,9 +436,10 @@ impl Connection {
         };
         self.next_epoch = self.next_epoch.wrapping_add(1);
         let mut channel = Channel::new(id);
-        channel
-            .pending
-            .push_back(PendingCall::new(ChannelOpen::ID, CallKind::Open));
+        channel.internal = internal;
+        let mut open = PendingCall::new(ChannelOpen::ID, CallKind::Open);
+        open.internal = internal;
+        channel.pending.push_back(open);
         self.channels.insert(channel);
         encode_method(number, &Method::ChannelOpen(ChannelOpen {}), &mut self.io.out);
         tracing::trace!(channel = number, "channel.open");
@@ -430,6 +452,11 @@ impl Connection {
     /// Later channels get epochs above `id`'s. Refused, nothing sent: a number in use or
     /// above the negotiated `channel_max` ([`Error::ChannelLimit`]).
     pub fn reopen_channel(&mut self, id: ChannelId) -> Result<(), Error> {
+        self.reopen(id, false)
+    }
+
+    /// Reopens channel `id`; `internal`: recovery's replay, which gets the reply.
+    pub(super) fn reopen(&mut self, id: ChannelId, internal: bool) -> Result<(), Error> {
         self.check_open()?;
         let max = self.tune.map_or(u16::MAX, |t| t.channel_max);
         if id.number == 0 || id.number > max {
@@ -442,9 +469,9 @@ impl Connection {
         }
         self.resume_epochs(id.epoch.wrapping_add(1));
         let mut channel = Channel::new(id);
-        channel
-            .pending
-            .push_back(PendingCall::new(ChannelOpen::ID, CallKind::Open));
+        let mut open = PendingCall::new(ChannelOpen::ID, CallKind::Open);
+        open.internal = internal;
+        channel.pending.push_back(open);
         self.channels.insert(channel);
         encode_method(id.number, &Method::ChannelOpen(ChannelOpen {}), &mut self.io.out);
         tracing::trace!(channel = id.number, epoch = id.epoch, "channel.open (reopen)");
@@ -479,6 +506,12 @@ impl Connection {
     /// State kept: `confirm.select` starts numbering publishes, `basic.consume` records
     /// whether its deliveries need acks, `basic.recover` forgets outstanding deliveries.
     pub fn call(&mut self, channel: ChannelId, method: Method) -> Result<(), Error> {
+        self.call_inner(channel, method, false)
+    }
+
+    /// [`call`](Self::call); `internal`: made by recovery's replay, which gets the reply,
+    /// and not recorded in the topology (it restores what is recorded).
+    pub(super) fn call_inner(&mut self, channel: ChannelId, method: Method, internal: bool) -> Result<(), Error> {
         let id = method.id();
         let info = method.info();
         if !info.sent_by_client {
@@ -528,23 +561,44 @@ impl Connection {
         match &method {
             Method::ConfirmSelect(_) if matches!(ch.mode, Mode::Normal) => ch.mode = Mode::confirm(),
             Method::TxSelect(_) => ch.mode = Mode::Tx,
+            Method::BasicQos(q) => {
+                ch.qos.retain(|old| old.global != q.global);
+                ch.qos.push(q.clone());
+            }
             Method::BasicConsume(m) => {
                 if m.no_wait {
-                    ch.consumers.insert(m.consumer_tag.clone(), m.no_ack);
+                    let consumer = Consumer {
+                        spec: m.clone(),
+                        cancelling: false,
+                    };
+                    ch.consumers.insert(m.consumer_tag.clone(), consumer);
                 } else {
-                    kind = CallKind::Consume { no_ack: m.no_ack };
+                    kind = CallKind::Consume(Box::new(m.clone()));
                 }
             }
             // A no_wait cancel keeps the consumer's ack mode: deliveries already in
             // flight may still arrive for it. The entry goes with the channel.
-            Method::BasicCancel(m) if !m.no_wait => kind = CallKind::Cancel,
+            Method::BasicCancel(m) => {
+                if let Some(c) = ch.consumers.get_mut(&m.consumer_tag) {
+                    c.cancelling = true;
+                }
+                if !m.no_wait {
+                    kind = CallKind::Cancel;
+                }
+            }
             Method::BasicGet(m) => kind = CallKind::Get { no_ack: m.no_ack },
             Method::BasicRecover(_) | Method::BasicRecoverAsync(_) => ch.unacked.clear(),
             _ => {}
         }
-        let barrier = matches!(kind, CallKind::Consume { .. } | CallKind::Cancel);
+        let barrier = matches!(kind, CallKind::Consume(_) | CallKind::Cancel);
+        let record = !internal && is_topology(&method);
         if method.expects_reply() {
-            ch.pending.push_back(PendingCall::new(id, kind));
+            let mut call = PendingCall::new(id, kind);
+            call.internal = internal;
+            call.record = record.then(|| Box::new(method.clone()));
+            ch.pending.push_back(call);
+        } else if record {
+            self.topology.record(&method, None);
         }
         ch.hold.place(
             &mut self.io.out,
@@ -814,11 +868,18 @@ impl Connection {
     pub(super) fn fail_all(&mut self, error: Error) {
         let error = self.error.get_or_insert(error).clone();
         self.io.held = Held::default();
+        // A successor restores what was open; during a replay, all it set out to restore.
+        self.lost = match self.replay.take() {
+            Some(replay) => replay.channels,
+            None => self.channels.iter().filter_map(Channel::record).collect(),
+        };
         for ch in self.channels.drain() {
-            self.io.events.push_back(Event::ChannelClosed {
-                channel: ch.id,
-                error: error.clone(),
-            });
+            if !ch.internal {
+                self.io.events.push_back(Event::ChannelClosed {
+                    channel: ch.id,
+                    error: error.clone(),
+                });
+            }
         }
     }
 

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{ChannelId, DeliveryTag, Tune};
+use super::{ChannelId, DeliveryTag, RecoveryReport, Tune};
 use crate::error::Error;
 use crate::wire::{BasicProperties, FieldTable, Method, ReplyCode, ShortStr};
 
@@ -89,6 +89,9 @@ pub enum Event {
         /// True to resume.
         active: bool,
     },
+    /// A successor ([`Connection::successor`](super::Connection::successor)) restored
+    /// what its predecessor had: commands of the application may go again.
+    Recovered(Box<RecoveryReport>),
     /// `connection.update-secret-ok` arrived for [`Connection::update_secret`](super::Connection::update_secret).
     SecretUpdated,
     /// The connection is closed; terminal. Every later command returns this error.

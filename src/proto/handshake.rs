@@ -242,5 +242,6 @@ impl super::Connection {
             server_properties,
             tune,
         });
+        self.start_replay();
     }
 }

@@ -19,9 +19,10 @@ use std::time::Instant;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use super::channel::{CallKind, Channel, ChannelState, Mode};
+use super::channel::{CallKind, Channel, ChannelState, Consumer, Mode};
 use super::connection::{Discard, Io, Phase, method_id, short_text};
 use super::content::{Assembly, ContentKind, Stage};
+use super::topology::Topology;
 use super::{Connection, Content, Delivery, DeliveryTag, Event, Returned};
 use crate::error::{Error, Initiator};
 use crate::wire::{
@@ -252,7 +253,7 @@ impl Connection {
             Ok(Step::Closed(error)) => {
                 if let Some(mut ch) = self.channels.remove_number(number) {
                     ch.hold.discard(&mut self.io.held);
-                    self.io.events.push_back(Event::ChannelClosed { channel: ch.id, error });
+                    self.channel_gone(ch, error);
                 }
             }
             Err(Fault::Connection { code, text, method }) => self.connection_error(code, text, method, now),
@@ -268,6 +269,7 @@ impl Connection {
                 self.begin_channel_close(number, code, reply_text, method, error);
             }
         }
+        self.after_replies();
     }
 
     fn on_channel_method(&mut self, number: u16, method: Method) -> Result<Step, Fault> {
@@ -290,7 +292,7 @@ impl Connection {
             let text = format!("{id} on channel {number}, which is not open");
             return Err(conn_fault(ReplyCode::CHANNEL_ERROR, text, Some(id)));
         };
-        let step = ch.on_method(method, id, &mut self.io);
+        let step = ch.on_method(method, id, &mut self.io, &mut self.topology);
         if matches!(step, Ok(Step::Continue)) && !ch.hold.is_empty() {
             ch.hold.release(&mut self.io.out, self.blocked, &mut self.io.held);
         }
@@ -384,7 +386,7 @@ impl Connection {
 
 impl Channel {
     /// A method for this channel (the server may send it; not a connection method).
-    fn on_method(&mut self, method: Method, id: MethodId, io: &mut Io) -> Result<Step, Fault> {
+    fn on_method(&mut self, method: Method, id: MethodId, io: &mut Io, topology: &mut Topology) -> Result<Step, Fault> {
         let number = self.id.number;
         if let ChannelState::Closing { own, server } = &mut self.state {
             // After channel.close, only close and close-ok count; the rest is dropped.
@@ -419,7 +421,7 @@ impl Channel {
                 | Method::ChannelFlow(_)
         );
         if !asynchronous {
-            return self.on_reply(method, id, io);
+            return self.on_reply(method, id, io, topology);
         }
         if matches!(self.state, ChannelState::Opening) {
             let text = format!("{id} on channel {number} before channel.open-ok");
@@ -460,9 +462,9 @@ impl Channel {
     }
 
     /// A reply: it must answer the oldest pending call.
-    fn on_reply(&mut self, method: Method, id: MethodId, io: &mut Io) -> Result<Step, Fault> {
+    fn on_reply(&mut self, method: Method, id: MethodId, io: &mut Io, topology: &mut Topology) -> Result<Step, Fault> {
         let number = self.id.number;
-        let Some(call) = self.pending.front().copied() else {
+        let Some(call) = self.pending.front() else {
             let text = format!("{id} on channel {number}, but no call is pending");
             return Err(conn_fault(ReplyCode::COMMAND_INVALID, text, Some(id)));
         };
@@ -479,32 +481,48 @@ impl Channel {
             self.content = Some(Assembly::new(ContentKind::GetOk { method: m, no_ack }));
             return Ok(Step::Continue);
         }
-        self.pending.pop_front();
-        match &method {
-            Method::ChannelOpenOk(_) => {
+        let Some(call) = self.pending.pop_front() else {
+            return Ok(Step::Continue);
+        };
+        if let Some(record) = &call.record {
+            topology.record(record, Some(&method));
+        }
+        match (&method, call.kind) {
+            (Method::ChannelOpenOk(_), _) => {
                 self.state = ChannelState::Open;
-                io.events.push_back(Event::ChannelOpened(self.id));
+                if !call.internal {
+                    io.events.push_back(Event::ChannelOpened(self.id));
+                }
                 return Ok(Step::Continue);
             }
-            Method::BasicConsumeOk(m) => {
-                if let CallKind::Consume { no_ack } = call.kind {
-                    self.consumers.insert(m.consumer_tag.clone(), no_ack);
-                    self.hold.answered();
-                }
+            (Method::BasicConsumeOk(m), CallKind::Consume(mut spec)) => {
+                spec.consumer_tag = m.consumer_tag.clone();
+                let consumer = Consumer {
+                    spec: *spec,
+                    cancelling: false,
+                };
+                self.consumers.insert(m.consumer_tag.clone(), consumer);
+                self.hold.answered();
             }
-            Method::BasicCancelOk(m) => {
-                self.consumers.remove(&m.consumer_tag);
-                if call.kind == CallKind::Cancel {
+            (Method::BasicCancelOk(m), kind) => {
+                if let Some(c) = self.consumers.remove(&m.consumer_tag) {
+                    io.unconsumed.push(c.spec.queue);
+                }
+                if kind == CallKind::Cancel {
                     self.hold.answered();
                 }
             }
             _ => {}
         }
-        io.events.push_back(Event::Reply {
-            channel: self.id,
-            method,
-            content: None,
-        });
+        if call.internal {
+            io.internal.push_back((self.id, method));
+        } else {
+            io.events.push_back(Event::Reply {
+                channel: self.id,
+                method,
+                content: None,
+            });
+        }
         Ok(Step::Continue)
     }
 
@@ -535,9 +553,7 @@ impl Channel {
         let channel = self.id;
         match kind {
             ContentKind::Deliver(m) => {
-                // Deliveries for a consumer we do not know are assumed to need an ack.
-                let no_ack = self.consumers.get(&m.consumer_tag).copied().unwrap_or(false);
-                if !no_ack {
+                if self.needs_ack(&m.consumer_tag) {
                     self.unacked.push(m.delivery_tag);
                 }
                 let delivery = Box::new(Delivery {

@@ -47,7 +47,9 @@ mod handshake;
 mod hold;
 mod ids;
 mod inbound;
+mod replay;
 mod store;
+mod topology;
 
 #[cfg(test)]
 mod tests;
@@ -57,4 +59,5 @@ pub use connection::{Connection, State};
 pub use event::{Content, Delivery, Event, Returned};
 pub use hold::Held;
 pub use ids::{ChannelId, DeliveryTag};
+pub use replay::{RecoveryFailure, RecoveryReport};
 pub(crate) use store::{Keyed, Store};

@@ -1,16 +1,9 @@
 //! Connection recovery, as the connection task runs it: keep what the lost connection
-//! had ([`Driver::suspend`]), reconnect with backoff ([`Driver::reconnect`]), then restore
-//! it on the new connection ([`Driver::start_replay`] and the steps after it).
-//!
-//! Order of the restoring, on the new connection (the next generation):
-//! 1. every channel under its old id (`proto::Connection::reopen_channel`), with its QoS,
-//!    confirm and tx modes pipelined behind the open;
-//! 2. exchanges, queues, queue bindings, exchange-to-exchange bindings, one at a time on a
-//!    channel of their own, so a failure (reported in the [`RecoveryReport`]) closes only
-//!    that channel and the next step goes on on a fresh one; a server-named queue gets a
-//!    new name, which the bindings and consumers still to restore follow;
-//! 3. consumers, on their channels, with their tags and arguments;
-//! 4. unconfirmed publishes (opt-in), then the commands that waited, in order.
+//! had ([`Driver::suspend`]), reconnect with backoff ([`Driver::reconnect`]) to a
+//! successor of the state machine (`proto::Connection::successor`), which restores
+//! channels, topology and consumers itself (`src/proto/replay.rs`); then, on its
+//! `Recovered`, republish unconfirmed publishes (opt-in) and run the commands that
+//! waited, in order ([`Driver::finish_replay`]).
 
 use std::future::Future;
 use std::pin::pin;
@@ -18,14 +11,13 @@ use std::task::Poll;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Driver, Pending, Recovery, RecoveryCall, Replay, now, when};
+use super::{Driver, Pending, Recovery, now, when};
 use crate::client::connection::{BoxTransport, open_transport};
 use crate::client::metrics::Counters;
-use crate::client::recovery::{ConnectionState, RecoveryFailure, RecoveryReport, TopologyStep, rename_in_steps};
+use crate::client::recovery::{ConnectionState, RecoveryReport};
 use crate::client::shared::Command;
 use crate::error::{Error, Initiator};
-use crate::proto::{self, ChannelId};
-use crate::wire::{ConfirmSelect, Method, ReplyCode, TxSelect};
+use crate::wire::ReplyCode;
 
 /// What woke a recovery waiting between attempts.
 enum Woke<T> {
@@ -91,7 +83,7 @@ impl Driver {
                     // The call may or may not have taken effect: its caller decides.
                     Pending::Call { reply: Some(reply), .. } => drop(reply.send(Err(cause.clone()))),
                     Pending::Consume { reply, .. } => drop(reply.send(Err(cause.clone()))),
-                    Pending::Call { reply: None, .. } | Pending::Recovery(_) => {}
+                    Pending::Call { reply: None } => {}
                 }
             }
             // Consumers nobody reads (cancel in flight) or that ended are not restored.
@@ -112,17 +104,8 @@ impl Driver {
             let _ = w.send(Err(cause.clone()));
         }
         match &mut self.recovery {
-            Some(r) => {
-                r.cause = cause;
-                r.replay = None;
-            }
-            None => {
-                self.recovery = Some(Recovery {
-                    cause,
-                    attempt: 0,
-                    replay: None,
-                })
-            }
+            Some(r) => r.cause = cause,
+            None => self.recovery = Some(Recovery { cause, attempt: 0 }),
         }
     }
 
@@ -193,11 +176,8 @@ impl Driver {
             match result {
                 Ok(Ok(transport)) => {
                     let mut protocol = config.protocol.clone();
-                    protocol.generation = self.conn.generation().wrapping_add(1);
                     protocol.handshake_timeout = Some(timeout);
-                    let mut conn = proto::Connection::new(protocol, now());
-                    conn.resume_epochs(self.conn.next_epoch());
-                    self.conn = conn;
+                    self.conn = self.conn.successor(protocol, now(), r.topology);
                     return Some(transport);
                 }
                 Ok(Err(e)) => tracing::debug!(attempt, error = %e, "reconnection attempt failed"),
@@ -246,210 +226,10 @@ impl Driver {
         self.close_waiters.push(reply);
     }
 
-    fn replay_state(&self) -> Option<&Replay> {
-        self.recovery.as_ref()?.replay.as_ref()
-    }
-
-    pub(super) fn replay_mut(&mut self) -> Option<&mut Replay> {
-        self.recovery.as_mut()?.replay.as_mut()
-    }
-
-    /// The channel topology is being restored on, if any.
-    pub(super) fn replay_channel(&self) -> Option<ChannelId> {
-        self.replay_state()?.channel
-    }
-
-    fn failure(&mut self, entity: String, error: Error) {
-        tracing::warn!(%entity, %error, "recovery could not restore");
-        if let Some(replay) = self.replay_mut() {
-            replay.report.failures.push(RecoveryFailure { entity, error });
-        }
-    }
-
-    /// Connected again: restore channels, then the topology, then consumers.
-    pub(super) fn start_replay(&mut self) {
-        let steps = if self.config.recovery.topology {
-            self.topology.steps()
-        } else {
-            Vec::new()
-        };
-        let generation = self.conn.generation();
-        let Some(recovery) = self.recovery.as_mut() else { return };
-        tracing::info!(generation, attempt = recovery.attempt, "reconnected: restoring");
-        recovery.replay = Some(Replay {
-            report: RecoveryReport {
-                generation,
-                ..RecoveryReport::default()
-            },
-            steps: steps.into(),
-            current: None,
-            channel: None,
-            consumes: 0,
-            consumers_started: false,
-        });
-        let ids = self.channels.ids();
-        for id in ids {
-            if let Err(e) = self.conn.reopen_channel(id) {
-                self.failure(format!("channel {}", id.number()), e.clone());
-                if let Some(slot) = self.channels.remove(id) {
-                    self.forget_slot_budgets(&slot);
-                    slot.fail(&e, &self.shared.counters);
-                }
-                continue;
-            }
-            let Some(slot) = self.channels.get(id) else {
-                continue;
-            };
-            let mut setup: Vec<Method> = slot.qos.iter().cloned().map(Method::BasicQos).collect();
-            if slot.shared.is_confirm() {
-                setup.push(Method::ConfirmSelect(ConfirmSelect { nowait: false }));
-            }
-            if slot.tx {
-                setup.push(Method::TxSelect(TxSelect {}));
-            }
-            for method in setup {
-                let what = format!("{} on channel {}", method.id(), id.number());
-                match self.conn.call(id, method) {
-                    Ok(()) => {
-                        if let Some(slot) = self.channels.get_mut(id) {
-                            slot.pending.push_back(Pending::Recovery(RecoveryCall::Setup));
-                        }
-                    }
-                    Err(e) => self.failure(what, e),
-                }
-            }
-        }
-        self.replay_next_step();
-    }
-
-    /// Sends the next topology step (and waits for its reply), or moves on to consumers.
-    fn replay_next_step(&mut self) {
-        loop {
-            let Some(replay) = self.replay_mut() else { return };
-            let Some(step) = replay.steps.pop_front() else { break };
-            let channel = match replay.channel {
-                Some(c) => c,
-                None => match self.conn.open_channel() {
-                    Ok(c) => {
-                        if let Some(replay) = self.replay_mut() {
-                            replay.channel = Some(c);
-                        }
-                        c
-                    }
-                    Err(e) => {
-                        self.failure(step.describe(), e);
-                        continue;
-                    }
-                },
-            };
-            match self.conn.call(channel, step.method()) {
-                Ok(()) => {
-                    if let Some(replay) = self.replay_mut() {
-                        replay.current = Some(step);
-                    }
-                    return;
-                }
-                Err(e) => self.failure(step.describe(), e),
-            }
-        }
-        let channel = self.replay_mut().and_then(|r| r.channel.take());
-        if let Some(channel) = channel {
-            let _ = self
-                .conn
-                .close_channel(channel, ReplyCode::SUCCESS, "topology restored");
-        }
-        self.replay_consumers();
-    }
-
-    /// The reply to the current topology step.
-    pub(super) fn replay_reply(&mut self, method: Method) {
-        let Some(replay) = self.replay_mut() else { return };
-        let step = replay.current.take();
-        if let (Some(TopologyStep::Queue(q)), Method::QueueDeclareOk(ok)) = (&step, &method)
-            && q.server_named
-            && ok.queue != q.declare.queue
-        {
-            let (old, new) = (q.declare.queue.clone(), ok.queue.clone());
-            tracing::info!(%old, %new, "server-named queue renamed by recovery");
-            rename_in_steps(replay.steps.make_contiguous(), &old, &new);
-            replay.report.renamed_queues.push((old.to_string(), new.to_string()));
-            self.topology.rename_queue(&old, &new);
-            for slot in self.channels.iter_mut() {
-                for c in slot.consumers.values_mut() {
-                    if c.spec.queue == old {
-                        c.spec.queue = new.clone();
-                    }
-                }
-            }
-        }
-        self.replay_next_step();
-    }
-
-    /// The topology channel was closed by the server: the current step failed.
-    pub(super) fn replay_channel_closed(&mut self, error: Error) {
-        if error.is_connection_error() {
-            return;
-        }
-        let Some(replay) = self.replay_mut() else { return };
-        replay.channel = None;
-        let step = replay.current.take();
-        if let Some(step) = step {
-            self.failure(step.describe(), error);
-        }
-        self.replay_next_step();
-    }
-
-    /// Re-registers every consumer on its channel.
-    fn replay_consumers(&mut self) {
-        let ids = self.channels.ids();
-        let mut started = 0;
-        for id in ids {
-            let Some(slot) = self.channels.get(id) else {
-                continue;
-            };
-            let specs: Vec<_> = slot
-                .consumers
-                .values()
-                .filter(|c| c.tx.is_some() && !c.ended)
-                .map(|c| c.spec.clone())
-                .collect();
-            for spec in specs {
-                let tag = spec.consumer_tag.clone();
-                let what = format!("consumer {:?} on {:?}", tag.as_str(), spec.queue.as_str());
-                let mut m = *spec;
-                m.no_wait = false;
-                match self.conn.call(id, Method::BasicConsume(m)) {
-                    Ok(()) => {
-                        if let Some(slot) = self.channels.get_mut(id) {
-                            slot.pending.push_back(Pending::Recovery(RecoveryCall::Consume(tag)));
-                            started += 1;
-                        }
-                    }
-                    Err(e) => self.failure(what, e),
-                }
-            }
-        }
-        if let Some(replay) = self.replay_mut() {
-            replay.consumes += started;
-            replay.consumers_started = true;
-        }
-        self.maybe_finish_replay();
-    }
-
-    /// Finishes the recovery once every consumer is back.
-    pub(super) fn maybe_finish_replay(&mut self) {
-        let done = self
-            .replay_state()
-            .is_some_and(|r| r.consumers_started && r.consumes == 0 && r.current.is_none());
-        if done {
-            self.finish_replay();
-        }
-    }
-
-    /// Everything is restored: republish (opt-in), run the commands that waited, report.
-    fn finish_replay(&mut self) {
+    /// The state machine restored everything: republish (opt-in), run the commands that
+    /// waited, report.
+    pub(super) fn finish_replay(&mut self, report: RecoveryReport) {
         let Some(recovery) = self.recovery.take() else { return };
-        let Some(replay) = recovery.replay else { return };
         let ids = self.channels.ids();
         for &id in &ids {
             let Some(slot) = self.channels.get_mut(id) else {
@@ -486,13 +266,6 @@ impl Driver {
             self.command(cmd);
         }
         Counters::inc(&self.shared.counters.recoveries);
-        let report = replay.report;
-        tracing::info!(
-            generation = report.generation,
-            renamed = report.renamed_queues.len(),
-            failures = report.failures.len(),
-            "recovered"
-        );
         self.shared.set_state(ConnectionState::Recovered(Box::new(report)));
         if self.conn.is_blocked() {
             self.shared.counters.set_blocked(true);

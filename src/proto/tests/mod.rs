@@ -13,6 +13,7 @@ mod heartbeat;
 mod hold;
 mod hostile;
 mod recovery;
+mod replay;
 
 use std::time::{Duration, Instant};
 
@@ -68,7 +69,11 @@ impl Broker {
     /// A fresh connection; the protocol header is checked.
     pub fn new(config: Config) -> Self {
         let now = Instant::now();
-        let conn = Connection::new(config, now);
+        Self::with(Connection::new(config, now), now)
+    }
+
+    /// Plays the server of `conn`, a connection that has not sent anything yet.
+    pub fn with(conn: Connection, now: Instant) -> Self {
         let mut b = Broker {
             conn,
             now,
@@ -88,6 +93,15 @@ impl Broker {
 
     pub fn open_with_tune(config: Config, channel_max: u16, frame_max: u32, heartbeat: u16) -> Self {
         let mut b = Broker::new(config);
+        b.handshake(channel_max, frame_max, heartbeat);
+        let events = b.events();
+        assert!(matches!(events.as_slice(), [Event::Connected { .. }]), "{events:?}");
+        b
+    }
+
+    /// Runs the handshake up to open-ok (events are left).
+    pub fn handshake(&mut self, channel_max: u16, frame_max: u32, heartbeat: u16) {
+        let b = self;
         b.send(0, start("PLAIN AMQPLAIN EXTERNAL"));
         assert!(matches!(b.expect_method(0), Method::ConnectionStartOk(_)));
         b.send(
@@ -101,10 +115,7 @@ impl Broker {
         assert!(matches!(b.expect_method(0), Method::ConnectionTuneOk(_)));
         assert!(matches!(b.expect_method(0), Method::ConnectionOpen(_)));
         b.send(0, ConnectionOpenOk {});
-        let events = b.events();
-        assert!(matches!(events.as_slice(), [Event::Connected { .. }]), "{events:?}");
         assert_eq!(b.conn.state(), State::Open);
-        b
     }
 
     /// Moves the virtual clock and runs the timers.
