@@ -2,10 +2,11 @@
 # A three-node RabbitMQ cluster on this machine, for the failover tests and demo. It never touches the default node
 # (rabbit@<host>, 5672), the TLS node (warren-tls, 5681/5682) or the fault node (warren-fault, 5692).
 #
-#   scripts/cluster.sh start               start what is not running, wait until all three nodes report the cluster
+#   scripts/cluster.sh start [--fresh]     start what is not running, wait until all three nodes report the cluster
 #                                          formed; prints the three AMQP URIs on stdout, one per line. Idempotent.
 #                                          When the cluster cannot form from the existing data (stale or partial
 #                                          data from an earlier session), it starts over with empty data.
+#                                          --fresh: always start over with empty data.
 #   scripts/cluster.sh stop                stop all three nodes cleanly (data stays)
 #   scripts/cluster.sh status              one line per node, "NAME PORT STATE RUNNING_NODES", then
 #                                          "cluster formed|partial N/3"; exit 0 only when formed.
@@ -189,10 +190,10 @@ start_node() {
     log "$(name "$1") is in the cluster: $(uri "$1")"
 }
 
-# fresh_start: stop whatever runs, wipe the data, start three empty nodes, join warren-c2 and warren-c3 to warren-c1.
+# fresh_start: kill whatever runs (the data goes anyway), wipe the data, start three empty nodes, join warren-c2 and warren-c3 to warren-c1.
 fresh_start() {
     local i
-    for i in "${ALL[@]}"; do stop_node "$i"; as_root rm -rf "$(dir "$i")"; done
+    for i in "${ALL[@]}"; do kill_node "$i"; stop_node "$i"; as_root rm -rf "$(dir "$i")"; done
     for i in "${ALL[@]}"; do launch "$i"; done
     for i in "${ALL[@]}"; do
         node_wait_ready "$WAIT" -n "$(name "$i")" || fail "$(name "$i") did not boot within ${WAIT}s"
@@ -202,13 +203,17 @@ fresh_start() {
         { nctl "$i" -q stop_app && nctl "$i" -q join_cluster "$(name 1)" && nctl "$i" -q start_app; } >&2 ||
             fail "$(name "$i") could not join $(name 1)"
     done
+    wait_for "$WAIT" || fail "the cluster did not form within ${WAIT}s"
 }
 
 start_cluster() {
     local i
     install
     snapshot
-    if formed; then
+    if [ "${1:-}" = --fresh ]; then
+        log "--fresh: building the cluster from scratch"
+        fresh_start
+    elif formed; then
         log "cluster already running"
     elif ! has_data 1 || ! has_data 2 || ! has_data 3; then
         log "some node has no data: building the cluster from scratch"
@@ -220,7 +225,6 @@ start_cluster() {
             fresh_start
         fi
     fi
-    formed || wait_for "$WAIT" || fail "the cluster did not form within ${WAIT}s"
     log "cluster formed: $(name 1), $(name 2), $(name 3)"
     for i in "${ALL[@]}"; do uri "$i"; done
 }
@@ -236,18 +240,20 @@ case "$cmd" in
             WARREN_CLUSTER_LOCKED=1 exec flock -o -w 300 "$D.lock" "$0" "$cmd" "$@"
         fi ;;
 esac
+n=""
 case "$cmd" in
-    start) start_cluster ;;
+    kill | stop-node | start-node | restart | ctl) n=$(node_index "${1:-}") || exit 2 ;;
+    wait) [ "${1:-all}" = all ] || n=$(node_index "$1") || exit 2 ;;
+esac
+case "$cmd" in
+    start) start_cluster "${1:-}" ;;
     stop) for i in 3 2 1; do stop_node "$i"; done; log "cluster stopped" ;;
     status) snapshot; print_status; formed ;;
-    kill) kill_node "$(node_index "${1:-}")" ;;
-    stop-node) stop_node "$(node_index "${1:-}")" ;;
-    start-node) start_node "$(node_index "${1:-}")" ;;
-    restart) i=$(node_index "${1:-}"); stop_node "$i"; start_node "$i" ;;
-    wait)
-        n=""; [ "${1:-all}" = all ] || n=$(node_index "$1")
-        ok=0; wait_for "${2:-$WAIT}" "$n" || ok=1
-        print_status; exit "$ok" ;;
-    ctl) n=$(node_index "${1:-}"); shift; nctl "$n" "$@" ;;
-    *) echo "usage: $0 start|stop|status|kill NODE|stop-node NODE|start-node NODE|restart NODE|wait [NODE|all] [SECS]|ctl NODE ARGS..." >&2; exit 2 ;;
+    kill) kill_node "$n" ;;
+    stop-node) stop_node "$n" ;;
+    start-node) start_node "$n" ;;
+    restart) stop_node "$n"; start_node "$n" ;;
+    wait) ok=0; wait_for "${2:-$WAIT}" "$n" || ok=1; print_status; exit "$ok" ;;
+    ctl) shift; nctl "$n" "$@" ;;
+    *) echo "usage: $0 start [--fresh]|stop|status|kill NODE|stop-node NODE|start-node NODE|restart NODE|wait [NODE|all] [SECS]|ctl NODE ARGS..." >&2; exit 2 ;;
 esac
