@@ -190,7 +190,8 @@ start_node() {
     log "$(name "$1") is in the cluster: $(uri "$1")"
 }
 
-# fresh_start: kill whatever runs (the data goes anyway), wipe the data, start three empty nodes, join warren-c2 and warren-c3 to warren-c1.
+# fresh_start: kill whatever runs (the data goes anyway), wipe the data, start three empty nodes,
+# join warren-c2 and warren-c3 to warren-c1, wait until the cluster is formed.
 fresh_start() {
     local i
     for i in "${ALL[@]}"; do kill_node "$i"; stop_node "$i"; as_root rm -rf "$(dir "$i")"; done
