@@ -342,6 +342,30 @@ impl TaskWake {
     }
 }
 
+/// What, since the task last slept, lets it sleep deaf (see [`TaskWake`]): the one place
+/// that decides whether a sender must wake it.
+#[derive(Debug, Default)]
+pub(crate) struct WakeHints {
+    /// It handed deliveries to a consumer that acks them: the consumer wakes it when it is
+    /// through the batch.
+    pub(crate) handed_batch: bool,
+    /// It sent acks: deaf while a consumer is in the middle of a batch.
+    pub(crate) acks_sent: bool,
+    /// It sent publishes of a confirm channel: their publisher wakes it before it waits.
+    pub(crate) publishes_seen: bool,
+}
+
+impl WakeHints {
+    /// Whether the task may sleep deaf now; uses up the hints that said so. `in_batch`:
+    /// some consumer is in the middle of a batch; `read_paused`: a read pause runs (deaf
+    /// for the rest of it: senders that must not wait call a deaf task, and it can then
+    /// sleep where the broker's writes do not wake it).
+    pub(crate) fn take_deaf(&mut self, in_batch: bool, read_paused: bool) -> bool {
+        let acks_coming = std::mem::take(&mut self.handed_batch) || (std::mem::take(&mut self.acks_sent) && in_batch);
+        acks_coming || std::mem::take(&mut self.publishes_seen) || read_paused
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
@@ -581,5 +605,32 @@ mod tests {
         let start = Instant::now();
         wake.park_until(start + Duration::from_millis(20));
         assert!(start.elapsed() >= Duration::from_millis(20));
+    }
+
+    #[test]
+    fn the_task_sleeps_deaf_only_when_someone_will_wake_it() {
+        let mut hints = WakeHints::default();
+        assert!(!hints.take_deaf(true, false), "nothing done: listen");
+        assert!(hints.take_deaf(false, true), "a read pause: deaf");
+        hints.handed_batch = true;
+        assert!(hints.take_deaf(false, false), "a consumer got a batch to ack");
+        assert!(!hints.take_deaf(false, false), "used up");
+        hints.acks_sent = true;
+        assert!(!hints.take_deaf(false, false), "acks, but no consumer in a batch");
+        hints.acks_sent = true;
+        assert!(hints.take_deaf(true, false), "acks from a consumer in a batch");
+        hints.publishes_seen = true;
+        assert!(
+            hints.take_deaf(false, false),
+            "a confirm publisher wakes it before waiting"
+        );
+        hints.handed_batch = true;
+        hints.publishes_seen = true;
+        assert!(hints.take_deaf(false, false));
+        assert!(
+            hints.take_deaf(false, false),
+            "the publish hint is kept for the next sleep"
+        );
+        assert!(!hints.take_deaf(false, false));
     }
 }

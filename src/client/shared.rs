@@ -160,6 +160,16 @@ impl ConnShared {
         self.state.send_replace(state);
     }
 
+    /// Records a `connection.blocked` (`true`) or `unblocked`, with the state that goes
+    /// with it, if any: the state first, so that whoever the flag wakes reads it already.
+    pub(crate) fn set_blocked(&self, blocked: bool, state: Option<ConnectionState>) {
+        if let Some(state) = state {
+            self.set_state(state);
+        }
+        self.counters.set_blocked(blocked);
+        self.blocked.send_replace(blocked);
+    }
+
     /// True while a recovery is under way.
     pub(crate) fn is_recovering(&self) -> bool {
         self.state.borrow().is_recovering()

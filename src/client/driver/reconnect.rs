@@ -11,7 +11,9 @@ use std::task::Poll;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Driver, Pending, Recovery, now, when};
+use super::session::when;
+use super::slot::Pending;
+use super::{Driver, Recovery, now};
 use crate::client::connection::{BoxTransport, open_transport};
 use crate::client::metrics::Counters;
 use crate::client::recovery::{ConnectionState, RecoveryReport};
@@ -46,8 +48,7 @@ impl Driver {
     pub(super) fn suspend(&mut self, cause: Error) {
         tracing::warn!(error = %cause, "connection lost: recovering");
         self.dispatch();
-        self.shared.counters.set_blocked(false);
-        self.shared.blocked.send_replace(false);
+        self.shared.set_blocked(false, None);
         // Deliveries from now on belong to the next generation; consumers drop the ones
         // still buffered from this one (the broker requeued them).
         let generation = self.conn.generation().wrapping_add(1);
@@ -266,10 +267,7 @@ impl Driver {
             self.command(cmd);
         }
         Counters::inc(&self.shared.counters.recoveries);
-        self.shared.set_state(ConnectionState::Recovered(Box::new(report)));
-        if self.conn.is_blocked() {
-            self.shared.counters.set_blocked(true);
-            self.shared.blocked.send_replace(true);
-        }
+        let recovered = ConnectionState::Recovered(Box::new(report));
+        self.shared.set_blocked(self.conn.is_blocked(), Some(recovered));
     }
 }

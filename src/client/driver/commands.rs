@@ -1,0 +1,279 @@
+//! Commands from the handles, executed on the state machine; their reply senders are
+//! kept in the channel's [`Slot`] until the answer comes.
+
+use std::io;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use super::slot::{ConsumerSlot, Pending, Side, Slot, Stored, Unconfirmed, fail_command};
+use super::{Driver, HELD_MAX, now};
+use crate::client::confirm::Confirmed;
+use crate::client::handoff::DeliverySender;
+use crate::client::metrics::Counters;
+use crate::client::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Publish, Settle};
+use crate::error::{Error, Initiator};
+use crate::proto::{self, ChannelId, DeliveryTag};
+use crate::wire::{BasicConsume, Method, ReplyCode, ShortStr};
+
+impl Driver {
+    pub(super) fn command(&mut self, cmd: Command) {
+        if self.conn.is_closed() && self.conn.error().is_some_and(|e| self.will_recover(e)) {
+            // Lost a moment ago (in this same wakeup), recovery about to start.
+            let _ = self.recovering_command(cmd);
+            return;
+        }
+        if self.recovery.is_some() {
+            match cmd {
+                // Acks go to the state machine, which refuses stale tags; a close ends the
+                // recovery (see `recovering_command` for the time without a connection).
+                Command::Settle { .. } => {}
+                Command::Close { code, text, reply } if self.conn.state() != proto::State::Open => {
+                    self.close_while_recovering(code, text, reply);
+                    self.conn
+                        .handle_io_error(io::Error::other("closed by the application while recovering"));
+                    return;
+                }
+                Command::Close { .. } => {}
+                cmd => {
+                    self.park(cmd);
+                    return;
+                }
+            }
+        }
+        self.execute(cmd);
+    }
+
+    /// Keeps `cmd` until the recovery finishes (bounded: beyond the command queue's
+    /// capacity, it fails with [`Error::NotConnected`]).
+    pub(super) fn park(&mut self, cmd: Command) {
+        if self.parked.len() >= self.config.command_capacity.max(HELD_MAX) {
+            fail_command(cmd, &Error::NotConnected);
+        } else {
+            self.parked.push_back(cmd);
+        }
+    }
+
+    /// Runs one command on the state machine.
+    pub(super) fn execute(&mut self, cmd: Command) {
+        match cmd {
+            Command::OpenChannel { reply } => match self.conn.open_channel() {
+                Ok(id) => {
+                    let shared = Arc::new(ChannelShared::new(id, self.shared.limits.publish_window));
+                    let slot = Slot::new(shared, Some(reply));
+                    // A number is reused only after close-ok, whose event removed the old slot.
+                    self.channels.insert(slot);
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Call { channel, method, reply } => self.call(channel, *method, reply),
+            Command::Consume {
+                channel,
+                method,
+                deliveries,
+                end,
+                reply,
+            } => self.consume(channel, *method, deliveries, end, reply),
+            Command::Publish(publish) => self.publish(*publish),
+            Command::Settle { tag, how, reply } => self.settle(tag, how, reply),
+            Command::ConsumerDropped {
+                channel,
+                consumer_tag,
+                requeue,
+            } => {
+                for tag in requeue {
+                    let _ = self.conn.reject(tag, true);
+                }
+                self.abandon_consumer(channel, &consumer_tag);
+            }
+            Command::CloseChannel {
+                channel,
+                code,
+                text,
+                reply,
+            } => self.close_channel(channel, code, &text, reply),
+            Command::Close { code, text, reply } => self.close(code, &text, reply),
+            Command::UpdateSecret { secret, reply } => match self.conn.update_secret(secret.0, &secret.1) {
+                Ok(()) => self.secret_waiters.push_back(reply),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+        }
+    }
+
+    fn call(&mut self, channel: ChannelId, method: Method, reply: Option<oneshot::Sender<CallReply>>) {
+        let wants_reply = method.expects_reply();
+        let side = Side::of(&method);
+        match self.conn.call(channel, method) {
+            Ok(()) => {
+                let Some(slot) = self.slot(channel) else { return };
+                side.apply(slot);
+                if wants_reply {
+                    slot.pending.push_back(Pending::Call { reply });
+                } else if let Some(reply) = reply {
+                    // No reply will come: answer with the sent method's own ack.
+                    let _ = reply.send(Err(Error::InvalidArgument("no reply expected".into())));
+                }
+            }
+            Err(e) => {
+                if let Some(reply) = reply {
+                    let _ = reply.send(Err(e));
+                }
+            }
+        }
+    }
+
+    fn consume(
+        &mut self,
+        channel: ChannelId,
+        method: BasicConsume,
+        deliveries: DeliverySender,
+        end: Arc<ConsumerEnd>,
+        reply: oneshot::Sender<Result<ShortStr, Error>>,
+    ) {
+        let (no_wait, no_ack) = (method.no_wait, method.no_ack);
+        let tag = method.consumer_tag.clone();
+        if let Err(e) = self.conn.call(channel, Method::BasicConsume(method)) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let Some(slot) = self.slot(channel) else { return };
+        if no_wait {
+            slot.consumers
+                .insert(tag.clone(), ConsumerSlot::new(Some(deliveries), end, no_ack));
+            let _ = reply.send(Ok(tag));
+        } else {
+            slot.pending.push_back(Pending::Consume {
+                deliveries,
+                end,
+                no_ack,
+                reply,
+            });
+        }
+    }
+
+    fn publish(&mut self, publish: Publish) {
+        let Publish {
+            channel,
+            args,
+            properties,
+            body,
+            confirm,
+        } = publish;
+        // Its publisher sends the next ones without waking us (see `TaskWake`).
+        self.hints.publishes_seen |= confirm.is_some();
+        match self.conn.publish(channel, &args, &properties, &body) {
+            Ok(Some(seq)) => {
+                Counters::inc(&self.shared.counters.published);
+                self.publish_order += 1;
+                let order = self.publish_order;
+                let republish = self.config.recovery.enabled && self.config.recovery.republish_unconfirmed;
+                if let Some((reply, permit)) = confirm
+                    && let Some(slot) = self.slot(channel)
+                {
+                    let message = republish.then(|| Box::new(Stored { args, properties, body }));
+                    let unconfirmed = Unconfirmed {
+                        reply,
+                        _permit: permit,
+                        message,
+                        order,
+                    };
+                    slot.confirms.insert(seq, unconfirmed);
+                }
+            }
+            Ok(None) => {
+                Counters::inc(&self.shared.counters.published);
+                if let Some((reply, _permit)) = confirm {
+                    let _ = reply.send(Ok(Confirmed::Sent));
+                }
+            }
+            Err(e) => match confirm {
+                Some((reply, _permit)) => {
+                    let _ = reply.send(Err(e));
+                }
+                None => tracing::debug!(channel = channel.number(), error = %e, "publish refused"),
+            },
+        }
+    }
+
+    fn settle(&mut self, tag: DeliveryTag, how: Settle, reply: Option<oneshot::Sender<Result<(), Error>>>) {
+        self.hints.acks_sent = true;
+        let r = match how {
+            Settle::Ack { multiple } => self.conn.ack(tag, multiple),
+            Settle::Nack { multiple, requeue } => self.conn.nack(tag, multiple, requeue),
+            Settle::Reject { requeue } => self.conn.reject(tag, requeue),
+        };
+        match (&r, how) {
+            (Ok(()), Settle::Ack { .. }) => Counters::inc(&self.shared.counters.acked),
+            (Err(Error::StaleDelivery { .. }), _) => Counters::inc(&self.shared.counters.stale),
+            _ => {}
+        }
+        match reply {
+            Some(reply) => {
+                let _ = reply.send(r);
+            }
+            // A `Delivery` settle the handle already checked; the state machine sent
+            // nothing, so the channel is safe, but say so.
+            None => {
+                if let Err(e) = r {
+                    tracing::warn!(tag = tag.value(), error = %e, "settle refused");
+                }
+            }
+        }
+    }
+
+    fn close_channel(
+        &mut self,
+        channel: ChannelId,
+        code: ReplyCode,
+        text: &str,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
+    ) {
+        let e = match self.conn.close_channel(channel, code, text) {
+            Ok(()) => {
+                tracing::debug!(channel = channel.number(), "closing channel");
+                if let (Some(reply), Some(slot)) = (reply, self.slot(channel)) {
+                    slot.close_waiters.push(reply);
+                }
+                return;
+            }
+            Err(e) => e,
+        };
+        let Some(reply) = reply else { return };
+        let ours = matches!(
+            e,
+            Error::ChannelClosed {
+                by: Initiator::Application,
+                ..
+            }
+        );
+        match self.slot(channel) {
+            // Already closing on our side: wait for the same close-ok.
+            Some(slot) if ours => slot.close_waiters.push(reply),
+            _ => {
+                let _ = reply.send(if ours { Ok(()) } else { Err(e) });
+            }
+        }
+    }
+
+    fn close(&mut self, code: ReplyCode, text: &str, reply: oneshot::Sender<Result<(), Error>>) {
+        self.closing = true;
+        if self.conn.is_closed() || self.conn.state() == proto::State::AwaitCloseOk {
+            self.close_waiters.push(reply);
+            return;
+        }
+        match self.conn.close(now(), code, text) {
+            Ok(()) => {
+                tracing::debug!("closing connection");
+                self.close_waiters.push(reply);
+            }
+            Err(Error::Closed) => self.close_waiters.push(reply),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+}

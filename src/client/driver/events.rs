@@ -1,0 +1,408 @@
+//! Events from the state machine, handed to the handles: replies to their senders,
+//! deliveries to consumer queues (with overflow while a queue is full), confirms to
+//! publishers, and what a closed channel or connection ends.
+
+use std::sync::atomic::Ordering;
+
+use tokio::sync::mpsc;
+
+use super::slot::{ConsumerSlot, Pending, Slot, Unconfirmed, cost, end_consumer};
+use super::{Driver, Waiter};
+use crate::client::confirm::Confirmed;
+use crate::client::handoff::PushError;
+use crate::client::metrics::Counters;
+use crate::client::recovery::ConnectionState;
+use crate::client::shared::Command;
+use crate::error::{Error, Initiator};
+use crate::proto::{self, ChannelId, Delivery, Event, Returned};
+use crate::wire::{BasicCancel, BasicConsumeOk, Method, ReplyCode, ShortStr};
+
+impl Driver {
+    /// Takes every available event.
+    pub(super) fn dispatch(&mut self) {
+        while let Some(event) = self.conn.poll_event() {
+            self.event(event);
+        }
+        // One wake-up per consumer and publisher for everything this read brought.
+        for queue in self.unannounced.drain(..) {
+            queue.announce();
+        }
+        // Window slots first, then the answers, newest first: a publisher awaiting its
+        // oldest confirm wakes once, with all of them in.
+        for (_, _, permit) in &mut self.confirmed {
+            drop(permit.take());
+        }
+        for (reply, outcome, _) in self.confirmed.drain(..).rev() {
+            let _ = reply.send(Ok(outcome));
+        }
+    }
+
+    /// Room in the queue of consumer `waiters[i]` (`Ok`), or its consumer is gone
+    /// (`Err`): hand over as much overflow as fits.
+    pub(super) fn on_room(&mut self, i: usize, room: Result<(), ()>) {
+        let Waiter {
+            channel, consumer_tag, ..
+        } = self.waiters.swap_remove(i);
+        let Some(slot) = self.slot(channel) else { return };
+        let Some(c) = slot.consumers.get_mut(&consumer_tag) else {
+            return;
+        };
+        let mut freed = 0;
+        let mut orphans = Vec::new();
+        let mut announce = None;
+        match (room, &c.tx) {
+            (Ok(()), Some(tx)) => {
+                while let Some(d) = c.overflow.pop_front() {
+                    let size = cost(&d);
+                    match tx.push(d) {
+                        Ok(_) => freed += size,
+                        Err(PushError::Full(d)) => {
+                            c.overflow.push_front(d);
+                            break;
+                        }
+                        Err(PushError::Closed(d)) => orphans.push(d),
+                    }
+                }
+                announce = Some(tx.queue());
+            }
+            _ => orphans.extend(c.overflow.drain(..)),
+        }
+        let wait_again = match (&c.tx, c.overflow.is_empty()) {
+            (Some(tx), false) => Some(tx.queue()),
+            _ => None,
+        };
+        let handed_batch = !c.no_ack && announce.is_some();
+        let done = c.ended && c.overflow.is_empty();
+        if done {
+            slot.consumers.remove(&consumer_tag);
+        }
+        for d in &orphans {
+            freed += cost(d);
+        }
+        self.overflow_bytes = self.overflow_bytes.saturating_sub(freed);
+        self.hints.handed_batch |= handed_batch;
+        self.unannounced.extend(announce);
+        for d in orphans {
+            self.orphan_delivery(channel, d);
+        }
+        if let Some(queue) = wait_again {
+            self.waiters.push(Waiter {
+                channel,
+                consumer_tag,
+                queue,
+            });
+        }
+    }
+
+    /// One event of the state machine, to whom it concerns.
+    pub(super) fn event(&mut self, event: Event) {
+        match event {
+            Event::Connected {
+                server_properties,
+                tune,
+            } => {
+                tracing::info!(
+                    channel_max = tune.channel_max,
+                    frame_max = tune.frame_max,
+                    heartbeat = tune.heartbeat,
+                    "connection open"
+                );
+                self.shared.set_handshake(tune, server_properties);
+                // After a recovery's reconnection, the state machine restores and then
+                // reports `Recovered`.
+                if let Some(tx) = self.connected.take() {
+                    self.shared.set_state(ConnectionState::Connected);
+                    let _ = tx.send(Ok(()));
+                }
+            }
+            Event::Blocked { reason } => {
+                tracing::warn!(%reason, "connection blocked by the server: publishes wait");
+                let state = self.recovery.is_none().then_some(ConnectionState::Blocked { reason });
+                self.shared.set_blocked(true, state);
+            }
+            Event::Unblocked => {
+                tracing::info!("connection unblocked");
+                let state = self.recovery.is_none().then_some(ConnectionState::Connected);
+                self.shared.set_blocked(false, state);
+            }
+            Event::ChannelOpened(id) => self.on_channel_opened(id),
+            Event::ChannelClosed { channel, error } => self.on_channel_closed(channel, error),
+            Event::Reply {
+                channel,
+                method,
+                content,
+            } => {
+                if content.is_some() {
+                    Counters::inc(&self.shared.counters.delivered);
+                }
+                self.reply(channel, method, content.map(|c| *c));
+            }
+            Event::Delivery { channel, delivery } => {
+                Counters::inc(&self.shared.counters.delivered);
+                if delivery.redelivered {
+                    Counters::inc(&self.shared.counters.redelivered);
+                }
+                // Unboxed here, on the thread that allocated it: a box freed by the
+                // consumer's thread would cost a cross-thread free.
+                self.delivery(channel, *delivery)
+            }
+            Event::Confirm {
+                channel,
+                seq,
+                ack,
+                returned,
+            } => self.on_confirm(channel, seq, ack, returned),
+            Event::Return { channel, returned } => self.on_return(channel, *returned),
+            Event::ConsumerCancelled { channel, consumer_tag } => {
+                let Some(slot) = self.slot(channel) else { return };
+                tracing::info!(channel = channel.number(), %consumer_tag, "consumer cancelled by the server");
+                let _ = end_consumer(slot, &consumer_tag, Some(Error::consumer_cancelled(&consumer_tag)));
+            }
+            Event::Flow { channel, active } => {
+                tracing::info!(channel = channel.number(), active, "channel.flow from the server");
+            }
+            Event::Recovered(report) => self.finish_replay(*report),
+            Event::SecretUpdated => {
+                if let Some(w) = self.secret_waiters.pop_front() {
+                    let _ = w.send(Ok(()));
+                }
+            }
+            Event::ConnectionClosed(error) => {
+                match &error {
+                    Error::ConnectionClosed {
+                        by: Initiator::Application,
+                        code: ReplyCode::SUCCESS,
+                        ..
+                    } => tracing::info!("connection closed"),
+                    e => tracing::warn!(error = %e, "connection closed"),
+                }
+                if !self.will_recover(&error) {
+                    self.shared.closed.send_replace(Some(error));
+                }
+            }
+        }
+    }
+
+    fn on_channel_opened(&mut self, id: ChannelId) {
+        let Some(slot) = self.slot(id) else { return };
+        tracing::debug!(channel = id.number(), "channel open");
+        let reply = slot.open_reply.take();
+        let shared = slot.shared.clone();
+        if let Some(reply) = reply
+            && reply.send(Ok(shared)).is_err()
+        {
+            // Nobody waits for it any more (the open was cancelled): close it.
+            let _ = self.conn.close_channel(id, ReplyCode::SUCCESS, "open cancelled");
+        }
+    }
+
+    fn on_channel_closed(&mut self, channel: ChannelId, error: Error) {
+        if error.is_connection_error() && self.will_recover(&error) {
+            // The connection is lost, not the channel: recovery reopens it.
+            return;
+        }
+        if let Some(slot) = self.channels.remove(channel) {
+            tracing::debug!(channel = channel.number(), %error, "channel closed");
+            self.forget_slot_budgets(&slot);
+            slot.fail(&error, &self.shared.counters);
+        }
+    }
+
+    fn on_confirm(&mut self, channel: ChannelId, seq: u64, ack: bool, returned: Option<Box<Returned>>) {
+        let counters = &self.shared.counters;
+        Counters::inc(if ack { &counters.confirmed } else { &counters.nacked });
+        if returned.is_some() {
+            Counters::inc(&counters.returned);
+        }
+        // A publisher may wait for the next confirms once half its window is.
+        self.streamed.add(Some(self.conn.unconfirmed(channel) / 2));
+        let Some(slot) = self.channels.get_mut(channel) else {
+            return;
+        };
+        if let Some(Unconfirmed {
+            reply, _permit: permit, ..
+        }) = slot.confirms.remove(&seq)
+        {
+            let outcome = match returned {
+                Some(message) => Confirmed::Returned { ack, message },
+                None if ack => Confirmed::Ack,
+                None => Confirmed::Nack,
+            };
+            self.confirmed.push((reply, outcome, Some(permit)));
+        }
+    }
+
+    /// A `basic.return` outside confirm mode: to the channel's listener, if any.
+    fn on_return(&mut self, channel: ChannelId, returned: Returned) {
+        Counters::inc(&self.shared.counters.returned);
+        let listener = self
+            .slot(channel)
+            .and_then(|slot| slot.shared.returns.lock().ok().and_then(|r| r.clone()));
+        // Never wait here: a listener that does not keep up loses notices, not messages
+        // (the broker already dropped the message it returns).
+        let undelivered = match listener {
+            Some(tx) => tx.try_send(returned).err().map(|e| match e {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            }),
+            None => Some(returned),
+        };
+        if let Some(returned) = undelivered {
+            tracing::warn!(
+                channel = channel.number(),
+                code = returned.reply_code.0,
+                exchange = %returned.exchange,
+                routing_key = %returned.routing_key,
+                "basic.return outside confirm mode with no room in Channel::returns: dropped"
+            );
+        }
+    }
+
+    /// A slot leaves: its consumer overflow no longer counts against the connection's
+    /// budget.
+    pub(super) fn forget_slot_budgets(&mut self, slot: &Slot) {
+        self.overflow_bytes = self.overflow_bytes.saturating_sub(slot.overflow_bytes());
+    }
+
+    /// The slot of `id`, if it is still that channel (not a successor on its number).
+    pub(super) fn slot(&mut self, id: ChannelId) -> Option<&mut Slot> {
+        self.channels.get_mut(id)
+    }
+
+    pub(super) fn reply(&mut self, channel: ChannelId, method: Method, content: Option<proto::Content>) {
+        let Some(slot) = self.slot(channel) else { return };
+        if let Method::BasicCancelOk(ok) = &method {
+            let _ = end_consumer(slot, &ok.consumer_tag, None);
+        }
+        match slot.pending.pop_front() {
+            Some(Pending::Call { reply }) => {
+                match reply {
+                    Some(reply) => {
+                        if let Err(Ok((_, Some(content)))) = reply.send(Ok((method, content))) {
+                            // A cancelled basic.get: give the message back.
+                            let _ = self.conn.reject(content.tag, true);
+                        }
+                    }
+                    None => {
+                        if let Some(content) = content {
+                            let _ = self.conn.reject(content.tag, true);
+                        }
+                    }
+                }
+            }
+            Some(Pending::Consume {
+                deliveries,
+                end,
+                no_ack,
+                reply,
+            }) => {
+                if let Method::BasicConsumeOk(ok) = method {
+                    let tag = ok.consumer_tag;
+                    let cancelled = reply.send(Ok(tag.clone())).is_err();
+                    slot.consumers.insert(
+                        tag.clone(),
+                        ConsumerSlot::new((!cancelled).then_some(deliveries), end, no_ack),
+                    );
+                    if cancelled {
+                        // The basic_consume future was dropped: nobody will read this consumer.
+                        self.cancel_consumer(channel, tag);
+                    }
+                } else {
+                    let _ = reply.send(Err(Error::unexpected(&[BasicConsumeOk::ID], method.id())));
+                }
+            }
+            None => tracing::debug!(channel = channel.number(), method = %method.id(), "reply with no pending call"),
+        }
+    }
+
+    pub(super) fn delivery(&mut self, channel: ChannelId, delivery: Delivery) {
+        let Some(slot) = self.channels.get_mut(channel) else {
+            self.orphan_delivery(channel, delivery);
+            return;
+        };
+        let prefetch = usize::from(slot.shared.prefetch.load(Ordering::Relaxed));
+        let Some(c) = slot.consumers.get_mut(&delivery.consumer_tag) else {
+            self.orphan_delivery(channel, delivery);
+            return;
+        };
+        let Some(tx) = &c.tx else {
+            self.orphan_delivery(channel, delivery);
+            return;
+        };
+        // The broker waits for acks once the prefetch is used up.
+        let headroom = (!c.no_ack && prefetch != 0).then(|| prefetch.saturating_sub(self.conn.unacked(channel)));
+        self.streamed.add(headroom);
+        if !c.overflow.is_empty() {
+            // Keep the order: behind what already waits.
+            self.overflow_bytes += cost(&delivery);
+            c.overflow.push_back(delivery);
+            return;
+        }
+        match tx.push(delivery) {
+            Ok(first) => {
+                if first {
+                    self.unannounced.push(tx.queue());
+                }
+                self.hints.handed_batch |= !c.no_ack;
+            }
+            Err(PushError::Full(delivery)) => {
+                let queue = tx.queue();
+                let consumer_tag = delivery.consumer_tag.clone();
+                self.overflow_bytes += cost(&delivery);
+                c.overflow.push_back(delivery);
+                self.waiters.push(Waiter {
+                    channel,
+                    consumer_tag,
+                    queue,
+                });
+            }
+            Err(PushError::Closed(delivery)) => self.orphan_delivery(channel, delivery),
+        }
+    }
+
+    /// A delivery nobody will read: requeue it, and cancel its consumer.
+    pub(super) fn orphan_delivery(&mut self, channel: ChannelId, delivery: Delivery) {
+        let no_ack = self.abandon_consumer(channel, &delivery.consumer_tag);
+        if !no_ack {
+            let _ = self.conn.reject(delivery.tag, true);
+        }
+    }
+
+    /// Nobody reads consumer `consumer_tag` any more: requeue its overflow and cancel
+    /// it (once). Returns whether it is a no-ack consumer.
+    pub(super) fn abandon_consumer(&mut self, channel: ChannelId, consumer_tag: &ShortStr) -> bool {
+        let Some(slot) = self.slot(channel) else { return false };
+        let Some(c) = slot.consumers.get_mut(consumer_tag) else {
+            return false;
+        };
+        let first = c.tx.take().is_some();
+        let no_ack = c.no_ack;
+        let overflow: Vec<Delivery> = c.overflow.drain(..).collect();
+        if c.ended {
+            slot.consumers.remove(consumer_tag);
+        }
+        for d in overflow {
+            self.overflow_bytes = self.overflow_bytes.saturating_sub(cost(&d));
+            if !no_ack {
+                let _ = self.conn.reject(d.tag, true);
+            }
+        }
+        if first {
+            self.cancel_consumer(channel, consumer_tag.clone());
+        }
+        no_ack
+    }
+
+    /// Sends `basic.cancel` for a consumer nobody reads; its reply is discarded.
+    pub(super) fn cancel_consumer(&mut self, channel: ChannelId, consumer_tag: ShortStr) {
+        tracing::debug!(channel = channel.number(), %consumer_tag, "cancelling an abandoned consumer");
+        let method = Method::BasicCancel(BasicCancel {
+            consumer_tag,
+            no_wait: false,
+        });
+        self.command(Command::Call {
+            channel,
+            method: Box::new(method),
+            reply: None,
+        });
+    }
+}

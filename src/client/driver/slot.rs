@@ -1,0 +1,222 @@
+//! What the task keeps per channel beside the state machine: the reply senders of its
+//! calls in order, its consumers' queues and overflow, and its publishes' confirm
+//! senders ([`Slot`]).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+
+use crate::client::confirm::Confirmed;
+use crate::client::handoff::DeliverySender;
+use crate::client::metrics::Counters;
+use crate::client::shared::{CallReply, ChannelShared, Command, ConsumerEnd};
+use crate::error::{Error, Initiator};
+use crate::fastmap::FastMap;
+use crate::proto::{ChannelId, Delivery, Keyed};
+use crate::wire::{BasicProperties, BasicPublish, Method, ShortStr};
+
+/// What a delivery costs besides its body, for the overflow budget.
+const DELIVERY_OVERHEAD: usize = 256;
+
+/// A call waiting for its reply, in the order calls were made on the channel.
+pub(super) enum Pending {
+    /// A call; `reply` is `None` when the caller does not want the reply.
+    Call { reply: Option<oneshot::Sender<CallReply>> },
+    /// `basic.consume`: on `consume-ok` the consumer is registered.
+    Consume {
+        deliveries: DeliverySender,
+        end: Arc<ConsumerEnd>,
+        no_ack: bool,
+        reply: oneshot::Sender<Result<ShortStr, Error>>,
+    },
+}
+
+pub(super) struct ConsumerSlot {
+    /// `None` once the consumer handle is gone: deliveries are requeued.
+    pub(super) tx: Option<DeliverySender>,
+    pub(super) end: Arc<ConsumerEnd>,
+    pub(super) no_ack: bool,
+    /// Deliveries waiting for room in the consumer's queue, in order.
+    pub(super) overflow: VecDeque<Delivery>,
+    /// The consumer ended (cancel-ok or server cancel): its sender goes once the
+    /// overflow is handed over.
+    pub(super) ended: bool,
+}
+
+impl ConsumerSlot {
+    pub(super) fn new(tx: Option<DeliverySender>, end: Arc<ConsumerEnd>, no_ack: bool) -> Self {
+        ConsumerSlot {
+            tx,
+            end,
+            no_ack,
+            overflow: VecDeque::new(),
+            ended: false,
+        }
+    }
+}
+
+pub(super) fn cost(d: &Delivery) -> usize {
+    d.body.len() + DELIVERY_OVERHEAD
+}
+
+/// A publish waiting for its confirm.
+pub(super) struct Unconfirmed {
+    pub(super) reply: oneshot::Sender<Result<Confirmed, Error>>,
+    pub(super) _permit: OwnedSemaphorePermit,
+    /// The message, kept in republish mode to send it again after a recovery.
+    pub(super) message: Option<Box<Stored>>,
+    /// Publish order on the connection (republished messages keep theirs).
+    pub(super) order: u64,
+}
+
+/// A published message, as recovery republishes it.
+pub(super) struct Stored {
+    pub(super) args: BasicPublish,
+    pub(super) properties: BasicProperties,
+    pub(super) body: bytes::Bytes,
+}
+
+pub(super) struct Slot {
+    pub(super) shared: Arc<ChannelShared>,
+    pub(super) open_reply: Option<oneshot::Sender<Result<Arc<ChannelShared>, Error>>>,
+    pub(super) pending: VecDeque<Pending>,
+    pub(super) consumers: FastMap<ShortStr, ConsumerSlot>,
+    pub(super) confirms: FastMap<u64, Unconfirmed>,
+    pub(super) close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
+    /// Unconfirmed publishes of a lost connection, to send again once recovered.
+    pub(super) republish: Vec<Unconfirmed>,
+}
+
+impl Keyed for Slot {
+    fn channel_id(&self) -> ChannelId {
+        self.shared.id
+    }
+}
+
+impl Slot {
+    /// Bytes of deliveries held in this channel's consumer overflows.
+    pub(super) fn overflow_bytes(&self) -> usize {
+        self.consumers.values().flat_map(|c| c.overflow.iter()).map(cost).sum()
+    }
+
+    pub(super) fn new(
+        shared: Arc<ChannelShared>,
+        open_reply: Option<oneshot::Sender<Result<Arc<ChannelShared>, Error>>>,
+    ) -> Self {
+        Slot {
+            shared,
+            open_reply,
+            pending: VecDeque::new(),
+            consumers: FastMap::default(),
+            confirms: FastMap::default(),
+            close_waiters: Vec::new(),
+            republish: Vec::new(),
+        }
+    }
+
+    /// Fails everything waiting on the channel with `error`; unconfirmed publishes
+    /// resolve with it too (outcome unknown) and are counted.
+    pub(super) fn fail(self, error: &Error, counters: &Counters) {
+        self.shared.set_closed(error.clone());
+        if let Some(reply) = self.open_reply {
+            let _ = reply.send(Err(error.clone()));
+        }
+        for p in self.pending {
+            match p {
+                Pending::Call { reply: Some(reply), .. } => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+                Pending::Call { reply: None } => {}
+                Pending::Consume { reply, .. } => {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+        }
+        for (_, c) in self.consumers {
+            let _ = c.end.reason.set(error.clone());
+        }
+        for u in self.confirms.into_values().chain(self.republish) {
+            Counters::inc(&counters.unknown);
+            let _ = u.reply.send(Err(error.clone()));
+        }
+        // Our own close (client, any code we chose) succeeded; anything else is why
+        // the close did not go as asked.
+        let ours = matches!(
+            error,
+            Error::ChannelClosed {
+                by: Initiator::Application,
+                ..
+            }
+        );
+        for w in self.close_waiters {
+            let _ = w.send(if ours { Ok(()) } else { Err(error.clone()) });
+        }
+    }
+}
+
+/// Side effects of a call on the channel's shared state, applied once it is sent.
+pub(super) enum Side {
+    None,
+    Confirm,
+    Qos(u16),
+    CancelNoWait(ShortStr),
+}
+
+impl Side {
+    pub(super) fn of(method: &Method) -> Side {
+        match method {
+            Method::ConfirmSelect(_) => Side::Confirm,
+            Method::BasicQos(q) => Side::Qos(q.prefetch_count),
+            Method::BasicCancel(c) if c.no_wait => Side::CancelNoWait(c.consumer_tag.clone()),
+            _ => Side::None,
+        }
+    }
+
+    pub(super) fn apply(self, slot: &mut Slot) {
+        match self {
+            Side::None => {}
+            Side::Confirm => slot.shared.confirm.store(true, Ordering::Release),
+            Side::Qos(prefetch) => slot.shared.prefetch.store(prefetch, Ordering::Relaxed),
+            Side::CancelNoWait(tag) => {
+                let _ = end_consumer(slot, &tag, None);
+            }
+        }
+    }
+}
+
+/// Ends a consumer: with `reason` as the stream's last item (`None`: a plain end). Its
+/// sender is dropped now, or once its overflow is handed over. Returns whether it existed.
+pub(super) fn end_consumer(slot: &mut Slot, consumer_tag: &ShortStr, reason: Option<Error>) -> bool {
+    let Some(c) = slot.consumers.get_mut(consumer_tag) else {
+        return false;
+    };
+    if let Some(reason) = reason {
+        let _ = c.end.reason.set(reason);
+    }
+    if c.overflow.is_empty() {
+        slot.consumers.remove(consumer_tag);
+    } else {
+        c.ended = true;
+    }
+    true
+}
+
+/// Answers a command that will never run with `error`.
+pub(super) fn fail_command(cmd: Command, error: &Error) {
+    match cmd {
+        Command::OpenChannel { reply } => drop(reply.send(Err(error.clone()))),
+        Command::Call { reply: Some(reply), .. } => drop(reply.send(Err(error.clone()))),
+        Command::Consume { reply, .. } => drop(reply.send(Err(error.clone()))),
+        Command::Publish(p) => {
+            if let Some((reply, _)) = p.confirm {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+        Command::Settle { reply: Some(reply), .. } => drop(reply.send(Err(error.clone()))),
+        Command::CloseChannel { reply: Some(reply), .. } => drop(reply.send(Ok(()))),
+        Command::Close { reply, .. } | Command::UpdateSecret { reply, .. } => drop(reply.send(Err(error.clone()))),
+        _ => {}
+    }
+}
