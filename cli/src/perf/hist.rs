@@ -88,6 +88,15 @@ impl Hist {
         self.max
     }
 
+    /// The non-empty buckets: (highest value of the bucket, count), lowest first.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (upper(i).min(self.max), *c))
+    }
+
     /// Adds another histogram's counts.
     pub fn merge(&mut self, other: &Hist) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
@@ -190,6 +199,7 @@ mod tests {
         let d = a.snapshot().since(&s1);
         assert_eq!(d.count(), 2);
         assert!(d.quantile(0.5) >= 1000 && d.quantile(0.5) < 1032);
+        assert_eq!(d.buckets().map(|(_, c)| c).sum::<u64>(), 2);
         let mut m = s1.clone();
         m.merge(&d);
         assert_eq!(m.count(), 3);
