@@ -2,6 +2,7 @@
 # Install what the test suite needs besides the broker (idempotent, quick when all is there):
 #   - the openssl CLI (certificates for the TLS node)
 #   - python3 with pika (a reference AMQP client the interop tests and hand checks use)
+#   - headless Chromium (cli/tests/perf_report.rs opens `warren perf --report`'s page in it)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -11,6 +12,18 @@ PIKA_VERSION=1.3.2
 
 if ! command -v openssl >/dev/null 2>&1; then
     apt_install openssl
+fi
+
+chromium_bin() {
+    for c in chromium chromium-browser; do
+        if command -v "$c" >/dev/null 2>&1; then command -v "$c"; return 0; fi
+    done
+    return 1
+}
+
+if ! chromium_bin >/dev/null; then
+    apt_install chromium
+    chromium_bin >/dev/null || die "chromium installed but not on PATH"
 fi
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -35,4 +48,4 @@ if ! pika_ok; then
     pika_ok || die "pika==$PIKA_VERSION installed but 'import pika' in python3 does not see it"
 fi
 
-echo "test deps ready: $(openssl version | cut -d' ' -f1-2), python3 $(python3 -c 'import sys; print(sys.version.split()[0])') + pika $PIKA_VERSION"
+echo "test deps ready: $(openssl version | cut -d' ' -f1-2), python3 $(python3 -c 'import sys; print(sys.version.split()[0])') + pika $PIKA_VERSION, $("$(chromium_bin)" --version 2>/dev/null | head -1)"
