@@ -44,6 +44,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use warren::client::{Channel, Connection, ConnectionConfig};
 
+pub use args::usage;
 use args::{AckMode, Options, Parsed};
 use body::Clock;
 use consumer::Sub;
