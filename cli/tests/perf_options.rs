@@ -294,3 +294,70 @@ fn combinations_the_check_cannot_follow_are_refused() {
         assert!(stderr.contains(why), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn perftest_bodies_read_by_another_client() {
+    // warren perf publishes PerfTest bodies into a kept queue; pika (Python) reads them:
+    // a 4-byte sequence number and an 8-byte CLOCK_MONOTONIC time in ns, which is what
+    // Python's time.monotonic_ns() reads on Linux (and Java's System.nanoTime()).
+    let queue = format!("warren-perf-test-perftest-body-{}", std::process::id());
+    let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use warren::client::{Connection, QueueDeclareOptions, QueueDeleteOptions};
+        use warren::wire::FieldTable;
+        let conn = Connection::connect(&url)
+            .await
+            .expect("broker (scripts/broker.sh start)");
+        let ch = conn.open_channel().await.unwrap();
+        ch.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
+        let obj = perf_json(&[
+            "-p", "-u", &queue, "-y", "0", "--body", "perftest", "-s", "20", "-C", "50",
+        ]);
+        assert_eq!((num(&obj, "left_in_queues"), num(&obj, "lost")), (50.0, 0.0));
+        let script = r#"
+import json, struct, sys, time, pika
+params = pika.URLParameters(sys.argv[1])
+conn = pika.BlockingConnection(params)
+ch = conn.channel()
+seqs, ages = [], []
+while True:
+    method, props, body = ch.basic_get(sys.argv[2], auto_ack=True)
+    if method is None:
+        break
+    seq, stamp = struct.unpack(">iq", body[:12])
+    seqs.append(seq)
+    ages.append((time.monotonic_ns() - stamp) / 1e9)
+    assert len(body) == 20, len(body)
+conn.close()
+print(json.dumps({"seqs": sorted(seqs), "max_age": max(ages), "min_age": min(ages)}))
+"#;
+        let out = std::process::Command::new("python3")
+            .args(["-c", script, &url, &queue])
+            .output()
+            .expect("python3 (scripts/test-deps.sh installs it with pika)");
+        assert!(
+            out.status.success(),
+            "pika reader: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let Ok(Json::Object(read)) = Json::parse(String::from_utf8_lossy(&out.stdout).trim()) else {
+            panic!("{}", String::from_utf8_lossy(&out.stdout))
+        };
+        let Some(Json::Array(seqs)) = read.get("seqs") else {
+            panic!("{read:?}")
+        };
+        let want: Vec<Json> = (0..50).map(|i| Json::Number(f64::from(i))).collect();
+        assert_eq!(seqs, &want, "every sequence number once");
+        // Same clock: the messages are seconds old at most, never from the future.
+        let (min, max) = (num(&read, "min_age"), num(&read, "max_age"));
+        assert!(min >= 0.0 && max < 120.0, "ages {min} .. {max} s");
+        ch.queue_delete(&queue, QueueDeleteOptions::default()).await.unwrap();
+        let _ = conn.close().await;
+    });
+}
