@@ -541,6 +541,9 @@ fn validate(o: &mut Options) -> Result<(), String> {
     if o.auto_delete && o.cmessages.is_some() {
         return Err("--cmessages with --auto-delete: what consumers leave behind is counted in the queues, and an auto-delete queue vanishes with its last consumer".into());
     }
+    if o.quorum && (o.exclusive || o.auto_delete) {
+        return Err("--quorum with --exclusive or --auto-delete: quorum queues can be neither".into());
+    }
     if o.predeclared && o.queue.is_none() {
         return Err("--predeclared needs --queue NAME (the existing queue, or NAME-0... with --queues)".into());
     }
@@ -772,6 +775,7 @@ mod tests {
             &["--exclusive", "--queues", "1", "-y", "2", "-Y", "2"],
             &["-D", "10", "--auto-delete"],
             &["--predeclared"],
+            &["--quorum", "--auto-delete"],
             &["--body", "perftest", "--count", "5000000000"],
         ] {
             let e = run(bad).unwrap_err();
