@@ -230,6 +230,11 @@ fn consumers_that_stop_early_leave_the_rest_counted() {
     assert_eq!((num(&obj, "lost"), num(&obj, "duplicates")), (0.0, 0.0));
     let obj = perf_json(&["-C", "1000", "--consume-after-publish"]);
     check_clean(&obj, 1000.0);
+    // The consume rate counts from when consumers subscribed, after the last publish.
+    assert!(
+        num(&obj, "consume_start_seconds") >= num(&obj, "publish_seconds") - 0.001,
+        "{obj:?}"
+    );
     let obj = perf_json(&[
         "-x",
         "2",

@@ -97,6 +97,8 @@ Output:
 Scenarios (RabbitMQ's standard ones, shortened to run in under a minute here; -z changes the length):
 SCENARIOS
 Latency is publish -> consume and publish -> confirm, with p50, p75, p95, p99, p99.9 and max.
+With --rate a confirm's latency is taken when it arrives; flat out (no --rate) when the
+confirm window is full and the oldest publish is awaited, which flat out is nearly always.
 Client memory is the resident set size (RSS), sampled every second: rss_start_mib at the
 first sample (1 s in), rss_max_mib, rss_end_mib when publishing ends (before any
 connection closes), and rss_growth_after_warmup_mib, the end minus the sample at 10 % of

@@ -506,7 +506,10 @@ async fn load(
         }
     }
     let publish_end = Instant::now();
-    let _ = go_tx.send(true);
+    if o.consume_after_publish {
+        s.consume_start_secs = run.clock.now_ns() as f64 / 1e9;
+        let _ = go_tx.send(true);
+    }
     s.published = sum(&pstats, |p| &p.published);
     s.bytes = sum(&pstats, |p| &p.bytes);
     s.confirmed = sum(&pstats, |p| &p.confirmed);

@@ -73,6 +73,8 @@ pub struct Summary {
     pub publish_secs: f64,
     /// Seconds from the start until the last message was consumed.
     pub consume_secs: f64,
+    /// Seconds from the start until consumers subscribed (`--consume-after-publish`; else 0).
+    pub consume_start_secs: f64,
     /// Seconds from the start until the end of the drain.
     pub elapsed_secs: f64,
     /// Publish → consume latency in microseconds.
@@ -92,7 +94,7 @@ impl Summary {
         rate(self.published, self.publish_secs)
     }
     pub fn consume_rate(&self) -> f64 {
-        rate(self.consumed, self.consume_secs)
+        rate(self.consumed, self.consume_secs - self.consume_start_secs)
     }
     /// Mean body size in bytes.
     pub fn mean_size(&self) -> u64 {
@@ -173,6 +175,7 @@ impl Summary {
         );
         j.float("publish_seconds", self.publish_secs, 3);
         j.float("consume_seconds", self.consume_secs, 3);
+        j.float("consume_start_seconds", self.consume_start_secs, 3);
         j.float("elapsed_seconds", self.elapsed_secs, 3);
         match error {
             Some(e) => j.str("error", e),
@@ -249,12 +252,22 @@ impl Summary {
         row(
             &mut t,
             "consumed",
-            format!(
-                "{} in {:.3} s ({}/s)",
-                self.consumed,
-                self.consume_secs,
-                int(self.consume_rate())
-            ),
+            if self.consume_start_secs > 0.0 {
+                format!(
+                    "{} from {:.3} s to {:.3} s ({}/s)",
+                    self.consumed,
+                    self.consume_start_secs,
+                    self.consume_secs,
+                    int(self.consume_rate())
+                )
+            } else {
+                format!(
+                    "{} in {:.3} s ({}/s)",
+                    self.consumed,
+                    self.consume_secs,
+                    int(self.consume_rate())
+                )
+            },
         );
         row(&mut t, "acked", self.acked.to_string());
         row(
