@@ -234,7 +234,7 @@ fn sum<T>(items: &[Arc<T>], f: impl Fn(&T) -> &AtomicU64) -> u64 {
 fn merged<T>(items: &[Arc<T>], f: impl Fn(&T) -> &AtomicHist) -> Hist {
     let mut h = Hist::default();
     for i in items {
-        h.merge(&f(i).snapshot());
+        f(i).add_to(&mut h);
     }
     h
 }
