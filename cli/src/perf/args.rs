@@ -402,6 +402,7 @@ pub fn parse(args: &[String], amqp_url: Option<String>) -> Result<Parsed, String
                 let s = scenario::find(&v)
                     .ok_or_else(|| format!("--scenario {v:?}: expected one of {}", scenario::names().join(", ")))?;
                 (s.apply)(&mut o);
+                variable_rate.clear();
                 o.scenario = Some(s.name);
             }
             _ => return Err(format!("unknown option {arg:?} (try --help)")),
@@ -798,5 +799,11 @@ mod tests {
             "later options override the scenario"
         );
         assert!(run(&["--scenario", "nope"]).unwrap_err().contains("flat-out"));
+        let o = run(&["-vr", "100:1", "--scenario", "latency"]).unwrap();
+        assert_eq!(
+            o.rate.unwrap().label(),
+            "2000",
+            "the preset's rate, not the earlier -vr"
+        );
     }
 }
