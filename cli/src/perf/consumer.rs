@@ -20,6 +20,8 @@ pub struct Sub {
     /// The index of the queue it reads.
     pub queue: usize,
     pub tag: String,
+    /// Its index among all consuming channels (seeds its nack decisions).
+    pub index: u32,
     /// Subscribed already, or (with `--consume-after-publish`) not yet.
     pub consumer: Option<Consumer>,
 }
@@ -45,7 +47,6 @@ pub async fn consume(
     o: &Options,
     topology: &Topology,
     mut sub: Sub,
-    index: u32,
     mut go: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), String> {
@@ -63,7 +64,7 @@ pub async fn consume(
     let ch = &sub.ch;
     let ledger = topology.ledger(sub.queue);
     let (seen, dropped) = (&run.seen[ledger], &run.dropped[ledger]);
-    let mut rng = Rng::new(0x5EED_0002, u64::from(index));
+    let mut rng = Rng::new(0x5EED_0002, u64::from(sub.index));
     let mut pacer = o.consumer_rate.map(|r| {
         Pacer::new(
             RateSchedule::parse(&r.to_string()).expect("a positive rate"),

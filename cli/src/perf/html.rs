@@ -416,7 +416,7 @@ fn histogram(h: &mut String, consume: &Hist, confirm: &Hist) {
 
 /// 1, 2 or 5 times a power of ten, at least `v` (and above 0).
 fn nice_ceiling(v: f64) -> f64 {
-    if !(v > 0.0) {
+    if v.is_nan() || v <= 0.0 {
         return 1.0;
     }
     let p = 10f64.powf(v.log10().floor());

@@ -349,6 +349,7 @@ async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Con
             ch,
             queue: topology.consumer_queue(o, c, k),
             tag: format!("warren-perf-{c}.{k}"),
+            index: c * o.consumer_channels + k,
             consumer: None,
         };
         if !o.consume_after_publish {
@@ -427,12 +428,12 @@ async fn load(
 
     let cstats: Vec<Arc<ConsumerStats>> = subs.iter().map(|_| Arc::default()).collect();
     let mut consumer_tasks: Vec<JoinHandle<Result<(), String>>> = Vec::new();
-    for (j, (sub, stats)) in subs.into_iter().zip(&cstats).enumerate() {
+    for (sub, stats) in subs.into_iter().zip(&cstats) {
         let (run, stats, o, topology) = (run.clone(), stats.clone(), o.clone(), topology.clone());
         let (go, stop) = (go_rx.clone(), stop_rx.clone());
         consumer_tasks.push(tokio::spawn(async move {
             let ch = sub.ch.clone();
-            let r = consumer::consume(&run, &stats, &o, &topology, sub, j as u32, go, stop).await;
+            let r = consumer::consume(&run, &stats, &o, &topology, sub, go, stop).await;
             let _ = ch.close().await;
             r
         }));

@@ -98,11 +98,7 @@ impl Summary {
     }
     /// Mean body size in bytes.
     pub fn mean_size(&self) -> u64 {
-        if self.published > 0 {
-            self.bytes / self.published
-        } else {
-            0
-        }
+        self.bytes.checked_div(self.published).unwrap_or(0)
     }
     /// Client CPU microseconds per message (published + consumed counted once each).
     pub fn cpu_us_per_msg(&self) -> Option<f64> {

@@ -15,10 +15,12 @@ const CHUNKS: usize = 1 << 14;
 const GROUP: usize = 128;
 
 type Chunk = Box<[AtomicU64]>;
+/// `GROUP` chunks, each allocated on first use.
+type Group = Box<[OnceLock<Chunk>]>;
 
 /// A set of `u64` below 2^34.
 pub struct SeqSet {
-    groups: Box<[OnceLock<Box<[OnceLock<Chunk>]>>]>,
+    groups: Box<[OnceLock<Group>]>,
 }
 
 impl Default for SeqSet {
