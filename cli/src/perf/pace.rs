@@ -200,6 +200,9 @@ impl Ord for Entry {
 
 /// Waits below this are not worth a wake-up: the task goes on at once.
 const SLACK: Duration = Duration::from_micros(20);
+/// How late Linux wakes a sleeping thread (its default timer slack): the timer thread
+/// parks this much less than the wait, so that deadlines are met, not overshot.
+const WAKE_LATENESS: Duration = Duration::from_micros(50);
 
 impl FineTimer {
     /// Starts the timer thread; it ends when the last handle is dropped.
@@ -225,7 +228,8 @@ impl FineTimer {
                     };
                     drop(inner);
                     // Park even with nothing due, so a dropped timer is noticed.
-                    std::thread::park_timeout(wait.unwrap_or(Duration::from_millis(100)));
+                    let wait = wait.map_or(Duration::from_millis(100), |w| w.saturating_sub(WAKE_LATENESS));
+                    std::thread::park_timeout(wait);
                 }
             })
             .expect("spawn the timer thread");
