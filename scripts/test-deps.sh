@@ -3,6 +3,7 @@
 #   - the openssl CLI (certificates for the TLS node)
 #   - python3 with pika (a reference AMQP client the interop tests and hand checks use)
 #     and pamqp (a second, independent Python codec the wire interop tests compare with)
+#   - headless Chromium (cli/tests/perf_report.rs opens `warren perf --report`'s page in it)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -13,6 +14,18 @@ PAMQP_VERSION=4.0.1
 
 if ! command -v openssl >/dev/null 2>&1; then
     apt_install openssl
+fi
+
+chromium_bin() {
+    for c in chromium chromium-browser; do
+        if command -v "$c" >/dev/null 2>&1; then command -v "$c"; return 0; fi
+    done
+    return 1
+}
+
+if ! chromium_bin >/dev/null; then
+    apt_install chromium
+    chromium_bin >/dev/null || die "chromium installed but not on PATH"
 fi
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -41,4 +54,4 @@ for want in "pika==$PIKA_VERSION" "pamqp==$PAMQP_VERSION"; do
     py_ok "$module" "$version" || die "$want installed but 'import $module' in python3 does not see it"
 done
 
-echo "test deps ready: $(openssl version | cut -d' ' -f1-2), python3 $(python3 -c 'import sys; print(sys.version.split()[0])') + pika $PIKA_VERSION + pamqp $PAMQP_VERSION"
+echo "test deps ready: $(openssl version | cut -d' ' -f1-2), python3 $(python3 -c 'import sys; print(sys.version.split()[0])') + pika $PIKA_VERSION + pamqp $PAMQP_VERSION, $("$(chromium_bin)" --version 2>/dev/null | head -1)"

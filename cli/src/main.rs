@@ -14,6 +14,7 @@ usage: warren <command> [options]
 
 commands:
   decode    print the frames of a raw AMQP 0-9-1 byte stream as JSON lines
+  perf      load test against a RabbitMQ broker, counting lost and duplicate messages
   help      this text (`warren help <command>` for a command's options)
 ";
 
@@ -25,6 +26,10 @@ fn main() {
         Some("help" | "-h" | "--help") => match args.get(1).map(String::as_str) {
             Some("decode") => {
                 print!("{}", decode::USAGE);
+                0
+            }
+            Some("perf") => {
+                println!("{}", perf::usage());
                 0
             }
             _ => {

@@ -88,7 +88,17 @@ impl Hist {
         self.max
     }
 
+    /// The non-empty buckets: (highest value of the bucket, count), lowest first.
+    pub fn buckets(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| (upper(i).min(self.max), *c))
+    }
+
     /// Adds another histogram's counts.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn merge(&mut self, other: &Hist) {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
@@ -138,7 +148,18 @@ impl AtomicHist {
         }
     }
 
+    /// Adds the counts so far to `into` (a snapshot merged without a copy).
+    pub fn add_to(&self, into: &mut Hist) {
+        for (a, c) in into.counts.iter_mut().zip(self.counts.iter()) {
+            let c = c.load(Relaxed);
+            *a += c;
+            into.total += c;
+        }
+        into.max = into.max.max(self.max.load(Relaxed));
+    }
+
     /// A copy of the counts so far.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn snapshot(&self) -> Hist {
         let counts: Vec<u64> = self.counts.iter().map(|c| c.load(Relaxed)).collect();
         let total = counts.iter().sum();
@@ -190,8 +211,13 @@ mod tests {
         let d = a.snapshot().since(&s1);
         assert_eq!(d.count(), 2);
         assert!(d.quantile(0.5) >= 1000 && d.quantile(0.5) < 1032);
+        assert_eq!(d.buckets().map(|(_, c)| c).sum::<u64>(), 2);
         let mut m = s1.clone();
         m.merge(&d);
         assert_eq!(m.count(), 3);
+        let mut sum = Hist::default();
+        a.add_to(&mut sum);
+        a.add_to(&mut sum);
+        assert_eq!((sum.count(), sum.quantile(1.0)), (6, 1000));
     }
 }

@@ -1,66 +1,97 @@
 //! `warren perf`: a load test in the spirit of RabbitMQ's PerfTest that also proves
-//! delivery. Producers publish numbered messages to a fresh queue, consumers read them
-//! back, and the run ends with a count of what was lost or delivered twice.
+//! delivery. Producers publish numbered messages, consumers read them back, and the run
+//! ends with a count of what was lost or delivered twice.
 //!
-//! Every body starts with 16 bytes: the sequence number and the publish time (both u64
-//! big-endian; the time in nanoseconds since the run started, one clock for the whole
-//! process). Sequence numbers are handed out in blocks from one counter, so they are
-//! unique across producers. Two bit sets make the checks exact:
+//! Every body starts with a sequence number and a publish time (see [`body`]). Sequence
+//! numbers are handed out in blocks from one counter, so they are unique across
+//! producers. Bit sets make the checks exact:
 //! - `sent`: numbers the broker confirmed (or, without confirms, that were published);
-//! - `seen`: numbers consumed; a second delivery of one is a duplicate.
+//! - `seen`: numbers consumed and acked, one set per queue when every queue gets every
+//!   message (fanout), else one for all; a second delivery of one is a duplicate;
+//! - `dropped`: numbers nacked without requeue (`--nack-requeue false`), not expected back.
 //!
 //! After the producers finish, the run drains until every number of `sent` is in `seen`
-//! (or `--drain-timeout` passes); `lost` is what is in `sent` and not in `seen`.
+//! or `dropped` (or `--drain-timeout` passes); `lost` is what is in neither, less what is
+//! still counted in the queues when consumers stop early (`--cmessages`) or there are none.
 //!
-//! Each producer and consumer has its own connection and channel, on a multi-thread
-//! tokio runtime. Counters are per task (no shared cache line on the hot path); the
-//! reporter sums them once a second and samples the process's resident memory.
+//! Each producer and consumer connection has `-X`/`-Y` channels, one task each, on a
+//! multi-thread tokio runtime. Counters are per task (no shared cache line on the hot
+//! path); the reporter sums them once a second (see [`series`]).
 
 mod args;
+mod body;
+mod consumer;
 mod hist;
+mod html;
+mod pace;
 mod process;
+mod producer;
 mod report;
+mod rng;
 mod rss;
+mod scenario;
 mod seqset;
+mod series;
+mod topology;
 
-use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{BufMut, Bytes, BytesMut};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use warren::client::{
-    Channel, Confirmation, Confirmed, Connection, ConnectionConfig, ConsumeOptions, Consumer, PublishOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
-};
-use warren::wire::{BasicProperties, FieldTable, ShortStr};
+use warren::client::{Channel, Connection, ConnectionConfig};
 
-pub use args::USAGE;
+pub use args::usage;
 use args::{AckMode, Options, Parsed};
+use body::Clock;
+use consumer::Sub;
 use hist::{AtomicHist, Hist};
-use report::{Summary, Tick};
+use pace::FineTimer;
+use report::Summary;
 use rss::RssSamples;
 use seqset::SeqSet;
+use series::{Percentiles, Point};
+use topology::{Routing, Topology};
 
 /// Sequence numbers a producer takes from the shared counter at a time.
 const SEQ_BLOCK: u64 = 64;
-/// Bytes of the header every body starts with.
-const BODY_HEADER: usize = 16;
 
 /// Runs `warren perf` with the arguments after `perf`; returns the exit code.
 pub fn run(args: &[String]) -> i32 {
     let opts = match args::parse(args, std::env::var("AMQP_URL").ok()) {
         Ok(Parsed::Run(o)) => o,
         Ok(Parsed::Help) => {
-            println!("{USAGE}");
+            println!("{}", args::usage());
             return 0;
         }
         Err(e) => {
             eprintln!("warren perf: {e}");
             return 2;
         }
+    };
+    // Output files are created before the run: a bad path fails at once, not after it.
+    let series = match &opts.time_series {
+        Some(path) => match File::create(path) {
+            Ok(f) => Some(BufWriter::new(f)),
+            Err(e) => {
+                eprintln!("warren perf: --time-series {}: {e}", path.display());
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let report_file = match &opts.report {
+        Some(path) => match File::create(path) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("warren perf: --report {}: {e}", path.display());
+                return 2;
+            }
+        },
+        None => None,
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -69,19 +100,20 @@ pub fn run(args: &[String]) -> i32 {
             return 3;
         }
     };
-    let (summary, error) = rt.block_on(perf(&opts));
+    let (summary, mut error) = rt.block_on(perf(&opts, series));
+    if let (Some(mut f), Some(path)) = (report_file, &opts.report) {
+        let page = html::render(&summary, &verdict_text(&opts, &summary, error.as_deref()));
+        if let Err(e) = f.write_all(page.as_bytes()) {
+            error.get_or_insert(format!("writing --report {}: {e}", path.display()));
+        }
+    }
     let verdict = verdict(&opts, &summary, error.as_deref());
     let code = match (&error, &verdict) {
         (Some(_), _) => 3,
         (None, Some(_)) => 1,
         (None, None) => 0,
     };
-    let verdict_text = match (&error, &verdict) {
-        (Some(e), _) => format!("FAILED: {e}"),
-        (None, Some(v)) => format!("FAILED: {v}"),
-        (None, None) => "ok".into(),
-    };
-    let table = summary.table(&verdict_text);
+    let table = summary.table(&verdict_text(&opts, &summary, error.as_deref()));
     if opts.json {
         eprint!("{table}");
         println!("{}", summary.to_json(code == 0, error.as_deref()));
@@ -91,6 +123,14 @@ pub fn run(args: &[String]) -> i32 {
     // Do not wait for connection tasks that are still closing.
     rt.shutdown_timeout(Duration::from_millis(200));
     code
+}
+
+fn verdict_text(o: &Options, s: &Summary, error: Option<&str>) -> String {
+    match (error, verdict(o, s, error)) {
+        (Some(e), _) => format!("FAILED: {e}"),
+        (None, Some(v)) => format!("FAILED: {v}"),
+        (None, None) => "ok".into(),
+    }
 }
 
 /// Why the run failed its checks, if it did.
@@ -125,46 +165,63 @@ fn verdict(o: &Options, s: &Summary, error: Option<&str>) -> Option<String> {
 
 /// What every task shares.
 struct Run {
-    start: Instant,
+    clock: Clock,
+    timer: FineTimer,
     /// Next free sequence number.
     next_seq: AtomicU64,
-    /// Sequence numbers below this are published (`--count`); `u64::MAX` for `--duration`.
+    /// Sequence numbers below this are published (`--count`); the format's limit otherwise.
     limit: u64,
     /// Set when `--duration` is over: producers stop.
     stop_publishing: AtomicBool,
     /// Confirmed (or, without confirms, published) sequence numbers.
     sent: SeqSet,
-    /// Consumed sequence numbers.
-    seen: SeqSet,
+    /// Consumed and acked sequence numbers, per ledger (see [`Topology::ledger`]).
+    seen: Vec<SeqSet>,
+    /// Nacked without requeue, per ledger.
+    dropped: Vec<SeqSet>,
     /// Resident bytes when the first producer finished, before any connection closed.
     rss_end: OnceLock<Option<u64>>,
 }
 
 impl Run {
-    fn now_ns(&self) -> u64 {
-        self.start.elapsed().as_nanos() as u64
+    /// Per ledger: sent numbers neither seen nor dropped.
+    fn missing(&self) -> Vec<u64> {
+        self.seen
+            .iter()
+            .zip(&self.dropped)
+            .map(|(seen, dropped)| self.sent.count_missing_from_both(seen, Some(dropped)))
+            .collect()
     }
 }
 
 #[derive(Default)]
 struct ProducerStats {
     published: AtomicU64,
+    bytes: AtomicU64,
     confirmed: AtomicU64,
     nacked: AtomicU64,
     returned: AtomicU64,
     unconfirmed: AtomicU64,
-    /// `Run::now_ns` when the last publish was settled.
+    /// `Clock::now_ns` when the last publish was settled.
     done_ns: AtomicU64,
+    /// Publish → confirm latency, microseconds.
+    confirm_latency: AtomicHist,
 }
 
 #[derive(Default)]
 struct ConsumerStats {
-    /// Distinct sequence numbers consumed.
+    /// Distinct sequence numbers consumed (and acked).
     consumed: AtomicU64,
     duplicates: AtomicU64,
     corrupt: AtomicU64,
     acked: AtomicU64,
-    /// `Run::now_ns` of the last delivery.
+    /// Deliveries nacked (`--nack`).
+    nacks: AtomicU64,
+    /// Distinct sequence numbers nacked without requeue.
+    dropped: AtomicU64,
+    /// Stopped after its `--cmessages` quota.
+    quota_done: AtomicBool,
+    /// `Clock::now_ns` of the last delivery.
     last_ns: AtomicU64,
     /// Publish → consume latency, microseconds.
     latency: AtomicHist,
@@ -174,10 +231,10 @@ fn sum<T>(items: &[Arc<T>], f: impl Fn(&T) -> &AtomicU64) -> u64 {
     items.iter().map(|i| f(i).load(Relaxed)).sum()
 }
 
-fn latency_snapshot(consumers: &[Arc<ConsumerStats>]) -> Hist {
+fn merged<T>(items: &[Arc<T>], f: impl Fn(&T) -> &AtomicHist) -> Hist {
     let mut h = Hist::default();
-    for c in consumers {
-        h.merge(&c.latency.snapshot());
+    for i in items {
+        f(i).add_to(&mut h);
     }
     h
 }
@@ -185,25 +242,33 @@ fn latency_snapshot(consumers: &[Arc<ConsumerStats>]) -> Hist {
 // ---------------------------------------------------------------------------------------
 // The run.
 
-async fn perf(o: &Options) -> (Summary, Option<String>) {
-    let queue = o.queue.clone().unwrap_or_else(|| {
+async fn perf(o: &Options, series: Option<BufWriter<File>>) -> (Summary, Option<String>) {
+    let base = o.queue.clone().unwrap_or_else(|| {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         format!("warren-perf-{}-{}", std::process::id(), nanos % 1_000_000_000_000)
     });
+    let topology = Topology::plan(o, &base);
     let mut summary = Summary {
-        queue: queue.clone(),
+        queue: base.clone(),
+        queues: o.queues,
+        exchange: topology.label(),
+        copies: topology.copies(),
         producers: o.producers,
         consumers: o.consumers,
-        size: o.size,
+        producer_channels: o.producer_channels,
+        consumer_channels: o.consumer_channels,
+        sizes: o.sizes.label(),
+        body: o.body.name(),
+        rate: o.rate.as_ref().map(pace::RateSchedule::label),
+        consumer_rate: o.consumer_rate,
+        scenario: o.scenario,
         confirm: o.confirm,
         prefetch: o.prefetch,
         ack: o.ack.label(),
-        queue_kind: if o.quorum {
-            "quorum"
-        } else if o.durable {
-            "classic, durable"
-        } else {
-            "classic"
+        queue_kind: match (o.quorum, o.durable) {
+            (true, _) => "quorum",
+            (false, true) => "classic, durable",
+            (false, false) => "classic",
         },
         persistent: o.persistent,
         ..Default::default()
@@ -221,20 +286,15 @@ async fn perf(o: &Options) -> (Summary, Option<String>) {
             .open_channel()
             .await
             .map_err(|e| format!("control channel: {e}"))?;
-        declare(o, &ch, &queue).await?;
-        let outcome = load(o, &queue, &mut summary).await;
-        // Delete the queue whatever happened (a fresh channel: the load may have broken the first).
-        let ch = match ch.is_open() {
-            true => ch,
-            false => control
-                .open_channel()
-                .await
-                .map_err(|e| format!("control channel: {e}"))?,
+        let declared = topology.declare(o, &ch).await;
+        let outcome = match declared {
+            Ok(()) => load(o, &topology, &control, &mut summary, series).await,
+            Err(e) => Err(e),
         };
-        let deleted = ch.queue_delete(&queue, QueueDeleteOptions::default()).await;
+        // Delete what was declared whatever happened (on a fresh channel if the first broke).
+        let deleted = topology.delete(o, &control, ch).await;
         outcome?;
-        deleted.map_err(|e| format!("deleting queue {queue}: {e}"))?;
-        Ok::<(), String>(())
+        deleted
     }
     .await;
     let _ = control.close().await;
@@ -260,72 +320,147 @@ fn redact(uri: &str) -> String {
     }
 }
 
-async fn declare(o: &Options, ch: &Channel, queue: &str) -> Result<(), String> {
-    let mut arguments = FieldTable::new();
-    if o.quorum {
-        arguments.insert(ShortStr::from_static("x-queue-type"), "quorum");
-    }
-    let options = QueueDeclareOptions {
-        durable: o.durable || o.quorum,
-        ..Default::default()
-    };
-    ch.queue_declare(queue, options, arguments)
+/// Opens consumer connection `c` with its channels (declaring its queues with
+/// `--exclusive`), subscribed unless `--consume-after-publish`.
+async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Connection, Vec<Sub>), String> {
+    let conn = Connection::connect_with(config(o, &format!("consumer {c}"))?)
         .await
-        .map_err(|e| format!("declaring queue {queue}: {e}"))?;
-    Ok(())
+        .map_err(|e| format!("consumer {c}: connect: {e}"))?;
+    let owned = if o.exclusive {
+        topology.owned_by(o, c)
+    } else {
+        Vec::new()
+    };
+    let mut subs = Vec::new();
+    for k in 0..o.consumer_channels {
+        let ch = conn
+            .open_channel()
+            .await
+            .map_err(|e| format!("consumer {c}.{k}: channel: {e}"))?;
+        if let Some(&q) = owned.get(k as usize) {
+            topology.declare_queue(o, &ch, q).await?;
+        }
+        if o.ack != AckMode::Auto {
+            ch.basic_qos(o.prefetch, false)
+                .await
+                .map_err(|e| format!("consumer {c}.{k}: basic.qos: {e}"))?;
+        }
+        let mut sub = Sub {
+            ch,
+            queue: topology.consumer_queue(o, c, k),
+            tag: format!("warren-perf-{c}.{k}"),
+            index: c * o.consumer_channels + k,
+            consumer: None,
+        };
+        if !o.consume_after_publish {
+            sub.consumer = Some(sub.subscribe(o, topology).await?);
+        }
+        subs.push(sub);
+    }
+    Ok((conn, subs))
+}
+
+async fn setup_producer(o: &Options, p: u32) -> Result<(Connection, Vec<Channel>), String> {
+    let conn = Connection::connect_with(config(o, &format!("producer {p}"))?)
+        .await
+        .map_err(|e| format!("producer {p}: connect: {e}"))?;
+    let mut channels = Vec::new();
+    for k in 0..o.producer_channels {
+        let ch = conn
+            .open_channel()
+            .await
+            .map_err(|e| format!("producer {p}.{k}: channel: {e}"))?;
+        if o.confirm > 0 {
+            ch.confirm_select()
+                .await
+                .map_err(|e| format!("producer {p}.{k}: confirm.select: {e}"))?;
+        }
+        channels.push(ch);
+    }
+    Ok((conn, channels))
 }
 
 /// Connects everyone, runs the producers, drains, stops the consumers, fills `s`.
-async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
+async fn load(
+    o: &Options,
+    topology: &Topology,
+    control: &Connection,
+    s: &mut Summary,
+    series: Option<BufWriter<File>>,
+) -> Result<(), String> {
     // Set up every connection before the clock starts.
-    let mut consumers = Vec::new();
-    for i in 0..o.consumers {
-        consumers.push(setup_consumer(o, queue, i).await?);
+    let mut consumer_conns = Vec::new();
+    let mut subs = Vec::new();
+    for c in 0..o.consumers {
+        let (conn, mut these) = setup_consumer(o, topology, c).await?;
+        consumer_conns.push(conn);
+        subs.append(&mut these);
     }
     let mut producers = Vec::new();
-    for i in 0..o.producers {
-        producers.push(setup_producer(o, i).await?);
+    for p in 0..o.producers {
+        producers.push(setup_producer(o, p).await?);
     }
 
+    let ledgers = match topology.routing {
+        Routing::One => 1,
+        Routing::Every => topology.queues.len(),
+    };
+    let clock = Clock::new();
+    clock.check(o.body)?;
     let run = Arc::new(Run {
-        start: Instant::now(),
+        clock,
+        timer: FineTimer::start(),
         next_seq: AtomicU64::new(0),
-        limit: o.count.unwrap_or(u64::MAX).min(SeqSet::CAPACITY),
+        limit: o
+            .count
+            .unwrap_or(u64::MAX)
+            .min(SeqSet::CAPACITY)
+            .min(o.body.seq_limit().unwrap_or(u64::MAX)),
         stop_publishing: AtomicBool::new(false),
         sent: SeqSet::default(),
-        seen: SeqSet::default(),
+        seen: (0..ledgers).map(|_| SeqSet::default()).collect(),
+        dropped: (0..ledgers).map(|_| SeqSet::default()).collect(),
         rss_end: OnceLock::new(),
     });
     let cpu_start = process::cpu_secs();
     let (stop_tx, stop_rx) = watch::channel(false);
+    let (go_tx, go_rx) = watch::channel(!o.consume_after_publish);
 
-    let cstats: Vec<Arc<ConsumerStats>> = (0..o.consumers).map(|_| Arc::default()).collect();
+    let cstats: Vec<Arc<ConsumerStats>> = subs.iter().map(|_| Arc::default()).collect();
     let mut consumer_tasks: Vec<JoinHandle<Result<(), String>>> = Vec::new();
-    for ((conn, ch, consumer), stats) in consumers.into_iter().zip(&cstats) {
-        let (run, stats, stop, ack) = (run.clone(), stats.clone(), stop_rx.clone(), o.ack);
+    for (sub, stats) in subs.into_iter().zip(&cstats) {
+        let (run, stats, o, topology) = (run.clone(), stats.clone(), o.clone(), topology.clone());
+        let (go, stop) = (go_rx.clone(), stop_rx.clone());
         consumer_tasks.push(tokio::spawn(async move {
-            let r = consume(&run, &stats, &ch, consumer, ack, stop).await;
+            let ch = sub.ch.clone();
+            let r = consumer::consume(&run, &stats, &o, &topology, sub, go, stop).await;
             let _ = ch.close().await;
-            let _ = conn.close().await;
             r
         }));
     }
-    let pstats: Vec<Arc<ProducerStats>> = (0..o.producers).map(|_| Arc::default()).collect();
+    let pstats: Vec<Arc<ProducerStats>> = (0..o.publishers()).map(|_| Arc::default()).collect();
     // Producers keep their connections until the drain is over: without confirms, RabbitMQ
     // may still hold a closed channel's last publishes to a quorum queue, and drops them.
-    type Producer = (Connection, Channel, Result<(), String>);
-    let mut producer_tasks: Vec<JoinHandle<Producer>> = Vec::new();
-    for ((conn, ch), stats) in producers.into_iter().zip(&pstats) {
-        let (run, stats, o, queue) = (run.clone(), stats.clone(), o.clone(), queue.to_string());
-        producer_tasks.push(tokio::spawn(async move {
-            let r = publish(&run, &stats, &o, &ch, &queue).await;
-            stats.done_ns.store(run.now_ns(), Relaxed);
-            run.rss_end.get_or_init(process::resident_bytes);
-            (conn, ch, r)
-        }));
+    let mut producer_conns = Vec::new();
+    let mut producer_tasks: Vec<JoinHandle<(Channel, Result<(), String>)>> = Vec::new();
+    let mut index = 0usize;
+    for (conn, channels) in producers {
+        producer_conns.push(conn);
+        for ch in channels {
+            let stats = pstats[index].clone();
+            let (run, o, topology) = (run.clone(), o.clone(), topology.clone());
+            let i = index as u32;
+            producer_tasks.push(tokio::spawn(async move {
+                let r = producer::publish(&run, &stats, &o, &topology, &ch, i).await;
+                stats.done_ns.store(run.clock.now_ns(), Relaxed);
+                run.rss_end.get_or_init(process::resident_bytes);
+                (ch, r)
+            }));
+            index += 1;
+        }
     }
     {
-        // Ctrl-C: stop publishing and finish the run (drain, report, delete the queue).
+        // Ctrl-C: stop publishing and finish the run (drain, report, delete the queues).
         let run = run.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
@@ -345,24 +480,24 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
         });
     }
     let reporter = {
-        let (run, p, c, confirms, print, stop) = (
-            run.clone(),
-            pstats.clone(),
-            cstats.clone(),
-            o.confirm > 0,
-            !o.quiet,
-            stop_rx.clone(),
-        );
-        tokio::spawn(live(run, p, c, confirms, print, stop))
+        let live = Live {
+            run: run.clone(),
+            producers: pstats.clone(),
+            consumers: cstats.clone(),
+            confirms: o.confirm > 0,
+            print: !o.quiet,
+            series,
+        };
+        tokio::spawn(live.run(stop_rx.clone()))
     };
 
     // Producers first; a failed one is an error of the run, but the rest still drain.
     let mut error = None;
-    let mut open_producers = Vec::new();
+    let mut open_channels = Vec::new();
     for t in producer_tasks {
         let r = match t.await {
-            Ok((conn, ch, r)) => {
-                open_producers.push((conn, ch));
+            Ok((ch, r)) => {
+                open_channels.push(ch);
                 r
             }
             Err(e) => Err(format!("producer task: {e}")),
@@ -372,22 +507,36 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
         }
     }
     let publish_end = Instant::now();
+    if o.consume_after_publish {
+        s.consume_start_secs = run.clock.now_ns() as f64 / 1e9;
+        let _ = go_tx.send(true);
+    }
     s.published = sum(&pstats, |p| &p.published);
+    s.bytes = sum(&pstats, |p| &p.bytes);
     s.confirmed = sum(&pstats, |p| &p.confirmed);
     s.nacked = sum(&pstats, |p| &p.nacked);
     s.returned = sum(&pstats, |p| &p.returned);
     s.unconfirmed = sum(&pstats, |p| &p.unconfirmed);
     s.publish_secs = pstats.iter().map(|p| p.done_ns.load(Relaxed)).max().unwrap_or(0) as f64 / 1e9;
     let expected = if o.confirm > 0 { s.confirmed } else { s.published };
+    let copies = topology.copies();
 
-    // Drain: wait until every sent number was seen.
+    // Drain: wait until every sent number was seen (or dropped) in every ledger.
     if o.consumers > 0 {
         let deadline = publish_end + o.drain_timeout;
         loop {
-            if consumer_tasks.iter().any(JoinHandle::is_finished) {
+            let failed = consumer_tasks
+                .iter()
+                .zip(&cstats)
+                .any(|(t, c)| t.is_finished() && !c.quota_done.load(Relaxed));
+            if failed {
                 break; // a consumer failed: its error is collected below
             }
-            if sum(&cstats, |c| &c.consumed) >= expected && run.sent.count_missing_from(&run.seen) == 0 {
+            if consumer_tasks.iter().all(JoinHandle::is_finished) {
+                break; // every consumer took its --cmessages
+            }
+            let settled = sum(&cstats, |c| &c.consumed) + sum(&cstats, |c| &c.dropped);
+            if settled >= expected * copies && run.missing().iter().all(|&m| m == 0) {
                 break;
             }
             if Instant::now() >= deadline {
@@ -407,26 +556,37 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
             error.get_or_insert(e);
         }
     }
-    s.elapsed_secs = run.start.elapsed().as_secs_f64();
+    for conn in consumer_conns {
+        let _ = conn.close().await;
+    }
+    s.elapsed_secs = run.clock.start.elapsed().as_secs_f64();
     s.cpu_secs = cpu_start.zip(process::cpu_secs()).map(|(a, b)| b - a);
-    let rss_samples = reporter.await.unwrap_or_default();
+    let (rss_samples, points) = reporter.await.unwrap_or_default();
     s.rss = rss_samples.finish(s.elapsed_secs, run.rss_end.get().copied().flatten());
+    s.points = points;
 
     s.consumed = sum(&cstats, |c| &c.consumed);
     s.duplicates = sum(&cstats, |c| &c.duplicates);
     s.corrupt = sum(&cstats, |c| &c.corrupt);
     s.acked = sum(&cstats, |c| &c.acked);
+    s.consumer_nacks = sum(&cstats, |c| &c.nacks);
+    s.nack_dropped = sum(&cstats, |c| &c.dropped);
     s.consume_secs = cstats.iter().map(|c| c.last_ns.load(Relaxed)).max().unwrap_or(0) as f64 / 1e9;
-    s.latency_us = latency_snapshot(&cstats);
-    s.lost = if o.consumers > 0 {
-        run.sent.count_missing_from(&run.seen)
+    s.latency_us = merged(&cstats, |c| &c.latency);
+    s.confirm_latency_us = merged(&pstats, |p| &p.confirm_latency);
+    let missing = run.missing();
+    // What nobody consumed must be sitting in the queues.
+    let left = if o.consumers == 0 || o.cmessages.is_some() {
+        left_in_queues(o, topology, control, &missing).await?
     } else {
-        // Nobody consumed: the confirmed messages must be sitting in the queue.
-        let in_queue = queue_depth(o, queue, expected).await?;
-        expected.saturating_sub(u64::from(in_queue))
+        vec![0; missing.len()]
     };
-    for (conn, ch) in open_producers {
+    s.left_in_queues = left.iter().sum();
+    s.lost = missing.iter().zip(&left).map(|(m, l)| m.saturating_sub(*l)).sum();
+    for ch in open_channels {
         let _ = ch.close().await;
+    }
+    for conn in producer_conns {
         let _ = conn.close().await;
     }
     match error {
@@ -435,311 +595,144 @@ async fn load(o: &Options, queue: &str, s: &mut Summary) -> Result<(), String> {
     }
 }
 
-/// The queue's ready count, waiting up to the drain timeout for `want` messages.
-async fn queue_depth(o: &Options, queue: &str, want: u64) -> Result<u32, String> {
-    let conn = Connection::connect_with(config(o, "depth")?)
+/// Messages ready in the queues, per ledger, waiting up to the drain timeout for the
+/// `missing` ones to show.
+async fn left_in_queues(
+    o: &Options,
+    topology: &Topology,
+    control: &Connection,
+    missing: &[u64],
+) -> Result<Vec<u64>, String> {
+    let ch = control
+        .open_channel()
         .await
-        .map_err(|e| format!("connect: {e}"))?;
-    let ch = conn.open_channel().await.map_err(|e| format!("channel: {e}"))?;
+        .map_err(|e| format!("control channel: {e}"))?;
     let deadline = Instant::now() + o.drain_timeout;
-    let passive = QueueDeclareOptions {
-        passive: true,
-        ..Default::default()
-    };
-    let n = loop {
-        let n = ch
-            .queue_declare(queue, passive, FieldTable::new())
-            .await
-            .map_err(|e| format!("{e}"))?
-            .message_count;
-        if u64::from(n) >= want || Instant::now() >= deadline {
-            break n;
+    loop {
+        let depths = topology.depths(&ch).await?;
+        let per_ledger: Vec<u64> = match topology.routing {
+            Routing::One => vec![depths.iter().map(|&d| u64::from(d)).sum()],
+            Routing::Every => depths.iter().map(|&d| u64::from(d)).collect(),
+        };
+        let complete = per_ledger.iter().zip(missing).all(|(d, m)| d >= m);
+        if complete || Instant::now() >= deadline {
+            let _ = ch.close().await;
+            return Ok(per_ledger);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let _ = conn.close().await;
-    Ok(n)
-}
-
-async fn setup_producer(o: &Options, i: u32) -> Result<(Connection, Channel), String> {
-    let conn = Connection::connect_with(config(o, &format!("producer {i}"))?)
-        .await
-        .map_err(|e| format!("producer {i}: connect: {e}"))?;
-    let ch = conn
-        .open_channel()
-        .await
-        .map_err(|e| format!("producer {i}: channel: {e}"))?;
-    if o.confirm > 0 {
-        ch.confirm_select()
-            .await
-            .map_err(|e| format!("producer {i}: confirm.select: {e}"))?;
     }
-    Ok((conn, ch))
-}
-
-async fn setup_consumer(o: &Options, queue: &str, i: u32) -> Result<(Connection, Channel, Consumer), String> {
-    let conn = Connection::connect_with(config(o, &format!("consumer {i}"))?)
-        .await
-        .map_err(|e| format!("consumer {i}: connect: {e}"))?;
-    let ch = conn
-        .open_channel()
-        .await
-        .map_err(|e| format!("consumer {i}: channel: {e}"))?;
-    if o.ack != AckMode::Auto {
-        ch.basic_qos(o.prefetch, false)
-            .await
-            .map_err(|e| format!("consumer {i}: basic.qos: {e}"))?;
-    }
-    let options = ConsumeOptions {
-        no_ack: o.ack == AckMode::Auto,
-        ..Default::default()
-    };
-    let consumer = ch
-        .basic_consume(queue, &format!("warren-perf-{i}"), options, FieldTable::new())
-        .await
-        .map_err(|e| format!("consumer {i}: basic.consume: {e}"))?;
-    Ok((conn, ch, consumer))
 }
 
 // ---------------------------------------------------------------------------------------
-// Producers.
+// The reporter.
 
-/// Publishes until the count is reached or the duration is over, keeping at most
-/// `--confirm` publishes unconfirmed; returns once every publish is settled.
-async fn publish(run: &Run, stats: &ProducerStats, o: &Options, ch: &Channel, queue: &str) -> Result<(), String> {
-    let properties = BasicProperties {
-        delivery_mode: o.persistent.then_some(2),
-        ..Default::default()
-    };
-    let options = PublishOptions { mandatory: true };
-    let window = o.confirm as usize;
-    let mut in_flight: VecDeque<(u64, Confirmation)> = VecDeque::with_capacity(window);
-    let mut arena = BytesMut::new();
-    let (mut next, mut block_end) = (0u64, 0u64);
-    let mut result = Ok(());
-    loop {
-        if next == block_end {
-            next = run.next_seq.fetch_add(SEQ_BLOCK, Relaxed);
-            block_end = (next + SEQ_BLOCK).min(run.limit);
-        }
-        if next >= block_end || run.stop_publishing.load(Relaxed) {
-            break;
-        }
-        let seq = next;
-        next += 1;
-        let body = body(&mut arena, o.size, seq, run.now_ns());
-        let confirmation = match ch.basic_publish("", queue, options, properties.clone(), body).await {
-            Ok(c) => c,
-            Err(e) => {
-                result = Err(format!("publish: {e}"));
-                break;
-            }
-        };
-        stats.published.fetch_add(1, Relaxed);
-        if window == 0 {
-            run.sent.insert(seq);
-            continue;
-        }
-        in_flight.push_back((seq, confirmation));
-        if in_flight.len() >= window {
-            let (seq, c) = in_flight.pop_front().expect("window is not empty");
-            if let Err(e) = settle(run, stats, seq, c.await) {
-                result = Err(e);
-                break;
-            }
-        }
-    }
-    for (seq, c) in in_flight {
-        if let Err(e) = settle(run, stats, seq, c.await) {
-            result = result.and(Err(e));
-        }
-    }
-    result
-}
-
-/// Records one publish's outcome; an error (outcome unknown) is returned as well.
-fn settle(run: &Run, stats: &ProducerStats, seq: u64, outcome: Result<Confirmed, warren::Error>) -> Result<(), String> {
-    match outcome {
-        Ok(Confirmed::Ack | Confirmed::Sent) => {
-            stats.confirmed.fetch_add(1, Relaxed);
-            run.sent.insert(seq);
-        }
-        Ok(Confirmed::Nack) => {
-            stats.nacked.fetch_add(1, Relaxed);
-        }
-        Ok(Confirmed::Returned { .. }) => {
-            stats.returned.fetch_add(1, Relaxed);
-        }
-        Err(e) => {
-            stats.unconfirmed.fetch_add(1, Relaxed);
-            return Err(format!("confirm of message {seq}: {e}"));
-        }
-    }
-    Ok(())
-}
-
-/// A body of `size` bytes: sequence number, publish time, then filler. Bodies are cut
-/// from a shared arena, so a publish costs no allocation of its own.
-fn body(arena: &mut BytesMut, size: usize, seq: u64, now_ns: u64) -> Bytes {
-    if arena.capacity() < size {
-        *arena = BytesMut::with_capacity(size.max(1) * 256);
-    }
-    arena.put_u64(seq);
-    arena.put_u64(now_ns);
-    arena.put_bytes(0xA5, size - BODY_HEADER);
-    arena.split().freeze()
-}
-
-// ---------------------------------------------------------------------------------------
-// Consumers.
-
-async fn consume(
-    run: &Run,
-    stats: &ConsumerStats,
-    ch: &Channel,
-    mut consumer: Consumer,
-    ack: AckMode,
-    mut stop: watch::Receiver<bool>,
-) -> Result<(), String> {
-    let mut unacked = 0u32;
-    let mut last_tag = None;
-    let result = loop {
-        let next = tokio::select! {
-            biased;
-            d = consumer.next() => d,
-            _ = stop.changed() => break Ok(()),
-        };
-        let d = match next {
-            Some(Ok(d)) => d,
-            Some(Err(e)) => break Err(format!("consumer: {e}")),
-            None => break Ok(()),
-        };
-        let now = run.now_ns();
-        match header(&d.body) {
-            Some((seq, sent_ns)) => {
-                stats.latency.record(now.saturating_sub(sent_ns) / 1_000);
-                match run.seen.insert(seq) {
-                    Some(true) => stats.consumed.fetch_add(1, Relaxed),
-                    Some(false) => stats.duplicates.fetch_add(1, Relaxed),
-                    None => stats.corrupt.fetch_add(1, Relaxed),
-                };
-            }
-            None => {
-                stats.corrupt.fetch_add(1, Relaxed);
-            }
-        }
-        stats.last_ns.store(now, Relaxed);
-        match ack {
-            AckMode::Auto => {
-                stats.acked.fetch_add(1, Relaxed);
-            }
-            AckMode::Each => {
-                if let Err(e) = d.ack().await {
-                    break Err(format!("ack: {e}"));
-                }
-                stats.acked.fetch_add(1, Relaxed);
-            }
-            AckMode::Multiple(n) => {
-                unacked += 1;
-                last_tag = Some(d.delivery_tag);
-                if unacked >= n {
-                    if let Err(e) = ch.basic_ack(d.delivery_tag, true).await {
-                        break Err(format!("ack: {e}"));
-                    }
-                    stats.acked.fetch_add(u64::from(unacked), Relaxed);
-                    unacked = 0;
-                }
-            }
-        }
-    };
-    if let (Some(tag), true) = (last_tag, unacked > 0 && result.is_ok()) {
-        ch.basic_ack(tag, true).await.map_err(|e| format!("ack: {e}"))?;
-        stats.acked.fetch_add(u64::from(unacked), Relaxed);
-    }
-    if result.is_ok() {
-        // Ends the stream; deliveries still buffered are requeued when it drops.
-        let _ = consumer.cancel().await;
-    }
-    result
-}
-
-/// Sequence number and publish time from a body written by [`body`].
-fn header(body: &[u8]) -> Option<(u64, u64)> {
-    let seq = u64::from_be_bytes(body.get(0..8)?.try_into().ok()?);
-    let ns = u64::from_be_bytes(body.get(8..16)?.try_into().ok()?);
-    Some((seq, ns))
-}
-
-// ---------------------------------------------------------------------------------------
-// The live line.
-
-/// Every second until `stop`: samples the resident memory and, if `print`, prints the
-/// live line. Returns the memory samples.
-async fn live(
+/// Once a second: a point of the time series, printed (live line), written
+/// (`--time-series`) and kept (`--report`); and a sample of the resident memory.
+struct Live {
     run: Arc<Run>,
     producers: Vec<Arc<ProducerStats>>,
     consumers: Vec<Arc<ConsumerStats>>,
     confirms: bool,
     print: bool,
-    mut stop: watch::Receiver<bool>,
-) -> RssSamples {
-    let tick = |at: Instant, interval: f64, prev_hist: &Hist| {
-        let published = sum(&producers, |p| &p.published);
-        let settled = sum(&producers, |p| &p.confirmed)
-            + sum(&producers, |p| &p.nacked)
-            + sum(&producers, |p| &p.returned)
-            + sum(&producers, |p| &p.unconfirmed);
-        let hist = latency_snapshot(&consumers);
-        let t = Tick {
-            at_secs: at.duration_since(run.start).as_secs_f64(),
-            published,
-            confirmed: sum(&producers, |p| &p.confirmed),
-            consumed: sum(&consumers, |c| &c.consumed),
-            in_flight: if confirms { published.saturating_sub(settled) } else { 0 },
-            interval_secs: interval,
-            latency_us: hist.since(prev_hist),
+    series: Option<BufWriter<File>>,
+}
+
+/// Totals at one tick, to take differences from.
+#[derive(Default)]
+struct Totals {
+    at: Option<Instant>,
+    published: u64,
+    confirmed: u64,
+    consumed: u64,
+    consume_hist: Hist,
+    confirm_hist: Hist,
+    cpu: Option<f64>,
+}
+
+impl Live {
+    fn totals(&self, at: Instant) -> Totals {
+        Totals {
+            at: Some(at),
+            published: sum(&self.producers, |p| &p.published),
+            confirmed: sum(&self.producers, |p| &p.confirmed),
+            consumed: sum(&self.consumers, |c| &c.consumed),
+            consume_hist: merged(&self.consumers, |c| &c.latency),
+            confirm_hist: merged(&self.producers, |p| &p.confirm_latency),
+            cpu: process::cpu_secs(),
+        }
+    }
+
+    fn point(&self, now: &Totals, before: &Totals) -> Point {
+        let start = self.run.clock.start;
+        let (t1, t0) = (now.at.unwrap_or(start), before.at.unwrap_or(start));
+        let secs = t1.duration_since(t0).as_secs_f64().max(1e-9);
+        let rate = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
+        let p = &self.producers;
+        let settled =
+            sum(p, |p| &p.confirmed) + sum(p, |p| &p.nacked) + sum(p, |p| &p.returned) + sum(p, |p| &p.unconfirmed);
+        Point {
+            at_secs: t1.duration_since(start).as_secs_f64(),
+            published: now.published,
+            confirmed: now.confirmed,
+            consumed: now.consumed,
+            publish_rate: rate(now.published, before.published),
+            confirm_rate: rate(now.confirmed, before.confirmed),
+            consume_rate: rate(now.consumed, before.consumed),
+            unconfirmed: if self.confirms {
+                now.published.saturating_sub(settled)
+            } else {
+                0
+            },
+            consume_latency: Percentiles::of(&now.consume_hist.since(&before.consume_hist)),
+            confirm_latency: Percentiles::of(&now.confirm_hist.since(&before.confirm_hist)),
             rss_bytes: process::resident_bytes(),
+            cpu_percent: now.cpu.zip(before.cpu).map(|(a, b)| (a - b) / secs * 100.0),
+        }
+    }
+
+    /// Every second until `stop`; returns the memory samples and the points.
+    async fn run(mut self, mut stop: watch::Receiver<bool>) -> (RssSamples, Vec<Point>) {
+        let start = self.run.clock.start;
+        let mut before = Totals {
+            at: Some(start),
+            cpu: process::cpu_secs(),
+            ..Default::default()
         };
-        (t, hist)
-    };
-    let (mut prev, mut prev_hist) = tick(run.start, 1.0, &Hist::default());
-    let mut rss = RssSamples::default();
-    let mut last = run.start;
-    let mut interval = tokio::time::interval_at((run.start + Duration::from_secs(1)).into(), Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = interval.tick() => {}
-            _ = stop.changed() => return rss,
+        let mut rss = RssSamples::default();
+        let mut points = Vec::new();
+        let mut interval = tokio::time::interval_at((start + Duration::from_secs(1)).into(), Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = stop.changed() => break,
+            }
+            if *stop.borrow() {
+                break; // the run is tearing down: its memory is not the steady state
+            }
+            let now = self.totals(Instant::now());
+            let point = self.point(&now, &before);
+            if let Some(bytes) = point.rss_bytes {
+                rss.record(point.at_secs, bytes);
+            }
+            if self.print {
+                eprintln!("{}", point.line(self.confirms));
+            }
+            if let Some(f) = &mut self.series {
+                if let Err(e) = writeln!(f, "{}", point.to_json()).and_then(|()| f.flush()) {
+                    eprintln!("warren perf: --time-series: {e}; no more points are written");
+                    self.series = None;
+                }
+            }
+            points.push(point);
+            before = now;
         }
-        if *stop.borrow() {
-            return rss; // the run is tearing down: its memory is not the steady state
-        }
-        let now = Instant::now();
-        let (t, hist) = tick(now, now.duration_since(last).as_secs_f64(), &prev_hist);
-        if let Some(bytes) = t.rss_bytes {
-            rss.record(t.at_secs, bytes);
-        }
-        if print {
-            eprintln!("{}", t.line(&prev, confirms));
-        }
-        (prev, prev_hist, last) = (t, hist, now);
+        (rss, points)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn body_round_trip() {
-        let mut arena = BytesMut::new();
-        let a = body(&mut arena, 256, 7, 99);
-        let b = body(&mut arena, 16, 8, 100);
-        assert_eq!((a.len(), b.len()), (256, 16));
-        assert_eq!(header(&a), Some((7, 99)));
-        assert_eq!(header(&b), Some((8, 100)));
-        assert_eq!(header(&a[..15]), None);
-    }
 
     #[test]
     fn redacts_password() {

@@ -4,14 +4,39 @@ use std::fmt::Write as _;
 
 use super::hist::Hist;
 use super::rss::RssSummary;
+use super::series::Point;
+
+/// The latency percentiles every output shows: (label, JSON key part, quantile).
+pub const PERCENTILES: [(&str, &str, f64); 6] = [
+    ("p50", "p50", 0.50),
+    ("p75", "p75", 0.75),
+    ("p95", "p95", 0.95),
+    ("p99", "p99", 0.99),
+    ("p99.9", "p999", 0.999),
+    ("max", "max", 1.0),
+];
 
 /// Everything measured in a run.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
     pub queue: String,
+    /// Queues in all (`--queues`).
+    pub queues: u32,
+    /// `default exchange`, or `TYPE exchange NAME`.
+    pub exchange: String,
+    /// Copies of each message the queues hold between them (fanout: one per queue).
+    pub copies: u64,
     pub producers: u32,
     pub consumers: u32,
-    pub size: usize,
+    pub producer_channels: u32,
+    pub consumer_channels: u32,
+    /// `--size` as given: `256`, `256,4096` or `100:200`.
+    pub sizes: String,
+    pub body: &'static str,
+    /// `--rate` and `--consumer-rate` as given.
+    pub rate: Option<String>,
+    pub consumer_rate: Option<f64>,
+    pub scenario: Option<&'static str>,
     pub confirm: u32,
     pub prefetch: u16,
     pub ack: String,
@@ -25,6 +50,8 @@ pub struct Summary {
     pub returned: u64,
     /// Publishes whose outcome is unknown (connection lost before the confirm).
     pub unconfirmed: u64,
+    /// Body bytes published.
+    pub bytes: u64,
     /// Distinct messages consumed.
     pub consumed: u64,
     /// Deliveries acknowledged (by basic.ack, multiple counted per delivery; all of them in auto mode).
@@ -35,14 +62,27 @@ pub struct Summary {
     pub duplicates: u64,
     /// Deliveries whose body did not carry a valid sequence number.
     pub corrupt: u64,
+    /// Deliveries the consumers nacked (`--nack`).
+    pub consumer_nacks: u64,
+    /// Messages nacked without requeue: dropped or dead-lettered, not expected back.
+    pub nack_dropped: u64,
+    /// Messages still in the queues at the end (counted when consumers stop early or
+    /// there are none).
+    pub left_in_queues: u64,
     /// Seconds from the start until the last publish was settled.
     pub publish_secs: f64,
     /// Seconds from the start until the last message was consumed.
     pub consume_secs: f64,
+    /// Seconds from the start until consumers subscribed (`--consume-after-publish`; else 0).
+    pub consume_start_secs: f64,
     /// Seconds from the start until the end of the drain.
     pub elapsed_secs: f64,
     /// Publish → consume latency in microseconds.
     pub latency_us: Hist,
+    /// Publish → confirm latency in microseconds.
+    pub confirm_latency_us: Hist,
+    /// One point per second.
+    pub points: Vec<Point>,
     /// User + system CPU seconds of this process during the run.
     pub cpu_secs: Option<f64>,
     /// Resident memory of this process.
@@ -54,7 +94,11 @@ impl Summary {
         rate(self.published, self.publish_secs)
     }
     pub fn consume_rate(&self) -> f64 {
-        rate(self.consumed, self.consume_secs)
+        rate(self.consumed, self.consume_secs - self.consume_start_secs)
+    }
+    /// Mean body size in bytes.
+    pub fn mean_size(&self) -> u64 {
+        self.bytes.checked_div(self.published).unwrap_or(0)
     }
     /// Client CPU microseconds per message (published + consumed counted once each).
     pub fn cpu_us_per_msg(&self) -> Option<f64> {
@@ -67,9 +111,25 @@ impl Summary {
         let mut j = Json::default();
         j.str("queue", &self.queue);
         j.str("queue_type", self.queue_kind);
+        j.uint("queues", self.queues.into());
+        j.str("exchange", &self.exchange);
+        j.uint("copies", self.copies);
         j.uint("producers", self.producers.into());
         j.uint("consumers", self.consumers.into());
-        j.uint("size", self.size as u64);
+        j.uint("producer_channels", self.producer_channels.into());
+        j.uint("consumer_channels", self.consumer_channels.into());
+        j.uint("size", self.mean_size());
+        j.str("sizes", &self.sizes);
+        j.str("body", self.body);
+        match &self.rate {
+            Some(r) => j.str("rate", r),
+            None => j.null("rate"),
+        }
+        j.opt_float("consumer_rate", self.consumer_rate, 1);
+        match self.scenario {
+            Some(s) => j.str("scenario", s),
+            None => j.null("scenario"),
+        }
         j.uint("confirm_window", self.confirm.into());
         j.uint("prefetch", self.prefetch.into());
         j.str("ack", &self.ack);
@@ -84,12 +144,21 @@ impl Summary {
         j.uint("lost", self.lost);
         j.uint("duplicates", self.duplicates);
         j.uint("corrupt", self.corrupt);
+        j.uint("consumer_nacks", self.consumer_nacks);
+        j.uint("nack_dropped", self.nack_dropped);
+        j.uint("left_in_queues", self.left_in_queues);
+        j.uint("bytes", self.bytes);
         j.float("publish_rate", self.publish_rate(), 1);
         j.float("consume_rate", self.consume_rate(), 1);
-        j.uint("latency_p50_us", self.latency_us.quantile(0.50));
-        j.uint("latency_p95_us", self.latency_us.quantile(0.95));
-        j.uint("latency_p99_us", self.latency_us.quantile(0.99));
-        j.uint("latency_max_us", self.latency_us.quantile(1.0));
+        for (_, key, q) in PERCENTILES {
+            j.uint(&format!("latency_{key}_us"), self.latency_us.quantile(q));
+        }
+        for (_, key, q) in PERCENTILES {
+            j.uint(
+                &format!("confirm_latency_{key}_us"),
+                self.confirm_latency_us.quantile(q),
+            );
+        }
         j.opt_float("cpu_seconds", self.cpu_secs, 3);
         j.opt_float("cpu_us_per_msg", self.cpu_us_per_msg(), 3);
         j.opt_float("rss_start_mib", self.rss.start.map(mib), 2);
@@ -102,6 +171,7 @@ impl Summary {
         );
         j.float("publish_seconds", self.publish_secs, 3);
         j.float("consume_seconds", self.consume_secs, 3);
+        j.float("consume_start_seconds", self.consume_start_secs, 3);
         j.float("elapsed_seconds", self.elapsed_secs, 3);
         match error {
             Some(e) => j.str("error", e),
@@ -111,22 +181,50 @@ impl Summary {
         j.finish()
     }
 
+    /// One line saying what ran.
+    pub fn headline(&self) -> String {
+        let mut h = String::from("warren perf: ");
+        if let Some(s) = self.scenario {
+            let _ = write!(h, "scenario {s}, ");
+        }
+        if self.queues > 1 {
+            let _ = write!(h, "{} queues {}-* ", self.queues, self.queue);
+        } else {
+            let _ = write!(h, "queue {} ", self.queue);
+        }
+        let _ = write!(
+            h,
+            "({}{}) via {}, {} producer(s)",
+            self.queue_kind,
+            if self.persistent { ", persistent" } else { "" },
+            self.exchange,
+            self.producers
+        );
+        if self.producer_channels > 1 {
+            let _ = write!(h, " x {} channels", self.producer_channels);
+        }
+        let _ = write!(h, ", {} consumer(s)", self.consumers);
+        if self.consumer_channels > 1 {
+            let _ = write!(h, " x {} channels", self.consumer_channels);
+        }
+        let _ = write!(
+            h,
+            ", {} B bodies ({}), confirm window {}, prefetch {}, ack {}",
+            self.sizes, self.body, self.confirm, self.prefetch, self.ack
+        );
+        if let Some(r) = &self.rate {
+            let _ = write!(h, ", rate {r} (msgs/s per channel)");
+        }
+        if let Some(r) = self.consumer_rate {
+            let _ = write!(h, ", consumer rate {r} msgs/s");
+        }
+        h
+    }
+
     /// The human-readable summary.
     pub fn table(&self, verdict: &str) -> String {
         let mut t = String::new();
-        let _ = writeln!(
-            t,
-            "warren perf: queue {} ({}{}), {} producer(s), {} consumer(s), {} B bodies, confirm window {}, prefetch {}, ack {}",
-            self.queue,
-            self.queue_kind,
-            if self.persistent { ", persistent" } else { "" },
-            self.producers,
-            self.consumers,
-            self.size,
-            self.confirm,
-            self.prefetch,
-            self.ack
-        );
+        let _ = writeln!(t, "{}", self.headline());
         let row = |t: &mut String, k: &str, v: String| {
             let _ = writeln!(t, "  {k:<22} {v}");
         };
@@ -150,12 +248,22 @@ impl Summary {
         row(
             &mut t,
             "consumed",
-            format!(
-                "{} in {:.3} s ({}/s)",
-                self.consumed,
-                self.consume_secs,
-                int(self.consume_rate())
-            ),
+            if self.consume_start_secs > 0.0 {
+                format!(
+                    "{} from {:.3} s to {:.3} s ({}/s)",
+                    self.consumed,
+                    self.consume_start_secs,
+                    self.consume_secs,
+                    int(self.consume_rate())
+                )
+            } else {
+                format!(
+                    "{} in {:.3} s ({}/s)",
+                    self.consumed,
+                    self.consume_secs,
+                    int(self.consume_rate())
+                )
+            },
         );
         row(&mut t, "acked", self.acked.to_string());
         row(
@@ -166,18 +274,22 @@ impl Summary {
         if self.corrupt > 0 {
             row(&mut t, "corrupt bodies", self.corrupt.to_string());
         }
-        let h = &self.latency_us;
-        row(
-            &mut t,
-            "latency p50/p95/p99",
-            format!(
-                "{} / {} / {} (max {})",
-                dur_us(h.quantile(0.5)),
-                dur_us(h.quantile(0.95)),
-                dur_us(h.quantile(0.99)),
-                dur_us(h.quantile(1.0))
-            ),
-        );
+        if self.consumer_nacks > 0 {
+            row(
+                &mut t,
+                "consumer nacks",
+                format!("{} ({} dropped, not requeued)", self.consumer_nacks, self.nack_dropped),
+            );
+        }
+        if self.left_in_queues > 0 {
+            row(&mut t, "left in queues", self.left_in_queues.to_string());
+        }
+        let labels: Vec<&str> = PERCENTILES.iter().map(|p| p.0).collect();
+        row(&mut t, "latency", labels.join(" / "));
+        row(&mut t, "  publish -> consume", percentiles(&self.latency_us));
+        if self.confirm_latency_us.count() > 0 {
+            row(&mut t, "  publish -> confirm", percentiles(&self.confirm_latency_us));
+        }
         match (self.cpu_secs, self.cpu_us_per_msg()) {
             (Some(c), Some(per)) => row(&mut t, "client CPU", format!("{c:.2} s ({per:.2} µs/msg)")),
             (Some(c), None) => row(&mut t, "client CPU", format!("{c:.2} s")),
@@ -187,48 +299,6 @@ impl Summary {
         row(&mut t, "elapsed", format!("{:.3} s", self.elapsed_secs));
         row(&mut t, "result", verdict.to_string());
         t
-    }
-}
-
-/// One second's progress, for the live line.
-pub struct Tick {
-    pub at_secs: f64,
-    pub published: u64,
-    pub confirmed: u64,
-    pub consumed: u64,
-    pub in_flight: u64,
-    pub interval_secs: f64,
-    pub latency_us: Hist,
-    pub rss_bytes: Option<u64>,
-}
-
-impl Tick {
-    pub fn line(&self, prev: &Tick, confirms: bool) -> String {
-        let per_s = |now: u64, before: u64| int((now - before) as f64 / self.interval_secs.max(1e-9));
-        let mut l = format!(
-            "[{:>6.1}s] pub {:>8}/s",
-            self.at_secs,
-            per_s(self.published, prev.published)
-        );
-        if confirms {
-            let _ = write!(l, "  conf {:>8}/s", per_s(self.confirmed, prev.confirmed));
-        }
-        let _ = write!(l, "  cons {:>8}/s", per_s(self.consumed, prev.consumed));
-        if confirms {
-            let _ = write!(l, "  unconfirmed {:>6}", self.in_flight);
-        }
-        if self.latency_us.count() > 0 {
-            let _ = write!(
-                l,
-                "  lat p50 {} p99 {}",
-                dur_us(self.latency_us.quantile(0.5)),
-                dur_us(self.latency_us.quantile(0.99))
-            );
-        }
-        if let Some(rss) = self.rss_bytes {
-            let _ = write!(l, "  rss {:.1} MiB", mib(rss));
-        }
-        l
     }
 }
 
@@ -245,9 +315,9 @@ fn rss_row(r: &RssSummary) -> String {
     row
 }
 
-const MIB: f64 = 1024.0 * 1024.0;
+pub const MIB: f64 = 1024.0 * 1024.0;
 
-fn mib(bytes: u64) -> f64 {
+pub fn mib(bytes: u64) -> f64 {
     bytes as f64 / MIB
 }
 
@@ -255,8 +325,17 @@ fn rate(n: u64, secs: f64) -> f64 {
     if secs > 0.0 { n as f64 / secs } else { 0.0 }
 }
 
-fn int(v: f64) -> String {
+pub fn int(v: f64) -> String {
     format!("{:.0}", v)
+}
+
+/// p50 / p75 / p95 / p99 / p99.9 / max of a latency histogram.
+pub fn percentiles(h: &Hist) -> String {
+    PERCENTILES
+        .iter()
+        .map(|(_, _, q)| dur_us(h.quantile(*q)))
+        .collect::<Vec<_>>()
+        .join(" / ")
 }
 
 /// Microseconds, printed in the unit that fits.
@@ -270,7 +349,7 @@ pub fn dur_us(us: u64) -> String {
 
 /// A flat JSON object, written by hand (keys are fixed ASCII; values are escaped).
 #[derive(Default)]
-struct Json(String);
+pub struct Json(String);
 
 impl Json {
     fn key(&mut self, k: &str) {
@@ -279,15 +358,15 @@ impl Json {
         self.0.push_str(k);
         self.0.push_str("\":");
     }
-    fn uint(&mut self, k: &str, v: u64) {
+    pub fn uint(&mut self, k: &str, v: u64) {
         self.key(k);
         let _ = write!(self.0, "{v}");
     }
-    fn bool(&mut self, k: &str, v: bool) {
+    pub fn bool(&mut self, k: &str, v: bool) {
         self.key(k);
         self.0.push_str(if v { "true" } else { "false" });
     }
-    fn float(&mut self, k: &str, v: f64, decimals: usize) {
+    pub fn float(&mut self, k: &str, v: f64, decimals: usize) {
         self.key(k);
         if v.is_finite() {
             let _ = write!(self.0, "{v:.decimals$}");
@@ -295,17 +374,17 @@ impl Json {
             self.0.push_str("null");
         }
     }
-    fn null(&mut self, k: &str) {
+    pub fn null(&mut self, k: &str) {
         self.key(k);
         self.0.push_str("null");
     }
-    fn opt_float(&mut self, k: &str, v: Option<f64>, decimals: usize) {
+    pub fn opt_float(&mut self, k: &str, v: Option<f64>, decimals: usize) {
         match v {
             Some(v) => self.float(k, v, decimals),
             None => self.null(k),
         }
     }
-    fn str(&mut self, k: &str, v: &str) {
+    pub fn str(&mut self, k: &str, v: &str) {
         self.key(k);
         self.0.push('"');
         for c in v.chars() {
@@ -320,7 +399,7 @@ impl Json {
         }
         self.0.push('"');
     }
-    fn finish(mut self) -> String {
+    pub fn finish(mut self) -> String {
         if self.0.is_empty() {
             self.0.push('{');
         }
@@ -348,6 +427,8 @@ mod tests {
         assert!(j.contains("\"published\":10,"));
         assert!(j.contains("\"publish_rate\":5.0,"));
         assert!(j.contains("\"latency_p50_us\":100,"));
+        assert!(j.contains("\"latency_p999_us\":100,"));
+        assert!(j.contains("\"confirm_latency_p75_us\":0,"));
         assert!(j.contains("\"cpu_seconds\":null,"));
         assert!(j.contains("\"rss_start_mib\":null,"), "{j}");
         s.rss = RssSummary {

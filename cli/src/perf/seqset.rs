@@ -1,6 +1,7 @@
 //! A concurrent set of sequence numbers: one bit per number, in chunks allocated on first
 //! use, so `--duration` runs need no size up front. `insert` says whether the number was
-//! already there (a duplicate delivery).
+//! already there (a duplicate delivery). The chunk table has two levels, so an empty set
+//! costs a few KiB (a fanout run keeps one set per queue).
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -10,16 +11,22 @@ const CHUNK_BITS: u64 = 1 << 20;
 const WORDS: usize = (CHUNK_BITS / 64) as usize;
 /// Chunks available: 2^34 sequence numbers in all.
 const CHUNKS: usize = 1 << 14;
+/// Chunks per entry of the top-level table.
+const GROUP: usize = 128;
+
+type Chunk = Box<[AtomicU64]>;
+/// `GROUP` chunks, each allocated on first use.
+type Group = Box<[OnceLock<Chunk>]>;
 
 /// A set of `u64` below 2^34.
 pub struct SeqSet {
-    chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+    groups: Box<[OnceLock<Group>]>,
 }
 
 impl Default for SeqSet {
     fn default() -> Self {
         Self {
-            chunks: (0..CHUNKS).map(|_| OnceLock::new()).collect(),
+            groups: (0..CHUNKS / GROUP).map(|_| OnceLock::new()).collect(),
         }
     }
 }
@@ -28,8 +35,18 @@ impl SeqSet {
     /// The largest sequence number the set can hold, plus one.
     pub const CAPACITY: u64 = CHUNK_BITS * CHUNKS as u64;
 
+    fn chunk(&self, n: usize) -> Option<&OnceLock<Chunk>> {
+        let group = self.groups.get(n / GROUP)?;
+        Some(&group.get_or_init(|| (0..GROUP).map(|_| OnceLock::new()).collect())[n % GROUP])
+    }
+
+    /// Chunk `n` if it was ever written.
+    fn chunk_if_any(&self, n: usize) -> Option<&Chunk> {
+        self.groups.get(n / GROUP)?.get()?[n % GROUP].get()
+    }
+
     fn word(&self, seq: u64) -> Option<(&AtomicU64, u64)> {
-        let chunk = self.chunks.get((seq / CHUNK_BITS) as usize)?;
+        let chunk = self.chunk((seq / CHUNK_BITS) as usize)?;
         let words = chunk.get_or_init(|| (0..WORDS).map(|_| AtomicU64::new(0)).collect());
         let bit = seq % CHUNK_BITS;
         Some((&words[(bit / 64) as usize], 1u64 << (bit % 64)))
@@ -46,7 +63,7 @@ impl SeqSet {
     /// Whether `seq` is in the set.
     #[cfg_attr(not(test), allow(dead_code))]
     pub fn contains(&self, seq: u64) -> bool {
-        let Some(chunk) = self.chunks.get((seq / CHUNK_BITS) as usize).and_then(OnceLock::get) else {
+        let Some(chunk) = self.chunk_if_any((seq / CHUNK_BITS) as usize) else {
             return false;
         };
         let bit = seq % CHUNK_BITS;
@@ -54,13 +71,19 @@ impl SeqSet {
     }
 
     /// How many numbers are in `self` but not in `other`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn count_missing_from(&self, other: &SeqSet) -> u64 {
+        self.count_missing_from_both(other, None)
+    }
+
+    /// How many numbers are in `self` but in neither `a` nor `b`.
+    pub fn count_missing_from_both(&self, a: &SeqSet, b: Option<&SeqSet>) -> u64 {
         let mut n = 0;
-        for (mine, theirs) in self.chunks.iter().zip(other.chunks.iter()) {
-            let Some(mine) = mine.get() else { continue };
-            let theirs = theirs.get();
+        for c in 0..CHUNKS {
+            let Some(mine) = self.chunk_if_any(c) else { continue };
+            let (a, b) = (a.chunk_if_any(c), b.and_then(|b| b.chunk_if_any(c)));
             for (i, w) in mine.iter().enumerate() {
-                let t = theirs.map_or(0, |t| t[i].load(Relaxed));
+                let t = a.map_or(0, |t| t[i].load(Relaxed)) | b.map_or(0, |t| t[i].load(Relaxed));
                 n += u64::from((w.load(Relaxed) & !t).count_ones());
             }
         }
@@ -87,5 +110,9 @@ mod tests {
         assert!(seen.contains(63) && !seen.contains(64));
         assert_eq!(published.count_missing_from(&seen), 3);
         assert_eq!(seen.count_missing_from(&published), 0);
+        let other = SeqSet::default();
+        other.insert(64);
+        other.insert(5 * CHUNK_BITS + 7);
+        assert_eq!(published.count_missing_from_both(&seen, Some(&other)), 1);
     }
 }
