@@ -1,7 +1,6 @@
 //! [`Channel`]: declare topology, publish, consume, acknowledge, transactions.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -9,16 +8,17 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+use super::command::{Command, Publish, Settle};
 use super::confirm::{Confirmation, Confirmed};
 use super::consumer::{Consumer, Delivery, GetMessage};
+use super::handle::{ChannelInner, Handle};
 use super::handoff::delivery_queue;
-use super::metrics::Counters;
 use super::options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
-use super::recovery::ConnectionState;
-use super::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Handle, Publish, Settle};
+use super::shared::{ChannelShared, ConsumerEnd};
+use super::state::ConnectionState;
 use crate::error::Error;
 use crate::proto::{ChannelId, Content, DeliveryTag, Returned};
 use crate::wire::{
@@ -27,108 +27,6 @@ use crate::wire::{
     QueueBind, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge, QueuePurgeOk, QueueUnbind,
     ReplyCode, ShortStr, TxCommit, TxRollback, TxSelect,
 };
-
-/// What the channel handles share; closes the channel when the last one goes.
-pub(crate) struct ChannelInner {
-    pub(crate) handle: Handle,
-    pub(crate) shared: Arc<ChannelShared>,
-}
-
-impl fmt::Debug for ChannelInner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Channel").field("id", &self.shared.id).finish()
-    }
-}
-
-impl Drop for ChannelInner {
-    fn drop(&mut self) {
-        if self.shared.closed.get().is_none() {
-            tracing::debug!(
-                channel = self.shared.id.number(),
-                "last channel handle dropped: closing it"
-            );
-            self.handle.send_from_drop(Command::CloseChannel {
-                channel: self.shared.id,
-                code: ReplyCode::SUCCESS,
-                text: "channel handle dropped".into(),
-                reply: None,
-            });
-        }
-    }
-}
-
-impl ChannelInner {
-    fn check_open(&self) -> Result<(), Error> {
-        match self.shared.closed.get() {
-            Some(e) => Err(e.clone()),
-            None => Ok(()),
-        }
-    }
-
-    /// The reason for a missing reply: the channel's close, else the connection's.
-    fn gone(&self) -> Error {
-        self.shared
-            .closed
-            .get()
-            .cloned()
-            .unwrap_or_else(|| self.handle.shared.close_reason())
-    }
-
-    /// Queues a settle of one delivery without waiting for the connection task: the
-    /// checks that can be made here are made here (a delivery from an earlier connection
-    /// or a closed channel is stale), the rest by the state machine, which sends nothing
-    /// for a tag it refuses. One ack per delivery is then one queue push, and the
-    /// connection task writes many of them at once.
-    pub(crate) async fn settle_queued(&self, tag: DeliveryTag, how: Settle) -> Result<(), Error> {
-        let current = self.handle.shared.generation.load(Ordering::Acquire);
-        if tag.generation() != current || self.shared.closed.get().is_some() {
-            Counters::inc(&self.handle.shared.counters.stale);
-            return Err(Error::StaleDelivery { tag: tag.value() });
-        }
-        if self.shared.is_settled(tag) {
-            return Err(Error::UnknownDeliveryTag { tag: tag.value() });
-        }
-        // Without waking the task if it is deaf (see `TaskWake`): while a consumer is
-        // busy, the task takes the acks at its next read, when the consumer is through,
-        // or after `SETTLE_DELAY`.
-        let cmd = Command::Settle { tag, how, reply: None };
-        match self.handle.cmd.try_send(cmd) {
-            Ok(()) => {
-                let wake = &self.handle.shared.wake;
-                if !wake.in_batch() {
-                    // No busy consumer: nothing else brings the task to this ack soon.
-                    wake.command_sent();
-                }
-                Ok(())
-            }
-            Err(mpsc::error::TrySendError::Full(cmd)) => {
-                // The task may be deaf: wake it to empty the queue.
-                self.handle.shared.wake.command_sent();
-                self.handle.send(cmd).await
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::StaleDelivery { tag: tag.value() }),
-        }
-    }
-
-    pub(crate) async fn settle(&self, tag: DeliveryTag, how: Settle) -> Result<(), Error> {
-        let (tx, rx) = oneshot::channel();
-        self.handle
-            .send(Command::Settle {
-                tag,
-                how,
-                reply: Some(tx),
-            })
-            .await?;
-        rx.await.unwrap_or_else(|_| Err(self.gone()))?;
-        if matches!(
-            how,
-            Settle::Ack { multiple: true } | Settle::Nack { multiple: true, .. }
-        ) {
-            self.shared.settled_through(tag);
-        }
-        Ok(())
-    }
-}
 
 /// Returned messages of a channel outside confirm mode: see [`Channel::returns`].
 ///
@@ -210,11 +108,6 @@ impl Channel {
         }
     }
 
-    pub(crate) fn from_inner(inner: Arc<ChannelInner>) -> Self {
-        let timeout = inner.handle.shared.limits.rpc_timeout;
-        Channel { inner, timeout }
-    }
-
     /// The channel's id (number and epoch).
     pub fn id(&self) -> ChannelId {
         self.inner.shared.id
@@ -274,48 +167,14 @@ impl Channel {
 
     // ----- plumbing -------------------------------------------------------------
 
-    async fn timed<T>(&self, operation: &'static str, fut: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        let result = match self.timeout {
-            Some(d) => tokio::time::timeout(d, fut)
-                .await
-                .unwrap_or(Err(Error::Timeout { operation })),
-            None => fut.await,
-        };
-        match result {
-            // The channel closed while the call was on its way: say why it closed.
-            Err(e @ Error::ChannelNotOpen { .. }) => Err(self.inner.shared.closed.get().cloned().unwrap_or(e)),
-            other => other,
-        }
-    }
-
     /// Sends a synchronous method and waits for its reply.
     async fn rpc(&self, method: Method) -> Result<(Method, Option<Content>), Error> {
-        self.inner.check_open()?;
-        let operation = method.info().name;
-        self.timed(operation, async {
-            let (tx, rx) = oneshot::channel::<CallReply>();
-            let cmd = Command::Call {
-                channel: self.id(),
-                method: Box::new(method),
-                reply: Some(tx),
-            };
-            self.inner.handle.send(cmd).await?;
-            rx.await.unwrap_or_else(|_| Err(self.inner.gone()))
-        })
-        .await
+        self.inner.rpc(method, self.timeout).await
     }
 
     /// Sends a `no_wait` method: done once the connection task has it.
     async fn send_no_wait(&self, method: Method) -> Result<(), Error> {
-        self.inner.check_open()?;
-        self.inner
-            .handle
-            .send(Command::Call {
-                channel: self.id(),
-                method: Box::new(method),
-                reply: None,
-            })
-            .await
+        self.inner.send_no_wait(method).await
     }
 
     async fn call(&self, method: Method, no_wait: bool) -> Result<Option<Method>, Error> {
@@ -697,7 +556,8 @@ impl Channel {
             reply: tx,
         };
         let tag = self
-            .timed("basic.consume", async {
+            .inner
+            .timed("basic.consume", self.timeout, async {
                 self.inner.handle.send(cmd).await?;
                 reply.await.unwrap_or_else(|_| Err(self.inner.gone()))
             })
@@ -770,17 +630,18 @@ impl Channel {
         if self.inner.shared.closed.get().is_some() {
             return Ok(());
         }
-        self.timed("channel.close", async {
-            let (tx, rx) = oneshot::channel();
-            let cmd = Command::CloseChannel {
-                channel: self.id(),
-                code: ReplyCode::SUCCESS,
-                text: "closed by the application".into(),
-                reply: Some(tx),
-            };
-            self.inner.handle.send(cmd).await?;
-            rx.await.unwrap_or(Ok(()))
-        })
-        .await
+        self.inner
+            .timed("channel.close", self.timeout, async {
+                let (tx, rx) = oneshot::channel();
+                let cmd = Command::CloseChannel {
+                    channel: self.id(),
+                    code: ReplyCode::SUCCESS,
+                    text: "closed by the application".into(),
+                    reply: Some(tx),
+                };
+                self.inner.handle.send(cmd).await?;
+                rx.await.unwrap_or(Ok(()))
+            })
+            .await
     }
 }

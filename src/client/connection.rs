@@ -8,17 +8,19 @@ use std::task::Poll;
 use std::time::Instant;
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
 use super::channel::Channel;
+use super::command::Command;
 use super::config::ConnectionConfig;
 use super::driver::Driver;
+use super::handle::Handle;
 use super::metrics::Metrics;
-use super::recovery::{ConnectionState, Rng, StateChanges};
-use super::shared::{Command, ConnShared, Handle, Limits, RecoveryLimits};
+use super::rng::Rng;
+use super::shared::{ConnShared, Limits, RecoveryLimits};
+use super::state::{ConnectionState, StateChanges};
+use super::transport::open_transport;
 use crate::error::Error;
 use crate::proto::{self, Tune};
 use crate::wire::{FieldTable, ReplyCode};
@@ -233,29 +235,6 @@ impl Connection {
             None => fut.await,
         }
     }
-}
-
-/// A connected byte stream: TCP, or TLS over TCP.
-pub(crate) trait Transport: AsyncRead + AsyncWrite + Send + Unpin {}
-
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
-
-/// The transport of one connection (a new one after each recovery).
-pub(crate) type BoxTransport = Box<dyn Transport>;
-
-/// Connects TCP (with `TCP_NODELAY`) to `host:port`, then TLS if configured.
-pub(crate) async fn open_transport(config: &ConnectionConfig, host: &str, port: u16) -> Result<BoxTransport, Error> {
-    let tcp = TcpStream::connect((host, port)).await?;
-    tcp.set_nodelay(true)?;
-    #[cfg(feature = "tls")]
-    if let Some(tls) = &config.tls {
-        let stream = tls.connect(host, tcp).await?;
-        tracing::debug!("TLS established");
-        return Ok(Box::new(stream));
-    }
-    #[cfg(not(feature = "tls"))]
-    let _ = config;
-    Ok(Box::new(tcp))
 }
 
 async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<Connection, Error> {

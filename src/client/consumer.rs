@@ -7,12 +7,13 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
-use super::channel::ChannelInner;
+use super::command::{Command, Settle};
+use super::handle::ChannelInner;
 use super::handoff::DeliveryReceiver;
-use super::shared::{Command, ConsumerEnd, Settle};
+use super::shared::ConsumerEnd;
 use crate::error::Error;
 use crate::proto::{self, DeliveryTag};
-use crate::wire::{BasicProperties, ShortStr};
+use crate::wire::{BasicCancel, BasicProperties, Method, ShortStr};
 
 /// A message from a consumer or from [`Channel::basic_get`](super::Channel::basic_get).
 ///
@@ -217,9 +218,12 @@ impl Consumer {
     /// Cancels the consumer (`basic.cancel`) and waits for `cancel-ok`. Deliveries
     /// already buffered are still yielded, then the stream ends.
     pub async fn cancel(&self) -> Result<(), Error> {
-        super::channel::Channel::from_inner(self.channel.clone())
-            .basic_cancel(self.tag.as_str())
-            .await
+        let cancel = BasicCancel {
+            consumer_tag: self.tag.clone(),
+            no_wait: false,
+        };
+        let timeout = self.channel.handle.shared.limits.rpc_timeout;
+        self.channel.rpc(Method::BasicCancel(cancel), timeout).await.map(drop)
     }
 
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Delivery, Error>>> {

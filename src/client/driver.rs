@@ -27,19 +27,21 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
+use super::command::Command;
 use super::config::ConnectionConfig;
 use super::confirm::Confirmed;
-use super::connection::BoxTransport;
 use super::handoff::{DeliveryQueue, SETTLE_DELAY, WakeHints};
 use super::metrics::Counters;
-use super::recovery::{ConnectionState, Rng};
-use super::shared::{Command, ConnShared};
+use super::rng::Rng;
+use super::shared::ConnShared;
+use super::state::ConnectionState;
+use super::transport::BoxTransport;
 use crate::error::Error;
-use crate::proto::{self, ChannelId, Store};
-use crate::wire::{ReplyCode, ShortStr};
+use crate::proto::{self, Store};
+use crate::wire::ReplyCode;
 use pacing::{ReadPacing, Streamed};
 use session::{Plan, Session, Wakeup};
-use slot::{Slot, fail_command};
+use slot::{Slot, Waiter, fail_command};
 
 mod commands;
 mod events;
@@ -66,13 +68,6 @@ pub(super) type ConfirmAnswer = (
     Confirmed,
     Option<OwnedSemaphorePermit>,
 );
-
-/// A consumer with overflow, waiting for room in its queue.
-pub(super) struct Waiter {
-    pub(super) channel: ChannelId,
-    pub(super) consumer_tag: ShortStr,
-    pub(super) queue: Arc<DeliveryQueue>,
-}
 
 pub(crate) struct Driver {
     conn: proto::Connection,

@@ -27,16 +27,21 @@
 //! buffer, and the unconfirmed publishes per channel.
 
 mod channel;
+mod command;
 mod config;
 mod confirm;
 mod connection;
 mod consumer;
 mod driver;
+mod handle;
 mod handoff;
 mod metrics;
 mod options;
 mod recovery;
+mod rng;
 mod shared;
+mod state;
+mod transport;
 
 pub use crate::proto::{ChannelId, DeliveryTag, Returned, Sasl, Tune};
 pub use channel::{Channel, QueueInfo, Returns};
@@ -49,7 +54,8 @@ pub use options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
-pub use recovery::{ConnectionState, RecoveryConfig, RecoveryFailure, RecoveryReport, StateChanges};
+pub use recovery::{RecoveryConfig, RecoveryFailure, RecoveryReport};
+pub use state::{ConnectionState, StateChanges};
 
 #[cfg(test)]
 mod tests {

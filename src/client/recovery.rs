@@ -2,7 +2,7 @@
 //! the topology the application declared ([`Topology`]), and the backoff between attempts.
 //!
 //! What the driver does with them (see `driver.rs`): when the connection is lost for a
-//! reason that can heal ([`Error::is_recoverable`]), it keeps every channel, consumer and
+//! reason that can heal ([`Error::is_recoverable`](crate::error::Error::is_recoverable)), it keeps every channel, consumer and
 //! unconfirmed publish, reconnects (hosts in turn, backoff with jitter, a timeout per
 //! attempt) with the next connection generation, then restores, in order: channels with
 //! their QoS, confirm and tx modes; exchanges, queues (server-named ones get new names,
@@ -12,9 +12,7 @@
 
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-
-use crate::error::Error;
+use super::rng::Rng;
 pub use crate::proto::{RecoveryFailure, RecoveryReport};
 
 /// How a connection recovers from the loss of its broker. On by default.
@@ -35,7 +33,7 @@ pub use crate::proto::{RecoveryFailure, RecoveryReport};
 pub struct RecoveryConfig {
     /// Recover at all. Default true; false makes a lost connection final.
     pub enabled: bool,
-    /// Reconnection attempts per loss before giving up ([`ConnectionState::Failed`]);
+    /// Reconnection attempts per loss before giving up ([`ConnectionState::Failed`](super::ConnectionState::Failed));
     /// `None` tries forever. Default `None`.
     pub max_attempts: Option<u32>,
     /// Wait before the first attempt; doubles with every failed attempt. Default 100 ms.
@@ -59,7 +57,7 @@ pub struct RecoveryConfig {
     /// deduplicate). Default false: they resolve with the loss error (outcome unknown).
     pub republish_unconfirmed: bool,
     /// What a publish does while the connection is recovering: wait at most this long for
-    /// the recovery to finish (`Some`), or fail at once with [`Error::NotConnected`]
+    /// the recovery to finish (`Some`), or fail at once with [`Error::NotConnected`](crate::error::Error::NotConnected)
     /// (`None`). Default `Some(30 s)`.
     pub publish_wait: Option<Duration>,
 }
@@ -100,103 +98,6 @@ impl RecoveryConfig {
     }
 }
 
-/// A small xorshift generator for backoff jitter (no cryptographic use).
-#[derive(Debug, Clone)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    pub(crate) fn seeded() -> Rng {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
-        let addr = &nanos as *const u64 as u64;
-        Rng((nanos ^ addr.rotate_left(32)) | 1)
-    }
-
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// A number in `[0, 1)`.
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// The state of a connection, as [`Connection::state`](super::Connection::state) reports it.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum ConnectionState {
-    /// Open and usable.
-    Connected,
-    /// Open, but the server blocks publishing (`connection.blocked`, e.g. a memory alarm):
-    /// publishes wait, acks and everything else flow.
-    Blocked {
-        /// The server's reason.
-        reason: String,
-    },
-    /// The connection was lost and is being re-established. Publishes wait (or fail fast,
-    /// [`RecoveryConfig::publish_wait`]); acks of earlier deliveries fail with
-    /// [`Error::StaleDelivery`].
-    Recovering {
-        /// The attempt under way (1-based).
-        attempt: u32,
-        /// Why the connection was lost.
-        cause: Error,
-    },
-    /// Recovered: open and usable again, on a new connection generation.
-    Recovered(Box<RecoveryReport>),
-    /// Closed for good: by the application ([`Error::ConnectionClosed`] by the client with
-    /// 200), by a server error that will not heal (403, 530...), or because recovery is off
-    /// or gave up.
-    Failed(Error),
-}
-
-impl ConnectionState {
-    /// True while the connection can carry commands (connected, blocked or recovered).
-    pub fn is_open(&self) -> bool {
-        matches!(
-            self,
-            ConnectionState::Connected | ConnectionState::Blocked { .. } | ConnectionState::Recovered(_)
-        )
-    }
-
-    /// True while a recovery is under way.
-    pub fn is_recovering(&self) -> bool {
-        matches!(self, ConnectionState::Recovering { .. })
-    }
-}
-
-/// Every state change of a connection, in order
-/// ([`Connection::state_changes`](super::Connection::state_changes)).
-#[derive(Debug)]
-pub struct StateChanges {
-    rx: broadcast::Receiver<ConnectionState>,
-}
-
-impl StateChanges {
-    pub(crate) fn new(rx: broadcast::Receiver<ConnectionState>) -> Self {
-        StateChanges { rx }
-    }
-
-    /// The next state; `None` once the connection is gone. A reader that falls more than
-    /// 64 changes behind skips to the oldest one still kept.
-    pub async fn next(&mut self) -> Option<ConnectionState> {
-        loop {
-            match self.rx.recv().await {
-                Ok(state) => return Some(state),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,17 +124,5 @@ mod tests {
         }
         // Huge attempt numbers do not overflow.
         assert_eq!(config.backoff(u32::MAX, &mut rng), Duration::from_secs(1));
-    }
-
-    #[test]
-    fn states_say_what_they_allow() {
-        assert!(ConnectionState::Connected.is_open());
-        assert!(ConnectionState::Blocked { reason: "mem".into() }.is_open());
-        let recovering = ConnectionState::Recovering {
-            attempt: 1,
-            cause: Error::connection_lost("x", None),
-        };
-        assert!(recovering.is_recovering() && !recovering.is_open());
-        assert!(!ConnectionState::Failed(Error::Closed).is_open());
     }
 }

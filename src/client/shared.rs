@@ -1,98 +1,19 @@
-//! State shared between the connection task and the handles, and the commands they send.
-//!
-//! Handles hold a [`Handle`]: the command sender plus an `Arc` of [`ConnShared`]. The
-//! task holds only `ConnShared`, so the command queue closes when the last handle drops.
+//! State shared between the connection task and the handles: [`ConnShared`] for the
+//! connection, [`ChannelShared`] for a channel, [`ConsumerEnd`] for a consumer. The task
+//! writes it, handles read it.
 
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
-use super::confirm::Confirmed;
-use super::handoff::{DeliverySender, TaskWake};
+use super::handoff::TaskWake;
 use super::metrics::Counters;
-use super::recovery::ConnectionState;
+use super::state::ConnectionState;
 use crate::error::Error;
-use crate::proto::{ChannelId, Content, DeliveryTag, Returned, Tune};
-use crate::wire::{BasicConsume, BasicProperties, BasicPublish, FieldTable, Method, ReplyCode, ShortStr};
-
-/// The reply to a synchronous call: the reply method and, for `basic.get-ok`, the message.
-pub(crate) type CallReply = Result<(Method, Option<Content>), Error>;
-
-/// A command from a handle to the connection task.
-pub(crate) enum Command {
-    /// `channel.open`; answered on `open-ok`.
-    OpenChannel {
-        reply: oneshot::Sender<Result<Arc<ChannelShared>, Error>>,
-    },
-    /// A synchronous (or `no_wait`) method; `reply` gets the matching reply, if any.
-    Call {
-        channel: ChannelId,
-        method: Box<Method>,
-        reply: Option<oneshot::Sender<CallReply>>,
-    },
-    /// `basic.consume`; deliveries go to `deliveries` once `consume-ok` names the consumer.
-    Consume {
-        channel: ChannelId,
-        method: Box<BasicConsume>,
-        deliveries: DeliverySender,
-        end: Arc<ConsumerEnd>,
-        reply: oneshot::Sender<Result<ShortStr, Error>>,
-    },
-    /// `basic.publish`. `confirm` is resolved by the broker's confirm in confirm mode,
-    /// or right away with [`Confirmed::Sent`] otherwise; `permit` is held until then.
-    Publish(Box<Publish>),
-    /// `basic.ack` / `nack` / `reject`.
-    Settle {
-        tag: DeliveryTag,
-        how: Settle,
-        reply: Option<oneshot::Sender<Result<(), Error>>>,
-    },
-    /// A consumer handle was dropped: requeue what it had buffered and cancel it.
-    ConsumerDropped {
-        channel: ChannelId,
-        consumer_tag: ShortStr,
-        requeue: Vec<DeliveryTag>,
-    },
-    /// `channel.close`; `reply` on `close-ok`.
-    CloseChannel {
-        channel: ChannelId,
-        code: ReplyCode,
-        text: String,
-        reply: Option<oneshot::Sender<Result<(), Error>>>,
-    },
-    /// `connection.close`; `reply` on `close-ok` (or the close timeout).
-    Close {
-        code: ReplyCode,
-        text: String,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-    /// `connection.update-secret`; `reply` on `update-secret-ok`.
-    UpdateSecret {
-        secret: Box<(Bytes, String)>,
-        reply: oneshot::Sender<Result<(), Error>>,
-    },
-}
-
-/// A publish, boxed in [`Command`] to keep the command queue's slots small.
-pub(crate) struct Publish {
-    pub(crate) channel: ChannelId,
-    pub(crate) args: BasicPublish,
-    pub(crate) properties: BasicProperties,
-    pub(crate) body: Bytes,
-    /// In confirm mode: the confirm's receiver and the window slot held until then.
-    pub(crate) confirm: Option<(oneshot::Sender<Result<Confirmed, Error>>, OwnedSemaphorePermit)>,
-}
-
-/// How to settle a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settle {
-    Ack { multiple: bool },
-    Nack { multiple: bool, requeue: bool },
-    Reject { requeue: bool },
-}
+use crate::proto::{ChannelId, DeliveryTag, Returned, Tune};
+use crate::wire::FieldTable;
 
 /// Connection state read by handles, written by the task.
 #[derive(Debug)]
@@ -193,65 +114,6 @@ impl ConnShared {
             reason: "the connection task ended".into(),
             source: None,
         })
-    }
-}
-
-/// What a handle needs to reach the task.
-#[derive(Debug, Clone)]
-pub(crate) struct Handle {
-    pub(crate) cmd: mpsc::Sender<Command>,
-    pub(crate) shared: Arc<ConnShared>,
-}
-
-impl Handle {
-    /// Sends a command; when the task is gone, the connection's close reason.
-    pub(crate) async fn send(&self, cmd: Command) -> Result<(), Error> {
-        self.cmd.send(cmd).await.map_err(|_| self.shared.close_reason())?;
-        self.shared.wake.command_sent();
-        Ok(())
-    }
-
-    /// Sends a command that may wait in the queue while the task is deaf (see
-    /// [`TaskWake`]): the sender calls [`TaskWake::command_sent`] before it waits for
-    /// the task.
-    pub(crate) async fn send_quiet(&self, cmd: Command) -> Result<(), Error> {
-        match self.cmd.try_send(cmd) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(cmd)) => {
-                // The task may be deaf: wake it to empty the queue.
-                self.shared.wake.command_sent();
-                self.send(cmd).await
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(self.shared.close_reason()),
-        }
-    }
-
-    /// Sends a command without waiting (for `Drop` impls): queue full or task gone
-    /// falls back to a spawned send on the current runtime, if any.
-    pub(crate) fn send_from_drop(&self, cmd: Command) {
-        match self.cmd.try_send(cmd) {
-            Ok(()) => self.shared.wake.command_sent(),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
-            Err(mpsc::error::TrySendError::Full(cmd)) => {
-                if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    let tx = self.cmd.clone();
-                    let shared = self.shared.clone();
-                    rt.spawn(async move {
-                        if tx.send(cmd).await.is_ok() {
-                            shared.wake.command_sent();
-                        }
-                    });
-                }
-            }
-        }
-    }
-
-    /// Waits for a reply, mapping a dropped sender to the close reason.
-    pub(crate) async fn recv<T>(&self, rx: oneshot::Receiver<Result<T, Error>>) -> Result<T, Error> {
-        match rx.await {
-            Ok(r) => r,
-            Err(_) => Err(self.shared.close_reason()),
-        }
     }
 }
 

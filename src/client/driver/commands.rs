@@ -8,10 +8,11 @@ use tokio::sync::oneshot;
 
 use super::slot::{ConsumerSlot, Pending, Side, Slot, Stored, Unconfirmed, fail_command};
 use super::{Driver, HELD_MAX, now};
+use crate::client::command::{CallReply, Command, Publish, Settle};
 use crate::client::confirm::Confirmed;
 use crate::client::handoff::DeliverySender;
 use crate::client::metrics::Counters;
-use crate::client::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Publish, Settle};
+use crate::client::shared::{ChannelShared, ConsumerEnd};
 use crate::error::{Error, Initiator};
 use crate::proto::{self, ChannelId, DeliveryTag};
 use crate::wire::{BasicConsume, Method, ReplyCode, ShortStr};

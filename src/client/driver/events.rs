@@ -6,13 +6,13 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::mpsc;
 
-use super::slot::{ConsumerSlot, Pending, Slot, Unconfirmed, cost, end_consumer};
-use super::{Driver, Waiter};
+use super::Driver;
+use super::slot::{ConsumerSlot, Pending, Slot, Unconfirmed, Waiter, cost, end_consumer};
+use crate::client::command::Command;
 use crate::client::confirm::Confirmed;
 use crate::client::handoff::PushError;
 use crate::client::metrics::Counters;
-use crate::client::recovery::ConnectionState;
-use crate::client::shared::Command;
+use crate::client::state::ConnectionState;
 use crate::error::{Error, Initiator};
 use crate::proto::{self, ChannelId, Delivery, Event, Returned};
 use crate::wire::{BasicCancel, BasicConsumeOk, Method, ReplyCode, ShortStr};

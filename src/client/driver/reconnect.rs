@@ -14,10 +14,11 @@ use tokio::sync::{mpsc, oneshot};
 use super::session::when;
 use super::slot::Pending;
 use super::{Driver, Recovery, now};
-use crate::client::connection::{BoxTransport, open_transport};
+use crate::client::command::Command;
 use crate::client::metrics::Counters;
-use crate::client::recovery::{ConnectionState, RecoveryReport};
-use crate::client::shared::Command;
+use crate::client::recovery::RecoveryReport;
+use crate::client::state::ConnectionState;
+use crate::client::transport::{BoxTransport, open_transport};
 use crate::error::{Error, Initiator};
 use crate::wire::ReplyCode;
 

@@ -16,10 +16,10 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
-use super::Waiter;
-use crate::client::connection::BoxTransport;
+use super::slot::Waiter;
+use crate::client::command::Command;
 use crate::client::handoff::TaskWake;
-use crate::client::shared::Command;
+use crate::client::transport::BoxTransport;
 
 /// Read buffer size; also the minimum free space before each read.
 const READ_BUF: usize = 128 * 1024;

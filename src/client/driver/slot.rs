@@ -8,10 +8,11 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+use crate::client::command::{CallReply, Command};
 use crate::client::confirm::Confirmed;
-use crate::client::handoff::DeliverySender;
+use crate::client::handoff::{DeliveryQueue, DeliverySender};
 use crate::client::metrics::Counters;
-use crate::client::shared::{CallReply, ChannelShared, Command, ConsumerEnd};
+use crate::client::shared::{ChannelShared, ConsumerEnd};
 use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
 use crate::proto::{ChannelId, Delivery, Keyed};
@@ -219,4 +220,11 @@ pub(super) fn fail_command(cmd: Command, error: &Error) {
         Command::Close { reply, .. } | Command::UpdateSecret { reply, .. } => drop(reply.send(Err(error.clone()))),
         _ => {}
     }
+}
+
+/// A consumer with overflow, waiting for room in its queue.
+pub(super) struct Waiter {
+    pub(super) channel: ChannelId,
+    pub(super) consumer_tag: ShortStr,
+    pub(super) queue: Arc<DeliveryQueue>,
 }

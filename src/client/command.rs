@@ -1,0 +1,89 @@
+//! What a handle asks of the connection task: [`Command`] and the parts it carries.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+
+use super::confirm::Confirmed;
+use super::handoff::DeliverySender;
+use super::shared::{ChannelShared, ConsumerEnd};
+use crate::error::Error;
+use crate::proto::{ChannelId, Content, DeliveryTag};
+use crate::wire::{BasicConsume, BasicProperties, BasicPublish, Method, ReplyCode, ShortStr};
+
+/// The reply to a synchronous call: the reply method and, for `basic.get-ok`, the message.
+pub(crate) type CallReply = Result<(Method, Option<Content>), Error>;
+
+/// A command from a handle to the connection task.
+pub(crate) enum Command {
+    /// `channel.open`; answered on `open-ok`.
+    OpenChannel {
+        reply: oneshot::Sender<Result<Arc<ChannelShared>, Error>>,
+    },
+    /// A synchronous (or `no_wait`) method; `reply` gets the matching reply, if any.
+    Call {
+        channel: ChannelId,
+        method: Box<Method>,
+        reply: Option<oneshot::Sender<CallReply>>,
+    },
+    /// `basic.consume`; deliveries go to `deliveries` once `consume-ok` names the consumer.
+    Consume {
+        channel: ChannelId,
+        method: Box<BasicConsume>,
+        deliveries: DeliverySender,
+        end: Arc<ConsumerEnd>,
+        reply: oneshot::Sender<Result<ShortStr, Error>>,
+    },
+    /// `basic.publish`. `confirm` is resolved by the broker's confirm in confirm mode,
+    /// or right away with [`Confirmed::Sent`] otherwise; `permit` is held until then.
+    Publish(Box<Publish>),
+    /// `basic.ack` / `nack` / `reject`.
+    Settle {
+        tag: DeliveryTag,
+        how: Settle,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
+    },
+    /// A consumer handle was dropped: requeue what it had buffered and cancel it.
+    ConsumerDropped {
+        channel: ChannelId,
+        consumer_tag: ShortStr,
+        requeue: Vec<DeliveryTag>,
+    },
+    /// `channel.close`; `reply` on `close-ok`.
+    CloseChannel {
+        channel: ChannelId,
+        code: ReplyCode,
+        text: String,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
+    },
+    /// `connection.close`; `reply` on `close-ok` (or the close timeout).
+    Close {
+        code: ReplyCode,
+        text: String,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    /// `connection.update-secret`; `reply` on `update-secret-ok`.
+    UpdateSecret {
+        secret: Box<(Bytes, String)>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+}
+
+/// A publish, boxed in [`Command`] to keep the command queue's slots small.
+pub(crate) struct Publish {
+    pub(crate) channel: ChannelId,
+    pub(crate) args: BasicPublish,
+    pub(crate) properties: BasicProperties,
+    pub(crate) body: Bytes,
+    /// In confirm mode: the confirm's receiver and the window slot held until then.
+    pub(crate) confirm: Option<(oneshot::Sender<Result<Confirmed, Error>>, OwnedSemaphorePermit)>,
+}
+
+/// How to settle a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settle {
+    Ack { multiple: bool },
+    Nack { multiple: bool, requeue: bool },
+    Reject { requeue: bool },
+}
