@@ -38,6 +38,7 @@
 
 mod acks;
 mod channel;
+mod commands;
 mod config;
 mod confirms;
 mod connection;
