@@ -29,6 +29,12 @@
 //!   that expects a reply produces exactly one [`Event::Reply`] or is failed by the
 //!   [`Event::ChannelClosed`] of its channel, so the driver keeps a FIFO of reply
 //!   senders per channel.
+//! - Commands that must wait are held by the state machine itself and go out in order
+//!   when they may ([`Connection::held`]): calls behind an unanswered `basic.consume` or
+//!   `basic.cancel`, publishes while the server blocks publishing.
+//! - After a loss, [`Connection::successor`] makes the next generation, which restores
+//!   channels, topology and consumers once open and then reports [`Event::Recovered`];
+//!   the driver keeps the application's commands until then.
 //! - Output and events only grow by what the driver feeds in: `handle_input` turns at
 //!   most the bytes it was given into events and replies. To bound memory, the driver
 //!   stops reading while [`Connection::pending_transmit`] or its own event backlog is
