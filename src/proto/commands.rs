@@ -43,7 +43,7 @@ impl Connection {
     }
 
     /// Opens a channel on the lowest free number: sends `channel.open`;
-    /// [`Event::ChannelOpened`] follows on `open-ok`. The channel accepts calls and
+    /// [`Event::ChannelOpened`](super::Event::ChannelOpened) follows on `open-ok`. The channel accepts calls and
     /// publishes right away (they are pipelined behind the open).
     pub fn open_channel(&mut self) -> Result<ChannelId, Error> {
         self.open(false)
@@ -72,7 +72,7 @@ impl Connection {
 
     /// Opens a channel with exactly the id `id` (number and epoch), for connection
     /// recovery: the channels of the previous connection come back under the ids their
-    /// handles hold. Sends `channel.open`; [`Event::ChannelOpened`] follows on `open-ok`.
+    /// handles hold. Sends `channel.open`; [`Event::ChannelOpened`](super::Event::ChannelOpened) follows on `open-ok`.
     /// Later channels get epochs above `id`'s. Refused, nothing sent: a number in use or
     /// above the negotiated `channel_max` ([`Error::ChannelLimit`]).
     pub fn reopen_channel(&mut self, id: ChannelId) -> Result<(), Error> {
