@@ -115,7 +115,7 @@ impl Connection {
     }
 
     /// Sends a client method on `channel`. Methods that expect a reply (synchronous
-    /// and without `no_wait`) are answered, in call order, by [`Event::Reply`].
+    /// and without `no_wait`) are answered, in call order, by [`Event::Reply`](super::Event::Reply).
     ///
     /// Refused with a typed error, nothing sent: connection-class methods (use
     /// [`close`](Self::close), [`update_secret`](Self::update_secret)), `channel.open`
@@ -255,7 +255,7 @@ impl Connection {
 
     /// Publishes a message: `basic.publish`, a content header and the body split by
     /// the negotiated `frame_max`. On a confirm-mode channel returns the publish's
-    /// sequence number (1, 2, ...), resolved later by [`Event::Confirm`].
+    /// sequence number (1, 2, ...), resolved later by [`Event::Confirm`](super::Event::Confirm).
     ///
     /// Refused, nothing sent: `immediate` (RabbitMQ closes the connection with 540 for
     /// it), a channel that is not usable, properties too large for one frame.
@@ -377,7 +377,7 @@ impl Connection {
             .ok_or(Error::UnknownDeliveryTag { tag: tag.tag })
     }
 
-    /// Closes a channel: sends `channel.close`; [`Event::ChannelClosed`] follows on
+    /// Closes a channel: sends `channel.close`; [`Event::ChannelClosed`](super::Event::ChannelClosed) follows on
     /// `close-ok`, failing the calls still pending. Until then inbound frames for the
     /// channel are dropped, commands on it return its close error, and its number stays
     /// taken.
@@ -428,8 +428,8 @@ impl Connection {
 
     /// Closes the connection gracefully: sends `connection.close`, fails every channel
     /// with `Error::ConnectionClosed { by: Client, code, text }` (their
-    /// [`Event::ChannelClosed`] come now) and waits for `close-ok`, at most
-    /// `close_timeout`; then [`Event::ConnectionClosed`] with the same error. During
+    /// [`Event::ChannelClosed`](super::Event::ChannelClosed) come now) and waits for `close-ok`, at most
+    /// `close_timeout`; then [`Event::ConnectionClosed`](super::Event::ConnectionClosed) with the same error. During
     /// the handshake, before `tune-ok`, the connection closes at once without a close
     /// handshake.
     pub fn close(&mut self, now: Instant, code: ReplyCode, text: &str) -> Result<(), Error> {
@@ -459,7 +459,7 @@ impl Connection {
     }
 
     /// Replaces the login secret (`connection.update-secret`, e.g. a refreshed OAuth 2
-    /// token); [`Event::SecretUpdated`] follows on `update-secret-ok`.
+    /// token); [`Event::SecretUpdated`](super::Event::SecretUpdated) follows on `update-secret-ok`.
     pub fn update_secret(&mut self, secret: Bytes, reason: &str) -> Result<(), Error> {
         self.check_open()?;
         let reason = ShortStr::try_from(reason).map_err(|e| Error::InvalidArgument(format!("reason: {e}")))?;
