@@ -228,3 +228,124 @@ pub(super) struct Waiter {
     pub(super) consumer_tag: ShortStr,
     pub(super) queue: Arc<DeliveryQueue>,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::client::handoff::delivery_queue;
+    use crate::wire::ReplyCode;
+
+    fn slot() -> Slot {
+        let id = ChannelId { number: 1, epoch: 0 };
+        Slot::new(Arc::new(ChannelShared::new(id, 8)), None)
+    }
+
+    fn closed_by(by: Initiator) -> Error {
+        Error::ChannelClosed {
+            by,
+            code: ReplyCode::SUCCESS,
+            text: "bye".into(),
+            method: None,
+        }
+    }
+
+    #[test]
+    fn a_failed_channel_answers_every_waiter_with_its_error() {
+        let mut slot = slot();
+        let (call, call_rx) = oneshot::channel();
+        slot.pending.push_back(Pending::Call { reply: Some(call) });
+        let (tx, _rx) = delivery_queue(4, None);
+        let (consume, consume_rx) = oneshot::channel();
+        let end = Arc::new(ConsumerEnd::default());
+        slot.pending.push_back(Pending::Consume {
+            deliveries: tx,
+            end: end.clone(),
+            no_ack: false,
+            reply: consume,
+        });
+        let permit = slot.shared.window.clone().try_acquire_owned().expect("window");
+        let (confirm, confirm_rx) = oneshot::channel();
+        slot.confirms.insert(
+            1,
+            Unconfirmed {
+                reply: confirm,
+                _permit: permit,
+                message: None,
+                order: 1,
+            },
+        );
+        let consumer_end = Arc::new(ConsumerEnd::default());
+        slot.consumers.insert(
+            ShortStr::from_static("c"),
+            ConsumerSlot::new(None, consumer_end.clone(), false),
+        );
+        let (close, close_rx) = oneshot::channel();
+        slot.close_waiters.push(close);
+        let shared = slot.shared.clone();
+        let counters = Counters::default();
+        let error = closed_by(Initiator::Server);
+
+        slot.fail(&error, &counters);
+        assert!(matches!(call_rx.blocking_recv(), Ok(Err(e)) if e == error));
+        assert!(matches!(consume_rx.blocking_recv(), Ok(Err(e)) if e == error));
+        assert!(
+            matches!(confirm_rx.blocking_recv(), Ok(Err(e)) if e == error),
+            "outcome unknown, not a nack"
+        );
+        assert_eq!(counters.unknown.load(Ordering::Relaxed), 1);
+        assert_eq!(consumer_end.reason.get(), Some(&error), "the stream ends with why");
+        assert_eq!(
+            close_rx.blocking_recv(),
+            Ok(Err(error.clone())),
+            "the close did not go as asked"
+        );
+        assert_eq!(shared.closed.get(), Some(&error));
+        assert!(shared.window.is_closed(), "publishers waiting for room stop waiting");
+    }
+
+    #[test]
+    fn the_applications_own_close_answers_its_waiters_ok() {
+        let mut slot = slot();
+        let (close, close_rx) = oneshot::channel();
+        slot.close_waiters.push(close);
+        slot.fail(&closed_by(Initiator::Application), &Counters::default());
+        assert_eq!(close_rx.blocking_recv(), Ok(Ok(())));
+    }
+
+    #[test]
+    fn a_consumer_with_overflow_ends_once_it_is_handed_over() {
+        let mut slot = slot();
+        let tag = ShortStr::from_static("c");
+        let end = Arc::new(ConsumerEnd::default());
+        let mut consumer = ConsumerSlot::new(None, end.clone(), false);
+        consumer.overflow.push_back(Delivery {
+            consumer_tag: tag.clone(),
+            tag: crate::proto::DeliveryTag {
+                generation: 0,
+                channel: ChannelId { number: 1, epoch: 0 },
+                tag: 1,
+            },
+            redelivered: false,
+            exchange: ShortStr::EMPTY,
+            routing_key: ShortStr::EMPTY,
+            properties: Default::default(),
+            body: Default::default(),
+        });
+        slot.consumers.insert(tag.clone(), consumer);
+        let reason = Error::consumer_cancelled(&tag);
+        assert!(end_consumer(&mut slot, &tag, Some(reason.clone())));
+        assert!(
+            slot.consumers.get(&tag).is_some_and(|c| c.ended),
+            "kept until its overflow is handed over"
+        );
+        assert_eq!(end.reason.get(), Some(&reason));
+        if let Some(c) = slot.consumers.get_mut(&tag) {
+            c.overflow.clear();
+        }
+        assert!(end_consumer(&mut slot, &tag, None));
+        assert!(!slot.consumers.contains_key(&tag));
+        assert!(!end_consumer(&mut slot, &tag, None), "gone");
+    }
+}
