@@ -602,3 +602,58 @@ async fn dropping_every_handle_closes_the_connection() {
     })
     .await;
 }
+
+/// A typo in an exchange type would make RabbitMQ close the whole connection with 503:
+/// it is refused before anything is sent, and the channel goes on.
+#[tokio::test]
+async fn an_unknown_exchange_type_is_refused_before_it_reaches_the_broker() {
+    let (conn, ch) = channel().await;
+    let x = unique("typo");
+    let err = ch
+        .exchange_declare(&x, "fannout", ExchangeDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidArgument(text) if text.contains("fannout")),
+        "{err}"
+    );
+    ch.exchange_declare(
+        &x,
+        ExchangeKind::Fanout,
+        ExchangeDeclareOptions::default(),
+        FieldTable::new(),
+    )
+    .await
+    .expect("the channel goes on");
+    ch.exchange_delete(&x, ExchangeDeleteOptions::default()).await.unwrap();
+    assert!(conn.is_open());
+    conn.close().await.unwrap();
+}
+
+/// Connecting to something that is not AMQP (an HTTP port) says so, with the address.
+#[tokio::test]
+async fn a_peer_that_is_not_amqp_is_named_with_its_address() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut header = [0u8; 8];
+        s.read_exact(&mut header).await.unwrap();
+        s.write_all(b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let _ = s.read(&mut header).await;
+    });
+    let err = Connection::connect(&format!("amqp://127.0.0.1:{port}"))
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, Error::Handshake { .. }), "{err:?}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{port}")) && text.contains("not an AMQP 0-9-1 server"),
+        "{text}"
+    );
+    assert!(text.contains("HTTP/1.1 400"), "{text}");
+    server.abort();
+}

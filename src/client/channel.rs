@@ -14,7 +14,7 @@ use super::consumer::{Consumer, Delivery, GetMessage};
 use super::handle::{ChannelInner, Handle};
 use super::handoff::delivery_queue;
 use super::options::{
-    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
+    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
 use super::shared::{ChannelShared, ConsumerEnd};
@@ -187,18 +187,21 @@ impl Channel {
 
     // ----- exchanges --------------------------------------------------------------
 
-    /// Declares an exchange of `kind` (`direct`, `fanout`, `topic`, `headers`, or a
-    /// plugin's type such as `x-delayed-message`).
+    /// Declares an exchange of `kind` ([`ExchangeKind`]; a name converts: `"topic"`, or a
+    /// plugin's type such as `"x-delayed-message"`). An unknown type is refused before
+    /// anything is sent (RabbitMQ would close the connection for it).
     pub async fn exchange_declare(
         &self,
         exchange: &str,
-        kind: &str,
+        kind: impl Into<ExchangeKind>,
         options: ExchangeDeclareOptions,
         arguments: FieldTable,
     ) -> Result<(), Error> {
+        let kind = kind.into();
+        kind.check()?;
         let m = ExchangeDeclare {
             exchange: short("exchange", exchange)?,
-            kind: short("exchange type", kind)?,
+            kind: short("exchange type", kind.name())?,
             passive: options.passive,
             durable: options.durable,
             auto_delete: options.auto_delete,

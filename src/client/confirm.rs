@@ -54,7 +54,6 @@ impl Confirmed {
 /// Dropping it does not cancel the publish (the message was already sent); the window
 /// slot it holds is released when the confirm arrives, not when this is dropped.
 #[derive(Debug)]
-#[must_use = "a Confirmation tells whether the broker took the message; await it"]
 pub struct Confirmation {
     inner: Inner,
 }

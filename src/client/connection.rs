@@ -74,7 +74,16 @@ impl Connection {
             vhost = %config.protocol.vhost,
             name = config.protocol.connection_name.as_deref().unwrap_or(""),
         );
-        connect_inner(config, span.clone()).instrument(span).await
+        let address = format!("{}:{}", config.host, config.port);
+        connect_inner(config, span.clone())
+            .instrument(span)
+            .await
+            .map_err(|e| match e {
+                Error::Handshake { reason } => Error::Handshake {
+                    reason: format!("{address}: {reason}"),
+                },
+                e => e,
+            })
     }
 
     /// Opens a channel and waits for `open-ok`.

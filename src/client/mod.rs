@@ -51,7 +51,7 @@ pub use connection::Connection;
 pub use consumer::{Consumer, Delivery, GetMessage};
 pub use metrics::Metrics;
 pub use options::{
-    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
+    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
 pub use recovery::{RecoveryConfig, RecoveryFailure, RecoveryReport};

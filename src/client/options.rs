@@ -6,6 +6,85 @@
 //! # let _ = durable;
 //! ```
 
+/// The type of an exchange, for [`Channel::exchange_declare`](super::Channel::exchange_declare).
+///
+/// A typo in a bare string (`"fannout"`) would make RabbitMQ close the whole connection
+/// with 503; here it is a compile error, or, from a string, a typed error before anything
+/// is sent. Plugin types (their names start with `x-`) are `Custom`.
+///
+/// ```
+/// use warren::client::ExchangeKind;
+/// assert_eq!(ExchangeKind::from("topic"), ExchangeKind::Topic);
+/// assert_eq!(ExchangeKind::from("x-delayed-message"), ExchangeKind::Custom("x-delayed-message".into()));
+/// assert_eq!(ExchangeKind::Fanout.name(), "fanout");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExchangeKind {
+    /// Routes to the queues bound with the message's routing key.
+    Direct,
+    /// Routes to every bound queue.
+    Fanout,
+    /// Routes by pattern (`*` one word, `#` any words) on the routing key.
+    Topic,
+    /// Routes on message headers (`x-match` = `all` or `any`).
+    Headers,
+    /// A plugin's type, e.g. `x-delayed-message`, `x-consistent-hash`. The name must start
+    /// with `x-`.
+    Custom(String),
+}
+
+impl ExchangeKind {
+    /// The name RabbitMQ knows it by.
+    pub fn name(&self) -> &str {
+        match self {
+            ExchangeKind::Direct => "direct",
+            ExchangeKind::Fanout => "fanout",
+            ExchangeKind::Topic => "topic",
+            ExchangeKind::Headers => "headers",
+            ExchangeKind::Custom(name) => name,
+        }
+    }
+
+    /// `Ok` unless it is a custom type whose name cannot be one (see [`Custom`](Self::Custom)).
+    pub(crate) fn check(&self) -> Result<(), crate::error::Error> {
+        match self {
+            ExchangeKind::Custom(name) if !name.starts_with("x-") => {
+                Err(crate::error::Error::InvalidArgument(format!(
+                    "unknown exchange type {name:?}: RabbitMQ's are direct, fanout, topic and headers; \
+                     a plugin's start with x-"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl From<&str> for ExchangeKind {
+    /// The built-in types by name; any other name is `Custom`.
+    fn from(name: &str) -> Self {
+        match name {
+            "direct" => ExchangeKind::Direct,
+            "fanout" => ExchangeKind::Fanout,
+            "topic" => ExchangeKind::Topic,
+            "headers" => ExchangeKind::Headers,
+            other => ExchangeKind::Custom(other.to_owned()),
+        }
+    }
+}
+
+impl From<&String> for ExchangeKind {
+    fn from(name: &String) -> Self {
+        ExchangeKind::from(name.as_str())
+    }
+}
+
+impl std::fmt::Display for ExchangeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Flags of `exchange.declare`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ExchangeDeclareOptions {

@@ -69,6 +69,22 @@ fn server_channel_error(m: &ChannelClose) -> Error {
     }
 }
 
+/// The first bytes of `buf`, as text where they are printable, for an error message.
+fn quote(buf: &[u8]) -> String {
+    let shown = &buf[..buf.len().min(40)];
+    let text: String = shown
+        .iter()
+        .map(|&b| match b {
+            b' '..=b'~' => char::from(b).to_string(),
+            b'\r' => "\\r".into(),
+            b'\n' => "\\n".into(),
+            _ => format!("\\x{b:02x}"),
+        })
+        .collect();
+    let more = if buf.len() > shown.len() { "..." } else { "" };
+    format!("\"{text}{more}\"")
+}
+
 /// The length of the frame at the front of `buf`, from its header.
 fn declared_frame_len(buf: &[u8]) -> u64 {
     match buf.get(3..7) {
@@ -130,6 +146,18 @@ impl Connection {
                 Ok(Some(frame)) => {
                     self.last_read = now;
                     self.handle_frame(frame, now);
+                }
+                Err(WireError::UnknownFrameType { .. } | WireError::BadFrameEnd { .. })
+                    if matches!(self.phase, Phase::AwaitStart) =>
+                {
+                    // Not even a frame where connection.start should be: not AMQP.
+                    let reason = format!(
+                        "the peer is not an AMQP 0-9-1 server: it answered the protocol header with {}",
+                        quote(buf)
+                    );
+                    buf.clear();
+                    self.lost(Error::Handshake { reason });
+                    return;
                 }
                 Err(e) => {
                     let consumed = buf.len() < before;

@@ -584,3 +584,26 @@ fn the_handshake_has_a_deadline_in_every_phase_and_none_once_open() {
     });
     assert_eq!(b.conn.poll_timeout(), None);
 }
+
+#[test]
+fn a_peer_that_is_not_amqp_is_named_as_such() {
+    let mut b = Broker::new(config());
+    b.feed(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    assert!(b.conn.is_closed());
+    b.expect_silence();
+    match b.conn.error() {
+        Some(Error::Handshake { reason }) => {
+            assert!(reason.contains("not an AMQP 0-9-1 server"), "{reason}");
+            assert!(
+                reason.contains("\"HTTP/1.1 400 Bad Request\\r\\nContent-Length...\""),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A TLS server's alert, say: not printable.
+    let mut b = Broker::new(config());
+    b.feed(&[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46, 0x00]);
+    let reason = b.conn.error().map(ToString::to_string).unwrap_or_default();
+    assert!(reason.contains("\\x15\\x03\\x01"), "{reason}");
+}
