@@ -83,6 +83,15 @@ impl Default for ConnectionConfig {
 }
 
 impl ConnectionConfig {
+    /// The state machine's settings for one connection attempt whose handshake may take
+    /// `handshake_timeout`.
+    pub(crate) fn protocol_for(&self, handshake_timeout: Duration) -> proto::Config {
+        let mut protocol = self.protocol.clone();
+        protocol.handshake_timeout = Some(handshake_timeout);
+        protocol.read_coalescing = self.read_coalescing;
+        protocol
+    }
+
     /// A configuration from an `amqp://` or `amqps://` URI (see [`crate::uri`] for the
     /// accepted query parameters). TLS files named in the URI are read here.
     pub fn from_uri(uri: &str) -> Result<Self, Error> {

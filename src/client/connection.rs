@@ -265,9 +265,7 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
     // One deadline for the whole connect: the transport's below, the handshake's in the
     // state machine.
     let started = Instant::now();
-    let mut protocol = config.protocol.clone();
-    protocol.handshake_timeout = Some(config.connect_timeout);
-    let conn = proto::Connection::new(protocol, started);
+    let conn = proto::Connection::new(config.protocol_for(config.connect_timeout), started);
     let transport_deadline = tokio::time::Instant::from_std(started) + config.connect_timeout;
     let config = Arc::new(config);
     let driver_shared = shared.clone();

@@ -39,13 +39,11 @@ use super::transport::BoxTransport;
 use crate::error::Error;
 use crate::proto::{self, Store};
 use crate::wire::ReplyCode;
-use pacing::{ReadPacing, Streamed};
 use session::{Plan, Session, Wakeup};
 use slot::{Slot, Waiter, fail_command};
 
 mod commands;
 mod events;
-mod pacing;
 mod reconnect;
 mod session;
 mod slot;
@@ -85,9 +83,6 @@ pub(crate) struct Driver {
     confirmed: Vec<ConfirmAnswer>,
     /// What, since the task last slept, lets it sleep deaf.
     hints: WakeHints,
-    /// Deliveries and confirms handed out since the last read ([`ReadPacing`]).
-    streamed: Streamed,
-    pacing: ReadPacing,
     overflow_bytes: usize,
     /// Some handle is still there (the command queue is open).
     commands_open: bool,
@@ -136,8 +131,6 @@ impl Driver {
             unannounced: Vec::new(),
             confirmed: Vec::new(),
             hints: WakeHints::default(),
-            streamed: Streamed::default(),
-            pacing: ReadPacing::new(config.read_coalescing),
             overflow_bytes: 0,
             commands_open: true,
             closing: false,
@@ -269,7 +262,7 @@ impl Driver {
     }
 
     /// A read brought `n` bytes (0: end of stream), or failed: feed them in, hand out
-    /// what they made, and maybe pause reading (see `ReadPacing`).
+    /// what they made, and maybe pause reading (`proto::Connection::read_pause`).
     fn on_read(&mut self, s: &mut Session, read: Option<io::Result<usize>>) {
         match read {
             None => {}
@@ -282,14 +275,10 @@ impl Driver {
                 // Before the commands of this wakeup: a command for a channel the server
                 // just closed must find it closed, with the reason.
                 self.dispatch();
-                let streamed = std::mem::take(&mut self.streamed);
-                if streamed.count > 0 {
-                    let awaited = self.conn.awaits_reply();
-                    if let Some(pause) = self.pacing.after_stream(now(), n, streamed, awaited) {
-                        Counters::inc(&self.shared.counters.read_pauses);
-                        s.read_pause.set(Some(tokio::time::Instant::from_std(pause.timer)));
-                        s.pause_latest = Some(pause.latest);
-                    }
+                if let Some(pause) = self.conn.read_pause(now(), n) {
+                    Counters::inc(&self.shared.counters.read_pauses);
+                    s.read_pause.set(Some(tokio::time::Instant::from_std(pause.timer)));
+                    s.pause_latest = Some(pause.latest);
                 }
             }
             Some(Err(e)) => {

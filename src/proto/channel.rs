@@ -106,6 +106,8 @@ pub(super) struct Channel {
     pub(super) consumers: FastMap<ShortStr, Consumer>,
     /// The last `basic.qos` of each scope (per consumer, global).
     pub(super) qos: Vec<BasicQos>,
+    /// The prefetch count of the last `basic.qos` (0: none), for read pacing.
+    pub(super) prefetch: u16,
     /// Deliveries waiting for an ack.
     pub(super) unacked: Unacked,
     /// Frames waiting behind a consume or cancel, or a block.
@@ -134,6 +136,7 @@ impl Channel {
             mode: Mode::Normal,
             consumers: FastMap::default(),
             qos: Vec::new(),
+            prefetch: 0,
             unacked: Unacked::default(),
             hold: Hold::default(),
             internal: false,

@@ -186,6 +186,7 @@ impl Connection {
             Method::ConfirmSelect(_) if matches!(ch.mode, Mode::Normal) => ch.mode = Mode::confirm(),
             Method::TxSelect(_) => ch.mode = Mode::Tx,
             Method::BasicQos(q) => {
+                ch.prefetch = q.prefetch_count;
                 ch.qos.retain(|old| old.global != q.global);
                 ch.qos.push(q.clone());
             }

@@ -120,6 +120,11 @@ pub struct Config {
     pub generation: u32,
     /// The locale sent in `start-ok` (`"en_US"`).
     pub locale: String,
+    /// Read coalescing: while deliveries or confirms stream in,
+    /// [`Connection::read_pause`](super::Connection::read_pause) asks the driver to leave
+    /// the socket alone for this long after a read, when nothing but the stream can be
+    /// held up by it. `None` (the default here; the tokio client uses 1 ms): never.
+    pub read_coalescing: Option<Duration>,
 }
 
 impl Default for Config {
@@ -137,6 +142,7 @@ impl Default for Config {
             handshake_timeout: Some(Duration::from_secs(30)),
             generation: 0,
             locale: "en_US".into(),
+            read_coalescing: None,
         }
     }
 }

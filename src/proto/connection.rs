@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::channel::{Channel, Mode};
+use super::pacing::{Pause, ReadPacing, Streamed};
 use super::replay::{ChannelRecord, Replay};
 use super::store::Store;
 use super::topology::Topology;
@@ -82,6 +83,8 @@ pub(super) struct Io {
     /// Queues whose consumer the application cancelled: an auto-delete one with no
     /// consumer left is gone from the broker, and from the topology.
     pub(super) unconsumed: Vec<ShortStr>,
+    /// Deliveries and confirms since the last [`Connection::read_pause`].
+    pub(super) streamed: Streamed,
 }
 
 /// Where the last coalescible `basic.ack` frame sits in [`Io::out`].
@@ -119,6 +122,8 @@ pub struct Connection {
     pub(super) replay: Option<Replay>,
     /// What the open channels had when the connection failed, for a successor.
     pub(super) lost: Vec<ChannelRecord>,
+    /// Read coalescing (see `pacing.rs`).
+    pub(super) pacing: ReadPacing,
 }
 
 /// A reply text cut to 255 bytes at a character boundary.
@@ -161,7 +166,9 @@ impl Connection {
             topology: Topology::default(),
             replay: None,
             lost: Vec::new(),
+            pacing: ReadPacing::new(None),
         };
+        conn.pacing = ReadPacing::new(conn.config.read_coalescing);
         conn.handshake_deadline = conn.config.handshake_timeout.and_then(|t| now.checked_add(t));
         if let Err(e) = conn.config.validate() {
             conn.io.out.clear();
@@ -188,6 +195,19 @@ impl Connection {
         self.io.last_ack = None;
         self.last_write = now;
         true
+    }
+
+    /// After a read of `bytes` fed to [`handle_input`](Self::handle_input): the pause to
+    /// leave the socket alone for, if deliveries or confirms stream in and nothing but
+    /// the stream can be held up by it (see `pacing.rs`). Acks and commands still go out
+    /// during a pause.
+    pub fn read_pause(&mut self, now: Instant, bytes: usize) -> Option<Pause> {
+        let streamed = std::mem::take(&mut self.io.streamed);
+        if streamed.count == 0 {
+            return None;
+        }
+        let awaited = self.awaits_reply();
+        self.pacing.after_stream(now, bytes, streamed, awaited)
     }
 
     /// Bytes waiting for [`poll_transmit`](Self::poll_transmit).

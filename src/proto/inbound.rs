@@ -559,6 +559,7 @@ impl Channel {
             let text = format!("{id} on channel {}, which is not in confirm mode", self.id.number);
             return Err(conn_fault(ReplyCode::COMMAND_INVALID, text, Some(id)));
         };
+        let before = io.events.len();
         confirms
             .on_confirm(self.id, tag, multiple, ack, &mut io.events)
             .map_err(|text| Fault::Channel {
@@ -566,6 +567,11 @@ impl Channel {
                 text,
                 method: Some(id),
             })?;
+        // A publisher may wait for the next confirms once half its window is.
+        let headroom = confirms.outstanding() / 2;
+        for _ in before..io.events.len() {
+            io.streamed.add(Some(headroom));
+        }
         Ok(Step::Continue)
     }
 
@@ -581,9 +587,14 @@ impl Channel {
         let channel = self.id;
         match kind {
             ContentKind::Deliver(m) => {
-                if self.needs_ack(&m.consumer_tag) {
+                let needs_ack = self.needs_ack(&m.consumer_tag);
+                if needs_ack {
                     self.unacked.push(m.delivery_tag);
                 }
+                // The broker waits for acks once the prefetch is used up.
+                let prefetch = usize::from(self.prefetch);
+                let headroom = (needs_ack && prefetch != 0).then(|| prefetch.saturating_sub(self.unacked.len()));
+                io.streamed.add(headroom);
                 let delivery = Box::new(Delivery {
                     consumer_tag: m.consumer_tag,
                     tag: DeliveryTag {

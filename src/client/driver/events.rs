@@ -2,8 +2,6 @@
 //! deliveries to consumer queues (with overflow while a queue is full), confirms to
 //! publishers, and what a closed channel or connection ends.
 
-use std::sync::atomic::Ordering;
-
 use tokio::sync::mpsc;
 
 use super::Driver;
@@ -214,8 +212,6 @@ impl Driver {
         if returned.is_some() {
             Counters::inc(&counters.returned);
         }
-        // A publisher may wait for the next confirms once half its window is.
-        self.streamed.add(Some(self.conn.unconfirmed(channel) / 2));
         let Some(slot) = self.channels.get_mut(channel) else {
             return;
         };
@@ -319,7 +315,6 @@ impl Driver {
             self.orphan_delivery(channel, delivery);
             return;
         };
-        let prefetch = usize::from(slot.shared.prefetch.load(Ordering::Relaxed));
         let Some(c) = slot.consumers.get_mut(&delivery.consumer_tag) else {
             self.orphan_delivery(channel, delivery);
             return;
@@ -328,9 +323,6 @@ impl Driver {
             self.orphan_delivery(channel, delivery);
             return;
         };
-        // The broker waits for acks once the prefetch is used up.
-        let headroom = (!c.no_ack && prefetch != 0).then(|| prefetch.saturating_sub(self.conn.unacked(channel)));
-        self.streamed.add(headroom);
         if !c.overflow.is_empty() {
             // Keep the order: behind what already waits.
             self.overflow_bytes += cost(&delivery);

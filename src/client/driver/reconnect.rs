@@ -177,9 +177,7 @@ impl Driver {
             };
             match result {
                 Ok(Ok(transport)) => {
-                    let mut protocol = config.protocol.clone();
-                    protocol.handshake_timeout = Some(timeout);
-                    self.conn = self.conn.successor(protocol, now(), r.topology);
+                    self.conn = self.conn.successor(config.protocol_for(timeout), now(), r.topology);
                     return Some(transport);
                 }
                 Ok(Err(e)) => tracing::debug!(attempt, error = %e, "reconnection attempt failed"),

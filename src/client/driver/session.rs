@@ -45,7 +45,7 @@ pub(super) struct Session {
     pub(super) deadlines: SessionTimer,
     /// While deaf: when to listen to the command queue again anyway.
     pub(super) settle: SessionTimer,
-    /// Armed: not reading until it fires (see `ReadPacing`).
+    /// Armed: not reading until it fires (`proto::Connection::read_pause`).
     pub(super) read_pause: SessionTimer,
     /// While a read pause is armed: the latest a thread parked during it sleeps.
     pub(super) pause_latest: Option<Instant>,

@@ -12,6 +12,7 @@ mod handshake;
 mod heartbeat;
 mod hold;
 mod hostile;
+mod pacing;
 mod recovery;
 mod replay;
 

@@ -1,6 +1,9 @@
-//! Read coalescing: while deliveries or confirms stream in, the connection task reads
-//! at most once per window
-//! ([`ConnectionConfig::read_coalescing`](crate::client::ConnectionConfig::read_coalescing)).
+//! Read coalescing: while deliveries or confirms stream in, the driver reads at most once
+//! per window ([`Config::read_coalescing`](super::Config::read_coalescing); the tokio
+//! client's `ConnectionConfig::read_coalescing`). The state machine decides, from what it
+//! knows of each channel (prefetch, unacked deliveries, unconfirmed publishes), and the
+//! driver leaves the socket alone for the [`Pause`] it gets from
+//! [`Connection::read_pause`](super::Connection::read_pause).
 //!
 //! RabbitMQ writes a streaming consumer's deliveries, and a busy publisher's confirms, a
 //! few at a time, and every write that finds the task asleep costs two thread wake-ups
@@ -41,8 +44,8 @@ const PAUSE_BYTES: f64 = 64.0 * 1024.0;
 
 /// Deliveries and confirms one read handed out.
 #[derive(Debug, Default)]
-pub(super) struct Streamed {
-    pub(super) count: usize,
+pub(crate) struct Streamed {
+    pub(crate) count: usize,
     /// The fewest more a channel that got some can take before anyone may wait (its
     /// prefetch used up; half its unconfirmed publishes confirmed); `None`: no limit.
     headroom: Option<usize>,
@@ -50,7 +53,7 @@ pub(super) struct Streamed {
 
 impl Streamed {
     /// Counts one, for a channel with `headroom` (`None`: no limit).
-    pub(super) fn add(&mut self, headroom: Option<usize>) {
+    pub(crate) fn add(&mut self, headroom: Option<usize>) {
         self.count += 1;
         if let Some(h) = headroom {
             self.headroom = Some(self.headroom.map_or(h, |x| x.min(h)));
@@ -58,21 +61,21 @@ impl Streamed {
     }
 }
 
-/// A read pause.
+/// A read pause: leave the socket alone until then.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Pause {
+pub struct Pause {
     /// For the runtime's timer, which fires on the first tick at or after its deadline:
     /// set so that it fires by `latest`.
-    pub(super) timer: Instant,
+    pub timer: Instant,
     /// The longest the pause may last, what the headroom was checked for: a thread that
     /// sleeps outside the runtime (with a finer clock) sleeps until then.
-    pub(super) latest: Instant,
+    pub latest: Instant,
 }
 
 /// When the task may leave the socket alone after a read that handed deliveries or
 /// confirms out.
 #[derive(Debug)]
-pub(super) struct ReadPacing {
+pub(crate) struct ReadPacing {
     window: Option<Duration>,
     /// The last read that handed deliveries or confirms out.
     last: Option<Instant>,
@@ -83,7 +86,7 @@ pub(super) struct ReadPacing {
 
 impl ReadPacing {
     /// Pauses of `window` (`None` or zero: never pause).
-    pub(super) fn new(window: Option<Duration>) -> Self {
+    pub(crate) fn new(window: Option<Duration>) -> Self {
         ReadPacing {
             window: window.filter(|w| !w.is_zero()),
             last: None,
@@ -94,7 +97,7 @@ impl ReadPacing {
 
     /// A read of `bytes` handed `streamed` out at `now`; `awaited`: a reply is
     /// awaited. Returns the pause to take, if any.
-    pub(super) fn after_stream(
+    pub(crate) fn after_stream(
         &mut self,
         now: Instant,
         bytes: usize,
