@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use crate::wire::{FRAME_MIN_SIZE, FieldTable};
 
+/// The largest frame either side may send before `connection.open-ok`, and the least
+/// warren proposes in `tune-ok`: RabbitMQ 4.1 raised the frame size allowed before
+/// authentication from 4096 to 8192 (OAuth 2 tokens in `start-ok`).
+pub const PRE_OPEN_FRAME_MAX: u32 = 8192;
+
 /// How the client authenticates (SASL mechanism and credentials).
 ///
 /// `Debug` never prints the password.
@@ -94,8 +99,9 @@ pub struct Config {
     pub vhost: String,
     /// Highest channel number wanted; 0 takes the server's.
     pub channel_max: u16,
-    /// Largest frame wanted, in bytes; 0 takes the server's. Values in `1..4096` are
-    /// raised to 4096 (the protocol minimum). Default 128 KiB.
+    /// Largest frame wanted, in bytes; 0 takes the server's. Values in `1..8192` are
+    /// raised to 8192 ([`PRE_OPEN_FRAME_MAX`]; a server may still ask for as little as
+    /// 4096, the protocol minimum). Default 128 KiB.
     pub frame_max: u32,
     /// Heartbeat interval in seconds; `None` takes the server's. `Some(0)` does not
     /// disable heartbeats if the server asks for them (0 means "no preference").
@@ -196,7 +202,7 @@ impl Tune {
     pub fn negotiate(config: &Config, channel_max: u16, frame_max: u32, heartbeat: u16) -> Result<Tune, String> {
         let ours_frame = match config.frame_max {
             0 => 0,
-            n => n.max(FRAME_MIN_SIZE),
+            n => n.max(PRE_OPEN_FRAME_MAX),
         };
         let frame_max = smaller_nonzero(ours_frame, frame_max);
         if frame_max != 0 && frame_max < FRAME_MIN_SIZE {

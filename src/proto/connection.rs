@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 
 use super::channel::{Channel, Mode};
+use super::config::PRE_OPEN_FRAME_MAX;
 use super::pacing::{Pause, ReadPacing, Streamed};
 use super::replay::{ChannelRecord, Replay};
 use super::store::Store;
@@ -16,8 +17,7 @@ use super::topology::Topology;
 use super::{ChannelId, Config, Event, Held, Tune};
 use crate::error::{Error, Initiator};
 use crate::wire::{
-    ConnectionClose, FRAME_MIN_SIZE, FieldTable, Frame, Method, MethodId, PROTOCOL_HEADER, ReplyCode, ShortStr,
-    encode_method,
+    ConnectionClose, FieldTable, Frame, Method, MethodId, PROTOCOL_HEADER, ReplyCode, ShortStr, encode_method,
 };
 
 /// Where the connection is, named after what it waits for.
@@ -153,7 +153,7 @@ impl Connection {
             error: None,
             io,
             tune: None,
-            inbound_frame_max: FRAME_MIN_SIZE,
+            inbound_frame_max: PRE_OPEN_FRAME_MAX,
             channels: Store::default(),
             next_epoch: 0,
             blocked: false,

@@ -62,7 +62,7 @@ mod topology;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, Sasl, Tune};
+pub use config::{Config, PRE_OPEN_FRAME_MAX, Sasl, Tune};
 pub use connection::{Connection, State};
 pub use event::{Content, Delivery, Event, Returned};
 pub use hold::Held;

@@ -265,8 +265,13 @@ fn negotiation_takes_the_smaller_non_zero_value() {
     assert_eq!(t(&cfg(0, 0, Some(0)), 0, 0, 30), Ok((u16::MAX, 0, 30)));
     assert_eq!(
         t(&cfg(0, 100, None), 0, 0, 0),
+        Ok((u16::MAX, 8192, 0)),
+        "our frame_max is raised to 8192 (RabbitMQ 4.1's frame size before authentication)"
+    );
+    assert_eq!(
+        t(&cfg(0, 100, None), 0, 4096, 0),
         Ok((u16::MAX, 4096, 0)),
-        "our frame_max is raised to 4096"
+        "a server may ask for 4096"
     );
     assert!(t(&cfg(0, 0, None), 0, 1000, 0).is_err(), "server frame_max below 4096");
     assert_eq!(

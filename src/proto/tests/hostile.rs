@@ -299,10 +299,18 @@ fn oversized_frame_is_skipped_and_close_ok_still_read() {
 }
 
 #[test]
-fn frames_before_tune_are_limited_to_4096_bytes() {
+fn frames_before_tune_are_limited_to_8192_bytes() {
+    // RabbitMQ 4.1 allows 8192 bytes before authentication: a start of 5000 is fine.
+    let mut b = Broker::new(config());
+    let mut start5000 = start("PLAIN");
+    start5000.locales = Bytes::from(vec![b'x'; 5000]);
+    b.send(0, start5000);
+    assert!(!b.conn.is_closed(), "{:?}", b.conn.error());
+    assert!(matches!(b.expect_method(0), Method::ConnectionStartOk(_)));
+
     let mut b = Broker::new(config());
     let mut start = start("PLAIN");
-    start.locales = Bytes::from(vec![b'x'; 5000]);
+    start.locales = Bytes::from(vec![b'x'; 9000]);
     b.send(0, start);
     assert!(b.conn.is_closed());
     assert!(matches!(b.conn.error(), Some(Error::Handshake { reason }) if reason.contains("501")));
