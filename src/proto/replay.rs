@@ -315,8 +315,10 @@ impl Connection {
         while let Some((channel, method)) = self.io.internal.pop_front() {
             self.on_replay_reply(channel, method);
         }
-        for queue in std::mem::take(&mut self.io.unconsumed) {
-            self.forget_if_auto_deleted(&queue);
+        if !self.io.unconsumed.is_empty() {
+            for queue in std::mem::take(&mut self.io.unconsumed) {
+                self.forget_if_auto_deleted(&queue);
+            }
         }
     }
 
