@@ -21,8 +21,8 @@ use warren::client::{Connection, ConsumeOptions, PublishOptions};
 use warren::error::Initiator;
 use warren::wire::{
     BasicAck, BasicConsumeOk, BasicDeliver, ConfirmSelectOk, ConnectionBlocked, ConnectionClose, ConnectionOpenOk,
-    ConnectionStartOk, FRAME_BODY, FRAME_HEARTBEAT, FRAME_METHOD, FieldTable, Frame, Method, QueueDeclareOk, ReplyCode,
-    ShortStr,
+    ConnectionStartOk, FRAME_BODY, FRAME_HEARTBEAT, FRAME_METHOD, FieldTable, FieldValue, Frame, Method,
+    QueueDeclareOk, ReplyCode, ShortStr,
 };
 
 const LIMIT: Duration = Duration::from_secs(15);
@@ -341,6 +341,37 @@ async fn a_good_delivery_arrives_first() {
         .expect("a delivery")
         .expect("ok delivery");
     assert_eq!(&d.body[..], b"hello");
+    let mut peer = broker.join().await;
+    let close = tokio::join!(conn.close(), peer.expect_connection_close());
+    close.0.expect("close");
+}
+
+/// RabbitMQ 4.3's quorum queues send `x-delivery-count` and `x-acquired-count` (3.10 has no
+/// `x-acquired-count`, so a scripted broker plays 4.3): both are typed on the delivery.
+#[tokio::test]
+async fn quorum_queue_counts_are_typed_on_the_delivery() {
+    let mut headers = FieldTable::new();
+    headers.insert(ShortStr::from_static("x-delivery-count"), FieldValue::I64(2));
+    headers.insert(ShortStr::from_static("x-acquired-count"), FieldValue::I64(5));
+    let header = warren::wire::ContentHeader {
+        class_id: 60,
+        body_size: 2,
+        properties: warren::wire::BasicProperties {
+            headers: Some(headers),
+            ..Default::default()
+        },
+    };
+    let mut encoded = bytes::BytesMut::new();
+    warren::wire::encode_header(1, &header, &mut encoded);
+    let mut bytes = deliver_frame(1, 1);
+    bytes.extend_from_slice(&encoded);
+    bytes.extend(body_frame(1, b"hi"));
+    let (conn, mut consumer, broker) = consumer_then(bytes).await;
+    let d = within(LIMIT, "delivery", consumer.next())
+        .await
+        .expect("a delivery")
+        .expect("ok delivery");
+    assert_eq!((d.delivery_count(), d.acquired_count()), (Some(2), Some(5)));
     let mut peer = broker.join().await;
     let close = tokio::join!(conn.close(), peer.expect_connection_close());
     close.0.expect("close");

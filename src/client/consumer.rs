@@ -104,6 +104,22 @@ impl Delivery {
         }
     }
 
+    /// How many times a quorum queue delivered this message before: its
+    /// `x-delivery-count` header. RabbitMQ counts every return towards the queue's
+    /// `x-delivery-limit` (default 20 since 4.0) except, since 4.3, `basic.nack` with
+    /// requeue: `basic.reject` with requeue and a lost connection count, `nack` does not.
+    /// `None` when the header is absent (classic queues, a first delivery).
+    pub fn delivery_count(&self) -> Option<u64> {
+        count_header(&self.properties, "x-delivery-count")
+    }
+
+    /// How many times a quorum queue handed this message to a consumer, whatever
+    /// returned it (`nack` included): its `x-acquired-count` header (RabbitMQ 4.3+).
+    /// `None` when absent.
+    pub fn acquired_count(&self) -> Option<u64> {
+        count_header(&self.properties, "x-acquired-count")
+    }
+
     /// Acknowledges it: the broker forgets the message.
     pub async fn ack(&self) -> Result<(), Error> {
         self.settle(Settle::Ack { multiple: false }).await
@@ -142,6 +158,12 @@ impl Delivery {
         }
         result
     }
+}
+
+/// A non-negative integer header, of whatever integer type the broker sent it as.
+fn count_header(properties: &BasicProperties, name: &str) -> Option<u64> {
+    let value = properties.headers.as_ref()?.get(name)?.as_i64()?;
+    u64::try_from(value).ok()
 }
 
 /// The result of a successful [`Channel::basic_get`](super::Channel::basic_get).
@@ -279,5 +301,43 @@ impl Drop for Consumer {
             requeue,
         };
         self.channel.handle.send_from_drop(cmd);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{FieldTable, FieldValue, ShortStr};
+
+    fn with_headers(pairs: &[(&'static str, FieldValue)]) -> BasicProperties {
+        let mut headers = FieldTable::new();
+        for (k, v) in pairs {
+            headers.insert(ShortStr::from_static(k), v.clone());
+        }
+        BasicProperties {
+            headers: Some(headers),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn quorum_queue_counts_are_read_whatever_integer_type_they_came_as() {
+        let props = with_headers(&[
+            ("x-delivery-count", FieldValue::I64(3)),
+            ("x-acquired-count", FieldValue::I32(5)),
+        ]);
+        assert_eq!(count_header(&props, "x-delivery-count"), Some(3));
+        assert_eq!(count_header(&props, "x-acquired-count"), Some(5));
+        let odd = with_headers(&[
+            ("x-delivery-count", FieldValue::LongStr("3".into())),
+            ("x-acquired-count", FieldValue::I8(-1)),
+        ]);
+        assert_eq!(count_header(&odd, "x-delivery-count"), None, "not an integer");
+        assert_eq!(count_header(&odd, "x-acquired-count"), None, "negative");
+        assert_eq!(
+            count_header(&BasicProperties::default(), "x-delivery-count"),
+            None,
+            "no headers"
+        );
     }
 }
