@@ -6,35 +6,14 @@
 
 mod common;
 
-use std::process::Command;
-
 use bytes::Bytes;
+use common::python::python;
 use common::*;
 use warren::client::*;
 use warren::wire::{BasicProperties, Decimal, FieldArray, FieldTable, FieldValue, ShortStr};
 
 fn key(k: &str) -> ShortStr {
     ShortStr::try_from(k).unwrap()
-}
-
-/// Runs a python3 script with pika; its stdout, or a loud failure.
-fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}): run scripts/test-deps.sh"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("No module named 'pika'") {
-        panic!("python3 has no pika module: run scripts/test-deps.sh (or scripts/test.sh)");
-    }
-    assert!(
-        out.status.success(),
-        "python script failed:\n{stderr}\nstdout:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 const PIKA_PUBLISH: &str = r#"

@@ -7,32 +7,12 @@
 //! is scale 5, value -35935. A last test checks that a table built from plain Rust
 //! values (`field_table!`) carries the tags another client expects.
 
-use std::process::Command;
+#[path = "common/python.rs"]
+mod python;
 
 use bytes::{Bytes, BytesMut};
+use python::python;
 use warren::wire::{Decimal, FieldTable, FieldValue, ShortStr, encode_table, parse_table};
-
-/// Runs a python3 script; its stdout, or a loud failure naming the missing module.
-fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run python3 ({e}): run scripts/test-deps.sh"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for module in ["pika", "pamqp"] {
-        if stderr.contains(&format!("No module named '{module}'")) {
-            panic!("python3 has no {module} module: run scripts/test-deps.sh (or scripts/test.sh)");
-        }
-    }
-    assert!(
-        out.status.success(),
-        "python script failed:\n{stderr}\nstdout:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn to_hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod python;
 pub mod queues;
 
 use std::path::PathBuf;

@@ -482,18 +482,7 @@ fn unexpected_method_during_handshake_names_what_was_expected() {
 
     // After tune-ok the close handshake is possible: the client closes with 503.
     let mut b = Broker::new(config());
-    b.send(0, start("PLAIN"));
-    start_ok(&mut b);
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 0,
-            frame_max: 0,
-            heartbeat: 0,
-        },
-    );
-    tune_ok(&mut b);
-    b.expect_method(0);
+    up_to_open_ok(&mut b);
     b.send(0, start("PLAIN"));
     b.expect_protocol_close(ReplyCode::COMMAND_INVALID, &[]);
 }
@@ -556,18 +545,7 @@ fn the_handshake_has_a_deadline_in_every_phase_and_none_once_open() {
     // Waiting for open-ok: the deadline still counts from the start.
     let mut b = Broker::new(with_timeout());
     b.advance(Duration::from_secs(4));
-    b.send(0, start("PLAIN"));
-    start_ok(&mut b);
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 0,
-            frame_max: 0,
-            heartbeat: 0,
-        },
-    );
-    tune_ok(&mut b);
-    b.expect_method(0);
+    up_to_open_ok(&mut b);
     assert_eq!(b.conn.state(), State::AwaitOpenOk);
     b.advance(Duration::from_secs(6));
     assert_eq!(b.conn.error(), Some(&Error::Timeout { operation: "connect" }));
@@ -611,4 +589,20 @@ fn a_peer_that_is_not_amqp_is_named_as_such() {
     b.feed(&[0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46, 0x00]);
     let reason = b.conn.error().map(ToString::to_string).unwrap_or_default();
     assert!(reason.contains("\\x15\\x03\\x01"), "{reason}");
+}
+
+/// start → start-ok, tune (no limits) → tune-ok and open: the connection waits for open-ok.
+fn up_to_open_ok(b: &mut Broker) {
+    b.send(0, start("PLAIN"));
+    start_ok(b);
+    b.send(
+        0,
+        ConnectionTune {
+            channel_max: 0,
+            frame_max: 0,
+            heartbeat: 0,
+        },
+    );
+    tune_ok(b);
+    b.expect_method(0);
 }
