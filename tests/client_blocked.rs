@@ -255,3 +255,55 @@ async fn blocked_timeout_fails_the_publish() {
     conn.close().await.unwrap();
     broker.await.unwrap();
 }
+
+/// Whoever `blocked_watch` wakes reads the state that goes with it: `Blocked` while
+/// blocked, `Connected` once unblocked (the state is set before the flag).
+#[tokio::test]
+async fn the_blocked_flag_and_the_state_never_disagree() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (go_on, mut proceed) = tokio::sync::mpsc::channel::<()>(1);
+    let broker = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        for _ in 0..20 {
+            let blocked = ConnectionBlocked {
+                reason: ShortStr::from_static("low on memory"),
+            };
+            peer.send(0, Method::ConnectionBlocked(blocked)).await;
+            proceed.recv().await.unwrap();
+            peer.send(0, Method::ConnectionUnblocked(ConnectionUnblocked {})).await;
+            proceed.recv().await.unwrap();
+        }
+        let (_, m) = peer.method().await;
+        assert!(matches!(m, Method::ConnectionClose(_)), "{m:?}");
+        peer.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {})).await;
+    });
+    let config = ConnectionConfig {
+        host: "127.0.0.1".into(),
+        port,
+        ..Default::default()
+    };
+    let conn = Connection::connect_with(config).await.unwrap();
+    let mut blocked = conn.blocked_watch();
+    for round in 0..20 {
+        tokio::time::timeout(Duration::from_secs(5), blocked.wait_for(|b| *b))
+            .await
+            .unwrap()
+            .unwrap();
+        let state = conn.state().borrow().clone();
+        assert!(
+            matches!(state, ConnectionState::Blocked { .. }),
+            "round {round}: flag blocked, state {state:?}"
+        );
+        go_on.send(()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(5), blocked.wait_for(|b| !*b))
+            .await
+            .unwrap()
+            .unwrap();
+        let state = conn.state().borrow().clone();
+        assert_eq!(state, ConnectionState::Connected, "round {round}: flag unblocked");
+        go_on.send(()).await.unwrap();
+    }
+    conn.close().await.unwrap();
+    broker.await.unwrap();
+}
