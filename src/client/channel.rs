@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::confirm::{Confirmation, Confirmed};
 use super::consumer::{Consumer, Delivery, GetMessage};
-use super::handoff::delivery_queue;
+use super::handoff::delivery_queue_bytes;
 use super::metrics::Counters;
 use super::options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions, QueueDeclareOptions,
@@ -686,7 +686,9 @@ impl Channel {
         let prefetch = usize::from(self.inner.shared.prefetch.load(Ordering::Relaxed));
         let capacity = self.inner.handle.shared.limits.consumer_buffer.max(prefetch).max(1);
         let acks = (!options.no_ack).then(|| self.inner.handle.shared.wake.clone());
-        let (deliveries, rx) = delivery_queue(capacity, acks);
+        let limits = &self.inner.handle.shared.limits;
+        let (deliveries, rx) = delivery_queue_bytes(capacity, limits.consumer_buffer_bytes, acks);
+        self.inner.handle.shared.counters.watch_queue(&deliveries.queue());
         let end = Arc::new(ConsumerEnd::default());
         let (tx, reply) = oneshot::channel();
         let cmd = Command::Consume {

@@ -41,6 +41,13 @@ pub struct ConnectionConfig {
     /// Deliveries buffered per consumer (at least the channel's prefetch count is
     /// always allowed). Default 256.
     pub consumer_buffer: usize,
+    /// Bytes of deliveries buffered per consumer: its queue, the batch it took and has
+    /// not worked through yet, and what waits for room in its queue. Over it, the
+    /// connection stops reading its socket (TCP slows the broker down; acks and other
+    /// commands still go out) until the consumer makes room. A body counts its length
+    /// plus 256 bytes. One delivery is always admitted, however large: a message over
+    /// the budget still goes through, alone. Default 16 MiB.
+    pub consumer_buffer_bytes: usize,
     /// Capacity of the queue of commands from handles to the connection task.
     /// Default 1024.
     pub command_capacity: usize,
@@ -75,6 +82,7 @@ impl Default for ConnectionConfig {
             blocked_timeout: None,
             publish_window: 1024,
             consumer_buffer: 256,
+            consumer_buffer_bytes: 16 * 1024 * 1024,
             command_capacity: 1024,
             recovery: RecoveryConfig::default(),
             read_coalescing: Some(Duration::from_millis(1)),

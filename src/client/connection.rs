@@ -265,6 +265,7 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
         blocked_timeout: config.blocked_timeout,
         publish_window: config.publish_window,
         consumer_buffer: config.consumer_buffer,
+        consumer_buffer_bytes: config.consumer_buffer_bytes,
     };
     let recovery = RecoveryLimits {
         publish_wait: config.recovery.publish_wait,

@@ -10,7 +10,10 @@
 //! while the write buffer is above a high-water mark; deliveries go to bounded consumer
 //! queues. A delivery for a full consumer queue waits in that consumer's overflow, and
 //! the task keeps reading (so replies, confirms and other consumers' deliveries behind
-//! it still arrive) until the overflow of all consumers reaches [`OVERFLOW_BUDGET`];
+//! it still arrive) until the overflow of all consumers reaches [`OVERFLOW_BUDGET`], or
+//! a consumer's buffer (its queue, its batch in hand and its overflow) is over its byte
+//! budget (`ConnectionConfig::consumer_buffer_bytes`; checked only while some consumer
+//! has overflow, so a delivery pays one addition under the queue's lock for it);
 //! then it stops reading the socket (TCP flow control slows the broker) but keeps
 //! serving commands, so acks still flow.
 //!
@@ -220,9 +223,16 @@ impl Driver {
     /// deaf: no wait, take it now.
     fn plan(&mut self, s: &mut Session, commands: &mut mpsc::Receiver<Command>) -> Result<Plan, Option<Command>> {
         s.reserve_read();
+        self.shared
+            .counters
+            .overflow_bytes
+            .store(self.overflow_bytes as u64, std::sync::atomic::Ordering::Relaxed);
         let held = self.conn.held();
         let mut plan = Plan {
-            read: !s.eof && self.overflow_bytes < OVERFLOW_BUDGET && !s.read_pause.is_armed(),
+            read: !s.eof
+                && self.overflow_bytes < OVERFLOW_BUDGET
+                && !self.consumer_over_budget()
+                && !s.read_pause.is_armed(),
             write: s.wants_write(),
             commands: self.commands_open
                 && s.wbuf.len() < WRITE_HIGH_WATER

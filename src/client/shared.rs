@@ -135,6 +135,7 @@ pub(crate) struct Limits {
     pub(crate) blocked_timeout: Option<Duration>,
     pub(crate) publish_window: usize,
     pub(crate) consumer_buffer: usize,
+    pub(crate) consumer_buffer_bytes: usize,
 }
 
 impl ConnShared {

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::client::confirm::Confirmed;
+pub(super) use crate::client::handoff::cost;
 use crate::client::handoff::DeliverySender;
 use crate::client::metrics::Counters;
 use crate::client::shared::{CallReply, ChannelShared, Command, ConsumerEnd};
@@ -16,9 +17,6 @@ use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
 use crate::proto::{ChannelId, Delivery, Keyed};
 use crate::wire::{BasicProperties, BasicPublish, Method, ShortStr};
-
-/// What a delivery costs besides its body, for the overflow budget.
-const DELIVERY_OVERHEAD: usize = 256;
 
 /// A call waiting for its reply, in the order calls were made on the channel.
 pub(super) enum Pending {
@@ -40,6 +38,8 @@ pub(super) struct ConsumerSlot {
     pub(super) no_ack: bool,
     /// Deliveries waiting for room in the consumer's queue, in order.
     pub(super) overflow: VecDeque<Delivery>,
+    /// Bytes of `overflow` ([`cost`]), for the consumer's byte budget.
+    pub(super) overflow_bytes: usize,
     /// The consumer ended (cancel-ok or server cancel): its sender goes once the
     /// overflow is handed over.
     pub(super) ended: bool,
@@ -52,13 +52,10 @@ impl ConsumerSlot {
             end,
             no_ack,
             overflow: VecDeque::new(),
+            overflow_bytes: 0,
             ended: false,
         }
     }
-}
-
-pub(super) fn cost(d: &Delivery) -> usize {
-    d.body.len() + DELIVERY_OVERHEAD
 }
 
 /// A publish waiting for its confirm.
