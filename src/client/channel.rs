@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::confirm::{Confirmation, Confirmed};
 use super::consumer::{Consumer, Delivery, GetMessage};
@@ -18,7 +18,7 @@ use super::options::{
     QueueDeleteOptions,
 };
 use super::recovery::ConnectionState;
-use super::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Handle, Publish, Settle};
+use super::shared::{CallReply, ChannelShared, Command, ConsumerEnd, Handle, Publish, Settle, publish_cost};
 use crate::error::Error;
 use crate::proto::{ChannelId, Content, DeliveryTag, Returned};
 use crate::wire::{
@@ -571,6 +571,7 @@ impl Channel {
         } else {
             None
         };
+        let bytes = self.publish_bytes(body.len()).await?;
         self.wait_unblocked().await?;
         let (confirm, rx) = match confirm {
             Some((c, rx)) => (Some(c), Some(rx)),
@@ -582,6 +583,7 @@ impl Channel {
             properties,
             body,
             confirm,
+            bytes,
         }));
         if rx.is_some() {
             self.inner.handle.send_quiet(cmd).await?;
@@ -592,6 +594,28 @@ impl Channel {
             Some(rx) => Confirmation::waiting(rx, conn.clone(), shared.clone()),
             None => Confirmation::ready(Ok(Confirmed::Sent)),
         })
+    }
+
+    /// Takes a publish's share of the connection's publish byte budget, waiting (like
+    /// for a window slot) while queued and retained publishes hold it; they give it back
+    /// when sent, or confirmed when kept for republish, or failed.
+    async fn publish_bytes(&self, len: usize) -> Result<OwnedSemaphorePermit, Error> {
+        let conn = &self.inner.handle.shared;
+        let cost = publish_cost(&conn.limits, len);
+        let permit = match conn.publish_bytes.clone().try_acquire_many_owned(cost) {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Over the budget: the task must send or settle what holds it.
+                conn.wake.command_sent();
+                conn.publish_bytes
+                    .clone()
+                    .acquire_many_owned(cost)
+                    .await
+                    .map_err(|_| conn.close_reason())?
+            }
+        };
+        self.inner.check_open()?;
+        Ok(permit)
     }
 
     /// Waits while the connection is blocked, up to the configured blocked timeout.

@@ -97,6 +97,9 @@ pub(crate) struct Driver {
     streamed: Streamed,
     pacing: ReadPacing,
     overflow_bytes: usize,
+    /// Publish byte budget taken back since the last plan, given back to publishers
+    /// there at once.
+    publish_bytes_freed: usize,
     /// Some handle is still there (the command queue is open).
     commands_open: bool,
     /// The application asked to close: no recovery any more.
@@ -147,6 +150,7 @@ impl Driver {
             streamed: Streamed::default(),
             pacing: ReadPacing::new(config.read_coalescing),
             overflow_bytes: 0,
+            publish_bytes_freed: 0,
             commands_open: true,
             closing: false,
             final_error: None,
@@ -223,6 +227,11 @@ impl Driver {
     /// deaf: no wait, take it now.
     fn plan(&mut self, s: &mut Session, commands: &mut mpsc::Receiver<Command>) -> Result<Plan, Option<Command>> {
         s.reserve_read();
+        if self.publish_bytes_freed != 0 {
+            self.shared
+                .publish_bytes
+                .add_permits(std::mem::take(&mut self.publish_bytes_freed));
+        }
         self.shared
             .counters
             .overflow_bytes

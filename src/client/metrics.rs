@@ -44,6 +44,12 @@ pub struct Metrics {
     /// work through, and waiting for room (body lengths plus 256 bytes each; see
     /// [`ConnectionConfig::consumer_buffer_bytes`](super::ConnectionConfig::consumer_buffer_bytes)).
     pub delivery_bytes: u64,
+    /// Bytes of publishes held now in the publish byte budget
+    /// ([`ConnectionConfig::publish_buffer_bytes`](super::ConnectionConfig::publish_buffer_bytes)):
+    /// queued for the connection task, plus [`unconfirmed_bytes`](Self::unconfirmed_bytes).
+    pub publish_bytes: u64,
+    /// Of which unconfirmed publishes kept for republishing after a recovery.
+    pub unconfirmed_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +70,8 @@ pub(crate) struct Counters {
     /// Bytes of deliveries waiting for room in consumer queues (the task stores it once
     /// per wakeup).
     pub(crate) overflow_bytes: AtomicU64,
+    /// Bytes of unconfirmed publishes kept for republish.
+    pub(crate) unconfirmed_bytes: AtomicU64,
     /// The consumers' queues, for [`Metrics::delivery_bytes`].
     queues: Mutex<Vec<Weak<DeliveryQueue>>>,
 }
@@ -129,6 +137,9 @@ impl Counters {
             read_pauses: get(&self.read_pauses),
             time_blocked,
             delivery_bytes: self.delivery_bytes(),
+            // Read from the budget's semaphore by `Connection::metrics`.
+            publish_bytes: 0,
+            unconfirmed_bytes: get(&self.unconfirmed_bytes),
         }
     }
 }

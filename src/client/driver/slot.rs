@@ -12,7 +12,7 @@ use crate::client::confirm::Confirmed;
 pub(super) use crate::client::handoff::cost;
 use crate::client::handoff::DeliverySender;
 use crate::client::metrics::Counters;
-use crate::client::shared::{CallReply, ChannelShared, Command, ConsumerEnd};
+use crate::client::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd};
 use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
 use crate::proto::{ChannelId, Delivery, Keyed};
@@ -62,7 +62,8 @@ impl ConsumerSlot {
 pub(super) struct Unconfirmed {
     pub(super) reply: oneshot::Sender<Result<Confirmed, Error>>,
     pub(super) _permit: OwnedSemaphorePermit,
-    /// The message, kept in republish mode to send it again after a recovery.
+    /// The message, kept in republish mode to send it again after a recovery, and its
+    /// share of the publish byte budget.
     pub(super) message: Option<Box<Stored>>,
     /// Publish order on the connection (republished messages keep theirs).
     pub(super) order: u64,
@@ -73,6 +74,29 @@ pub(super) struct Stored {
     pub(super) args: BasicPublish,
     pub(super) properties: BasicProperties,
     pub(super) body: bytes::Bytes,
+    pub(super) _bytes: Retained,
+}
+
+/// A retained message's share of the publish byte budget, counted in
+/// [`Metrics::unconfirmed_bytes`](crate::client::Metrics::unconfirmed_bytes) while held.
+pub(super) struct Retained {
+    permit: OwnedSemaphorePermit,
+    shared: Arc<ConnShared>,
+}
+
+impl Retained {
+    pub(super) fn new(permit: OwnedSemaphorePermit, shared: Arc<ConnShared>) -> Self {
+        let n = permit.num_permits() as u64;
+        shared.counters.unconfirmed_bytes.fetch_add(n, Ordering::Relaxed);
+        Retained { permit, shared }
+    }
+}
+
+impl Drop for Retained {
+    fn drop(&mut self) {
+        let n = self.permit.num_permits() as u64;
+        self.shared.counters.unconfirmed_bytes.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 pub(super) struct Slot {
