@@ -91,7 +91,7 @@ pub(crate) fn delivery_queue(capacity: usize, wake: Option<Arc<TaskWake>>) -> (D
     delivery_queue_bytes(capacity, usize::MAX, wake)
 }
 
-/// [`delivery_queue`] with a byte budget beside the count: the queue plus the batch
+/// A delivery queue (see `delivery_queue`) with a byte budget beside the count: the queue plus the batch
 /// in the consumer's hands hold at most `byte_budget` bytes, or one delivery.
 pub(crate) fn delivery_queue_bytes(
     capacity: usize,
