@@ -372,6 +372,8 @@ impl Driver {
         for cmd in self.parked.drain(..) {
             fail_command(cmd, &error);
         }
+        // Publishers waiting for the publish byte budget learn the close reason.
+        self.shared.publish_bytes.close();
         let ours = error.is_application_close();
         for w in self.close_waiters.drain(..) {
             let _ = w.send(if ours { Ok(()) } else { Err(error.clone()) });
