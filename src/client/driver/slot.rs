@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::client::confirm::Confirmed;
-pub(super) use crate::client::handoff::cost;
 use crate::client::handoff::DeliverySender;
+pub(super) use crate::client::handoff::cost;
 use crate::client::metrics::Counters;
 use crate::client::shared::{CallReply, ChannelShared, Command, ConnShared, ConsumerEnd};
 use crate::error::{Error, Initiator};
