@@ -6,18 +6,18 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::command::{Command, Publish, Settle};
 use super::confirm::{Confirmation, Confirmed};
 use super::consumer::{Consumer, Delivery, GetMessage};
 use super::handle::{ChannelInner, Handle};
-use super::handoff::delivery_queue;
+use super::handoff::delivery_queue_bytes;
 use super::options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
-use super::shared::{ChannelShared, ConsumerEnd};
+use super::shared::{ChannelShared, ConsumerEnd, publish_cost};
 use super::state::ConnectionState;
 use crate::error::Error;
 use crate::proto::{ChannelId, Content, DeliveryTag, Returned};
@@ -433,6 +433,7 @@ impl Channel {
         } else {
             None
         };
+        let bytes = self.publish_bytes(body.len()).await?;
         self.wait_unblocked().await?;
         let (confirm, rx) = match confirm {
             Some((c, rx)) => (Some(c), Some(rx)),
@@ -444,6 +445,7 @@ impl Channel {
             properties,
             body,
             confirm,
+            bytes,
         }));
         if rx.is_some() {
             self.inner.handle.send_quiet(cmd).await?;
@@ -454,6 +456,28 @@ impl Channel {
             Some(rx) => Confirmation::waiting(rx, conn.clone(), shared.clone()),
             None => Confirmation::ready(Ok(Confirmed::Sent)),
         })
+    }
+
+    /// Takes a publish's share of the connection's publish byte budget, waiting (like
+    /// for a window slot) while queued and retained publishes hold it; they give it back
+    /// when sent, or confirmed when kept for republish, or failed.
+    async fn publish_bytes(&self, len: usize) -> Result<OwnedSemaphorePermit, Error> {
+        let conn = &self.inner.handle.shared;
+        let cost = publish_cost(&conn.limits, len);
+        let permit = match conn.publish_bytes.clone().try_acquire_many_owned(cost) {
+            Ok(permit) => permit,
+            Err(_) => {
+                // Over the budget: the task must send or settle what holds it.
+                conn.wake.command_sent();
+                conn.publish_bytes
+                    .clone()
+                    .acquire_many_owned(cost)
+                    .await
+                    .map_err(|_| conn.close_reason())?
+            }
+        };
+        self.inner.check_open()?;
+        Ok(permit)
     }
 
     /// Waits while the connection is blocked, up to the configured blocked timeout.
@@ -548,7 +572,9 @@ impl Channel {
         let prefetch = usize::from(self.inner.shared.prefetch.load(Ordering::Relaxed));
         let capacity = self.inner.handle.shared.limits.consumer_buffer.max(prefetch).max(1);
         let acks = (!options.no_ack).then(|| self.inner.handle.shared.wake.clone());
-        let (deliveries, rx) = delivery_queue(capacity, acks);
+        let limits = &self.inner.handle.shared.limits;
+        let (deliveries, rx) = delivery_queue_bytes(capacity, limits.consumer_buffer_bytes, acks);
+        self.inner.handle.shared.counters.watch_queue(&deliveries.queue());
         let end = Arc::new(ConsumerEnd::default());
         let (tx, reply) = oneshot::channel();
         let cmd = Command::Consume {

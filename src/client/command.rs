@@ -78,6 +78,8 @@ pub(crate) struct Publish {
     pub(crate) body: Bytes,
     /// In confirm mode: the confirm's receiver and the window slot held until then.
     pub(crate) confirm: Option<(oneshot::Sender<Result<Confirmed, Error>>, OwnedSemaphorePermit)>,
+    /// Its share of the publish byte budget.
+    pub(crate) bytes: OwnedSemaphorePermit,
 }
 
 /// How to settle a delivery.

@@ -38,9 +38,25 @@ pub struct ConnectionConfig {
     /// Unconfirmed publishes allowed in flight per confirm-mode channel; a further
     /// publish waits until a confirm frees a slot. Default 1024.
     pub publish_window: usize,
+    /// Bytes of publishes per connection held by the client: those queued for the
+    /// connection task, and in confirm mode with
+    /// [`republish_unconfirmed`](super::RecoveryConfig::republish_unconfirmed) those
+    /// kept until their confirm to be sent again after a recovery. A body counts its
+    /// length plus 256 bytes. A publish over it waits, like one for room in the
+    /// [`publish_window`](Self::publish_window), until confirms or sends free enough.
+    /// A message larger than the whole budget still goes, alone. At most 4 GiB.
+    /// Default 64 MiB.
+    pub publish_buffer_bytes: usize,
     /// Deliveries buffered per consumer (at least the channel's prefetch count is
     /// always allowed). Default 256.
     pub consumer_buffer: usize,
+    /// Bytes of deliveries buffered per consumer: its queue, the batch it took and has
+    /// not worked through yet, and what waits for room in its queue. Over it, the
+    /// connection stops reading its socket (TCP slows the broker down; acks and other
+    /// commands still go out) until the consumer makes room. A body counts its length
+    /// plus 256 bytes. One delivery is always admitted, however large: a message over
+    /// the budget still goes through, alone. Default 16 MiB.
+    pub consumer_buffer_bytes: usize,
     /// Capacity of the queue of commands from handles to the connection task.
     /// Default 1024.
     pub command_capacity: usize,
@@ -74,7 +90,9 @@ impl Default for ConnectionConfig {
             rpc_timeout: Some(Duration::from_secs(60)),
             blocked_timeout: None,
             publish_window: 1024,
+            publish_buffer_bytes: 64 * 1024 * 1024,
             consumer_buffer: 256,
+            consumer_buffer_bytes: 16 * 1024 * 1024,
             command_capacity: 1024,
             recovery: RecoveryConfig::default(),
             read_coalescing: Some(Duration::from_millis(1)),

@@ -202,7 +202,11 @@ impl Connection {
     /// The connection's counters (published, confirmed, nacked, returned, unknown,
     /// delivered, acked, redelivered, recoveries, time blocked...), across recoveries.
     pub fn metrics(&self) -> Metrics {
-        self.handle.shared.counters.snapshot()
+        let shared = &self.handle.shared;
+        let mut metrics = shared.counters.snapshot();
+        let free = shared.publish_bytes.available_permits();
+        metrics.publish_bytes = shared.limits.publish_buffer_bytes.saturating_sub(free) as u64;
+        metrics
     }
 
     /// The limits negotiated in the handshake: of the current connection, so after a
@@ -253,6 +257,10 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
         blocked_timeout: config.blocked_timeout,
         publish_window: config.publish_window,
         consumer_buffer: config.consumer_buffer,
+        consumer_buffer_bytes: config.consumer_buffer_bytes,
+        publish_buffer_bytes: config
+            .publish_buffer_bytes
+            .clamp(1, (u32::MAX as usize).min(tokio::sync::Semaphore::MAX_PERMITS)),
     };
     let recovery = RecoveryLimits {
         publish_wait: config.recovery.publish_wait,

@@ -181,8 +181,10 @@ pub struct GetMessage {
 /// hands over deliveries in batches (all those of one socket read), so the buffer
 /// holds at most twice the larger of the channel's prefetch count and
 /// [`ConnectionConfig::consumer_buffer`](super::ConnectionConfig::consumer_buffer)
-/// deliveries: the batch being yielded and the queue behind it. While the queue is
-/// full the connection stops reading from the socket (acks still go out). Set a
+/// deliveries: the batch being yielded and the queue behind it, and together at most
+/// [`ConnectionConfig::consumer_buffer_bytes`](super::ConnectionConfig::consumer_buffer_bytes)
+/// bytes (or one delivery). While the queue is full the connection stops reading from
+/// the socket (acks still go out). Set a
 /// prefetch with [`Channel::basic_qos`](super::Channel::basic_qos) so that this never
 /// happens.
 ///

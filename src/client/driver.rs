@@ -10,7 +10,10 @@
 //! while the write buffer is above a high-water mark; deliveries go to bounded consumer
 //! queues. A delivery for a full consumer queue waits in that consumer's overflow, and
 //! the task keeps reading (so replies, confirms and other consumers' deliveries behind
-//! it still arrive) until the overflow of all consumers reaches [`OVERFLOW_BUDGET`];
+//! it still arrive) until the overflow of all consumers reaches [`OVERFLOW_BUDGET`], or
+//! a consumer's buffer (its queue, its batch in hand and its overflow) is over its byte
+//! budget (`ConnectionConfig::consumer_buffer_bytes`; checked only while some consumer
+//! has overflow, so a delivery pays one addition under the queue's lock for it);
 //! then it stops reading the socket (TCP flow control slows the broker) but keeps
 //! serving commands, so acks still flow.
 //!
@@ -84,6 +87,9 @@ pub(crate) struct Driver {
     /// What, since the task last slept, lets it sleep deaf.
     hints: WakeHints,
     overflow_bytes: usize,
+    /// Publish byte budget taken back since the last plan, given back to publishers
+    /// there at once.
+    publish_bytes_freed: usize,
     /// Some handle is still there (the command queue is open).
     commands_open: bool,
     /// The application asked to close: no recovery any more.
@@ -132,6 +138,7 @@ impl Driver {
             confirmed: Vec::new(),
             hints: WakeHints::default(),
             overflow_bytes: 0,
+            publish_bytes_freed: 0,
             commands_open: true,
             closing: false,
             final_error: None,
@@ -208,9 +215,21 @@ impl Driver {
     /// deaf: no wait, take it now.
     fn plan(&mut self, s: &mut Session, commands: &mut mpsc::Receiver<Command>) -> Result<Plan, Option<Command>> {
         s.reserve_read();
+        if self.publish_bytes_freed != 0 {
+            self.shared
+                .publish_bytes
+                .add_permits(std::mem::take(&mut self.publish_bytes_freed));
+        }
+        self.shared
+            .counters
+            .overflow_bytes
+            .store(self.overflow_bytes as u64, std::sync::atomic::Ordering::Relaxed);
         let held = self.conn.held();
         let mut plan = Plan {
-            read: !s.eof && self.overflow_bytes < OVERFLOW_BUDGET && !s.read_pause.is_armed(),
+            read: !s.eof
+                && self.overflow_bytes < OVERFLOW_BUDGET
+                && !self.consumer_over_budget()
+                && !s.read_pause.is_armed(),
             write: s.wants_write(),
             commands: self.commands_open
                 && s.wbuf.len() < WRITE_HIGH_WATER
@@ -337,6 +356,8 @@ impl Driver {
         for cmd in self.parked.drain(..) {
             fail_command(cmd, &error);
         }
+        // Publishers waiting for the publish byte budget learn the close reason.
+        self.shared.publish_bytes.close();
         let ours = error.is_application_close();
         for w in self.close_waiters.drain(..) {
             let _ = w.send(if ours { Ok(()) } else { Err(error.clone()) });

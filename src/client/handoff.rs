@@ -37,6 +37,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) struct DeliveryQueue {
     state: Mutex<QueueState>,
     capacity: usize,
+    /// Bytes the queue and the consumer's batch in hand may hold (see [`cost`]); one
+    /// delivery is always admitted into an empty queue.
+    byte_budget: usize,
     /// For a consumer that acks: its batches hold the task deaf (see [`TaskWake`]).
     wake: Option<Arc<TaskWake>>,
 }
@@ -57,6 +60,20 @@ struct QueueState {
     closed: bool,
     /// The task dropped its sender: the stream ends once the queue is empty.
     ended: bool,
+    /// Bytes of `items` ([`cost`]).
+    bytes: usize,
+    /// Bytes of the batch the consumer took last, counted until it comes back for more.
+    taken: usize,
+    /// The last push was refused for bytes: the consumer's buffer is over its budget.
+    over_bytes: bool,
+}
+
+/// What a delivery costs besides its body, for the byte budgets.
+const DELIVERY_OVERHEAD: usize = 256;
+
+/// Bytes a delivery holds, as the byte budgets count them.
+pub(crate) fn cost(d: &Delivery) -> usize {
+    d.body.len() + DELIVERY_OVERHEAD
 }
 
 /// Why a delivery could not be queued; it comes back.
@@ -69,7 +86,18 @@ pub(crate) enum PushError {
 /// Creates a queue of `capacity` deliveries (at least 1). The consumer may hold one
 /// more queue's worth that it took and has not yielded yet. `wake`: the consumer acks
 /// its deliveries, and its batches count in the connection's [`TaskWake`].
+#[cfg(test)]
 pub(crate) fn delivery_queue(capacity: usize, wake: Option<Arc<TaskWake>>) -> (DeliverySender, DeliveryReceiver) {
+    delivery_queue_bytes(capacity, usize::MAX, wake)
+}
+
+/// A delivery queue (see `delivery_queue`) with a byte budget beside the count: the queue plus the batch
+/// in the consumer's hands hold at most `byte_budget` bytes, or one delivery.
+pub(crate) fn delivery_queue_bytes(
+    capacity: usize,
+    byte_budget: usize,
+    wake: Option<Arc<TaskWake>>,
+) -> (DeliverySender, DeliveryReceiver) {
     let queue = Arc::new(DeliveryQueue {
         state: Mutex::new(QueueState {
             items: VecDeque::new(),
@@ -79,8 +107,12 @@ pub(crate) fn delivery_queue(capacity: usize, wake: Option<Arc<TaskWake>>) -> (D
             room: None,
             closed: false,
             ended: false,
+            bytes: 0,
+            taken: 0,
+            over_bytes: false,
         }),
         capacity: capacity.max(1),
+        byte_budget,
         wake,
     });
     (
@@ -111,6 +143,13 @@ impl DeliverySender {
         if s.items.len() >= self.queue.capacity {
             return Err(PushError::Full(d));
         }
+        let size = cost(&d);
+        if !s.items.is_empty() && s.bytes.saturating_add(s.taken).saturating_add(size) > self.queue.byte_budget {
+            s.over_bytes = true;
+            return Err(PushError::Full(d));
+        }
+        s.over_bytes = false;
+        s.bytes += size;
         s.items.push_back(d);
         if !s.busy
             && let Some(wake) = &self.queue.wake
@@ -155,12 +194,26 @@ impl DeliveryQueue {
         }
     }
 
-    /// Ready when the queue has room (`Ok`) or the consumer is gone (`Err`).
+    /// True when the last push was refused for bytes and the consumer has not made room
+    /// since: its buffer is over its byte budget.
+    pub(crate) fn over_bytes(&self) -> bool {
+        let s = lock(&self.state);
+        s.over_bytes && !s.items.is_empty() && !s.closed && !s.ended
+    }
+
+    /// Bytes held: queued, and in the consumer's last batch until it comes back.
+    pub(crate) fn held_bytes(&self) -> usize {
+        let s = lock(&self.state);
+        s.bytes.saturating_add(s.taken)
+    }
+
+    /// Ready when the queue has room (`Ok`) or the consumer or the task's sender is gone
+    /// (`Err`).
     pub(crate) fn poll_room(&self, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
         let mut s = lock(&self.state);
-        if s.closed {
+        if s.closed || s.ended {
             Poll::Ready(Err(()))
-        } else if s.items.len() < self.capacity {
+        } else if s.items.len() < self.capacity && (s.items.is_empty() || !s.over_bytes) {
             Poll::Ready(Ok(()))
         } else {
             if !s.room.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
@@ -192,8 +245,14 @@ impl DeliveryReceiver {
         }
         let (next, room, idle) = {
             let mut s = lock(&self.queue.state);
+            // The previous batch is yielded: it no longer counts.
+            let released = std::mem::take(&mut s.taken) != 0;
+            if released {
+                s.over_bytes = false;
+            }
             if s.items.is_empty() {
                 let idle = std::mem::take(&mut s.busy);
+                let room = if released { s.room.take() } else { None };
                 let next = if s.ended {
                     Poll::Ready(None)
                 } else {
@@ -202,9 +261,10 @@ impl DeliveryReceiver {
                     }
                     Poll::Pending
                 };
-                (next, None, idle)
+                (next, room, idle)
             } else {
                 std::mem::swap(&mut s.items, &mut self.batch);
+                s.taken = std::mem::take(&mut s.bytes);
                 s.unannounced = false;
                 (Poll::Ready(self.batch.pop_front()), s.room.take(), false)
             }
@@ -223,6 +283,8 @@ impl DeliveryReceiver {
         let (mut rest, room, idle) = {
             let mut s = lock(&self.queue.state);
             s.closed = true;
+            s.bytes = 0;
+            s.taken = 0;
             let idle = std::mem::take(&mut s.busy);
             (s.items.drain(..).collect::<Vec<_>>(), s.room.take(), idle)
         };
@@ -461,6 +523,43 @@ mod tests {
             tx.queue().poll_room(&mut Context::from_waker(&room_waker)),
             Poll::Ready(Ok(()))
         );
+    }
+
+    #[test]
+    fn byte_budget_counts_the_queue_and_the_batch_in_hand_and_admits_one() {
+        let big = |tag| Delivery {
+            body: bytes::Bytes::from(vec![0u8; 1000]),
+            ..delivery(tag)
+        };
+        // Room for two deliveries of 1000 + 256 bytes.
+        let (tx, mut rx) = delivery_queue_bytes(100, 2600, None);
+        tx.push(big(1)).unwrap();
+        tx.push(big(2)).unwrap();
+        assert!(matches!(tx.push(big(3)), Err(PushError::Full(d)) if d.tag.value() == 3));
+        assert!(tx.queue().over_bytes());
+        assert_eq!(tx.queue().held_bytes(), 2512);
+        let room = Arc::new(Counter::default());
+        let room_waker = Waker::from(room.clone());
+        assert!(tx.queue().poll_room(&mut Context::from_waker(&room_waker)).is_pending());
+        // The consumer takes the batch: it still counts, but an empty queue admits one.
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(1)));
+        assert_eq!(room.count(), 1);
+        tx.push(big(3)).unwrap();
+        assert!(matches!(tx.push(big(4)), Err(PushError::Full(_))));
+        assert!(tx.queue().poll_room(&mut Context::from_waker(&room_waker)).is_pending());
+        // Through its batch, the consumer takes the next one: the old batch is released.
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(2)));
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(3)));
+        assert_eq!(room.count(), 2);
+        assert_eq!(tx.queue().held_bytes(), 1256);
+        tx.push(big(4)).unwrap();
+        // A delivery larger than the whole budget still goes into an empty queue.
+        let (tx, mut rx) = delivery_queue_bytes(100, 10, None);
+        tx.push(big(1)).unwrap();
+        assert!(matches!(tx.push(big(2)), Err(PushError::Full(_))));
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(1)));
+        tx.push(big(2)).unwrap();
+        assert_eq!(poll(&mut rx), Poll::Ready(Some(2)));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Counters of a connection, across recoveries: [`Metrics`].
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
+
+use super::handoff::DeliveryQueue;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -38,6 +40,16 @@ pub struct Metrics {
     pub read_pauses: u64,
     /// Time spent blocked by the server (`connection.blocked`), including an ongoing block.
     pub time_blocked: Duration,
+    /// Bytes of deliveries held for consumers now: in their queues, in the batches they
+    /// work through, and waiting for room (body lengths plus 256 bytes each; see
+    /// [`ConnectionConfig::consumer_buffer_bytes`](super::ConnectionConfig::consumer_buffer_bytes)).
+    pub delivery_bytes: u64,
+    /// Bytes of publishes held now in the publish byte budget
+    /// ([`ConnectionConfig::publish_buffer_bytes`](super::ConnectionConfig::publish_buffer_bytes)):
+    /// queued for the connection task, plus [`unconfirmed_bytes`](Self::unconfirmed_bytes).
+    pub publish_bytes: u64,
+    /// Of which unconfirmed publishes kept for republishing after a recovery.
+    pub unconfirmed_bytes: u64,
 }
 
 #[derive(Debug, Default)]
@@ -55,6 +67,13 @@ pub(crate) struct Counters {
     pub(crate) recoveries: AtomicU64,
     pub(crate) read_pauses: AtomicU64,
     blocked: Mutex<Blocked>,
+    /// Bytes of deliveries waiting for room in consumer queues (the task stores it once
+    /// per wakeup).
+    pub(crate) overflow_bytes: AtomicU64,
+    /// Bytes of unconfirmed publishes kept for republish.
+    pub(crate) unconfirmed_bytes: AtomicU64,
+    /// The consumers' queues, for [`Metrics::delivery_bytes`].
+    queues: Mutex<Vec<Weak<DeliveryQueue>>>,
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +83,13 @@ struct Blocked {
 }
 
 impl Counters {
+    /// Counts `queue` in [`Metrics::delivery_bytes`] while it lives.
+    pub(crate) fn watch_queue(&self, queue: &Arc<DeliveryQueue>) {
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        queues.retain(|q| q.strong_count() > 0);
+        queues.push(Arc::downgrade(queue));
+    }
+
     pub(crate) fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -80,6 +106,14 @@ impl Counters {
             }
             _ => {}
         }
+    }
+
+    fn delivery_bytes(&self) -> u64 {
+        let queued: usize = {
+            let queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+            queues.iter().filter_map(Weak::upgrade).map(|q| q.held_bytes()).sum()
+        };
+        (queued as u64).saturating_add(self.overflow_bytes.load(Ordering::Relaxed))
     }
 
     pub(crate) fn snapshot(&self) -> Metrics {
@@ -102,6 +136,10 @@ impl Counters {
             recoveries: get(&self.recoveries),
             read_pauses: get(&self.read_pauses),
             time_blocked,
+            delivery_bytes: self.delivery_bytes(),
+            // Read from the budget's semaphore by `Connection::metrics`.
+            publish_bytes: 0,
+            unconfirmed_bytes: get(&self.unconfirmed_bytes),
         }
     }
 }

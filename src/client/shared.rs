@@ -38,6 +38,17 @@ pub(crate) struct ConnShared {
     pub(crate) message_ids: AtomicU64,
     /// Whether the task listens to its command queue (see [`TaskWake`]).
     pub(crate) wake: Arc<TaskWake>,
+    /// The publish byte budget ([`ConnectionConfig::publish_buffer_bytes`](super::ConnectionConfig::publish_buffer_bytes)),
+    /// in bytes: a publish holds [`publish_cost`] of it while queued and, kept for
+    /// republish, until its confirm.
+    pub(crate) publish_bytes: Arc<Semaphore>,
+}
+
+/// What a body of `len` bytes costs in the publish byte budget of `limits` (at most the
+/// whole budget, so that a larger message still goes, alone).
+pub(crate) fn publish_cost(limits: &Limits, len: usize) -> u32 {
+    let cost = len.saturating_add(256).min(limits.publish_buffer_bytes).max(1);
+    u32::try_from(cost).unwrap_or(u32::MAX)
 }
 
 /// The parts of [`RecoveryConfig`](super::RecoveryConfig) that handles apply.
@@ -56,6 +67,9 @@ pub(crate) struct Limits {
     pub(crate) blocked_timeout: Option<Duration>,
     pub(crate) publish_window: usize,
     pub(crate) consumer_buffer: usize,
+    pub(crate) consumer_buffer_bytes: usize,
+    /// At most `u32::MAX` (what one semaphore acquire can take).
+    pub(crate) publish_buffer_bytes: usize,
 }
 
 impl ConnShared {
@@ -72,6 +86,7 @@ impl ConnShared {
             recovery,
             message_ids: AtomicU64::new(1),
             wake: Arc::default(),
+            publish_bytes: Arc::new(Semaphore::new(limits.publish_buffer_bytes)),
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::slot::{ConsumerSlot, Pending, Side, Slot, Stored, Unconfirmed, fail_command};
+use super::slot::{ConsumerSlot, Pending, Retained, Side, Slot, Stored, Unconfirmed, fail_command};
 use super::{Driver, HELD_MAX, now};
 use crate::client::command::{CallReply, Command, Publish, Settle};
 use crate::client::confirm::Confirmed;
@@ -156,6 +156,9 @@ impl Driver {
         }
     }
 
+    /// Takes a publish: the state machine holds its frames now (bounded by the write and
+    /// held limits), so its share of the publish byte budget goes back, unless kept with
+    /// the message for republish.
     fn publish(&mut self, publish: Publish) {
         let Publish {
             channel,
@@ -163,6 +166,7 @@ impl Driver {
             properties,
             body,
             confirm,
+            bytes,
         } = publish;
         // Its publisher sends the next ones without waking us (see `TaskWake`).
         self.hints.publishes_seen |= confirm.is_some();
@@ -173,16 +177,32 @@ impl Driver {
                 let order = self.publish_order;
                 let republish = self.config.recovery.enabled && self.config.recovery.republish_unconfirmed;
                 if let Some((reply, permit)) = confirm
-                    && let Some(slot) = self.slot(channel)
+                    && self.slot(channel).is_some()
                 {
-                    let message = republish.then(|| Box::new(Stored { args, properties, body }));
+                    let (message, unheld) = if republish {
+                        let stored = Stored {
+                            args,
+                            properties,
+                            body,
+                            _bytes: Retained::new(bytes, self.shared.clone()),
+                        };
+                        (Some(Box::new(stored)), None)
+                    } else {
+                        (None, Some(bytes))
+                    };
                     let unconfirmed = Unconfirmed {
                         reply,
                         _permit: permit,
                         message,
                         order,
                     };
-                    slot.confirms.insert(seq, unconfirmed);
+                    if let Some(slot) = self.slot(channel) {
+                        slot.confirms.insert(seq, unconfirmed);
+                    }
+                    if let Some(bytes) = unheld {
+                        self.release_publish_bytes(bytes);
+                    }
+                    return;
                 }
             }
             Ok(None) => {
@@ -198,6 +218,14 @@ impl Driver {
                 None => tracing::debug!(channel = channel.number(), error = %e, "publish refused"),
             },
         }
+        self.release_publish_bytes(bytes);
+    }
+
+    /// Gives a publish's share of the byte budget back at the end of this wakeup, with
+    /// the others' (one semaphore update per wakeup, not per publish).
+    pub(super) fn release_publish_bytes(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
+        self.publish_bytes_freed += permit.num_permits();
+        permit.forget();
     }
 
     fn settle(&mut self, tag: DeliveryTag, how: Settle, reply: Option<oneshot::Sender<Result<(), Error>>>) {

@@ -65,6 +65,10 @@ impl Driver {
             }
             _ => orphans.extend(c.overflow.drain(..)),
         }
+        for d in &orphans {
+            freed += cost(d);
+        }
+        c.overflow_bytes = c.overflow_bytes.saturating_sub(freed);
         let wait_again = match (&c.tx, c.overflow.is_empty()) {
             (Some(tx), false) => Some(tx.queue()),
             _ => None,
@@ -73,9 +77,6 @@ impl Driver {
         let done = c.ended && c.overflow.is_empty();
         if done {
             slot.consumers.remove(&consumer_tag);
-        }
-        for d in &orphans {
-            freed += cost(d);
         }
         self.overflow_bytes = self.overflow_bytes.saturating_sub(freed);
         self.hints.handed_batch |= handed_batch;
@@ -253,6 +254,21 @@ impl Driver {
         }
     }
 
+    /// True when some consumer's buffer (its queue, its batch in hand and its overflow)
+    /// is over its byte budget: the task stops reading. Only consumers with overflow
+    /// can be; one check per wakeup while some has.
+    pub(super) fn consumer_over_budget(&self) -> bool {
+        let budget = self.config.consumer_buffer_bytes;
+        self.waiters.iter().any(|w| {
+            w.queue.over_bytes()
+                || self
+                    .channels
+                    .get(w.channel)
+                    .and_then(|slot| slot.consumers.get(&w.consumer_tag))
+                    .is_some_and(|c| c.overflow_bytes.saturating_add(w.queue.held_bytes()) >= budget)
+        })
+    }
+
     /// A slot leaves: its consumer overflow no longer counts against the connection's
     /// budget.
     pub(super) fn forget_slot_budgets(&mut self, slot: &Slot) {
@@ -325,7 +341,9 @@ impl Driver {
         };
         if !c.overflow.is_empty() {
             // Keep the order: behind what already waits.
-            self.overflow_bytes += cost(&delivery);
+            let size = cost(&delivery);
+            self.overflow_bytes += size;
+            c.overflow_bytes += size;
             c.overflow.push_back(delivery);
             return;
         }
@@ -339,7 +357,9 @@ impl Driver {
             Err(PushError::Full(delivery)) => {
                 let queue = tx.queue();
                 let consumer_tag = delivery.consumer_tag.clone();
-                self.overflow_bytes += cost(&delivery);
+                let size = cost(&delivery);
+                self.overflow_bytes += size;
+                c.overflow_bytes += size;
                 c.overflow.push_back(delivery);
                 self.waiters.push(Waiter {
                     channel,
@@ -369,6 +389,7 @@ impl Driver {
         let first = c.tx.take().is_some();
         let no_ack = c.no_ack;
         let overflow: Vec<Delivery> = c.overflow.drain(..).collect();
+        c.overflow_bytes = 0;
         if c.ended {
             slot.consumers.remove(consumer_tag);
         }

@@ -10,16 +10,14 @@ use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::client::command::{CallReply, Command};
 use crate::client::confirm::Confirmed;
+pub(super) use crate::client::handoff::cost;
 use crate::client::handoff::{DeliveryQueue, DeliverySender};
 use crate::client::metrics::Counters;
-use crate::client::shared::{ChannelShared, ConsumerEnd};
+use crate::client::shared::{ChannelShared, ConnShared, ConsumerEnd};
 use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
 use crate::proto::{ChannelId, Delivery, Keyed};
 use crate::wire::{BasicProperties, BasicPublish, Method, ShortStr};
-
-/// What a delivery costs besides its body, for the overflow budget.
-const DELIVERY_OVERHEAD: usize = 256;
 
 /// A call waiting for its reply, in the order calls were made on the channel.
 pub(super) enum Pending {
@@ -41,6 +39,8 @@ pub(super) struct ConsumerSlot {
     pub(super) no_ack: bool,
     /// Deliveries waiting for room in the consumer's queue, in order.
     pub(super) overflow: VecDeque<Delivery>,
+    /// Bytes of `overflow` ([`cost`]), for the consumer's byte budget.
+    pub(super) overflow_bytes: usize,
     /// The consumer ended (cancel-ok or server cancel): its sender goes once the
     /// overflow is handed over.
     pub(super) ended: bool,
@@ -53,20 +53,18 @@ impl ConsumerSlot {
             end,
             no_ack,
             overflow: VecDeque::new(),
+            overflow_bytes: 0,
             ended: false,
         }
     }
-}
-
-pub(super) fn cost(d: &Delivery) -> usize {
-    d.body.len() + DELIVERY_OVERHEAD
 }
 
 /// A publish waiting for its confirm.
 pub(super) struct Unconfirmed {
     pub(super) reply: oneshot::Sender<Result<Confirmed, Error>>,
     pub(super) _permit: OwnedSemaphorePermit,
-    /// The message, kept in republish mode to send it again after a recovery.
+    /// The message, kept in republish mode to send it again after a recovery, and its
+    /// share of the publish byte budget.
     pub(super) message: Option<Box<Stored>>,
     /// Publish order on the connection (republished messages keep theirs).
     pub(super) order: u64,
@@ -77,6 +75,29 @@ pub(super) struct Stored {
     pub(super) args: BasicPublish,
     pub(super) properties: BasicProperties,
     pub(super) body: bytes::Bytes,
+    pub(super) _bytes: Retained,
+}
+
+/// A retained message's share of the publish byte budget, counted in
+/// [`Metrics::unconfirmed_bytes`](crate::client::Metrics::unconfirmed_bytes) while held.
+pub(super) struct Retained {
+    permit: OwnedSemaphorePermit,
+    shared: Arc<ConnShared>,
+}
+
+impl Retained {
+    pub(super) fn new(permit: OwnedSemaphorePermit, shared: Arc<ConnShared>) -> Self {
+        let n = permit.num_permits() as u64;
+        shared.counters.unconfirmed_bytes.fetch_add(n, Ordering::Relaxed);
+        Retained { permit, shared }
+    }
+}
+
+impl Drop for Retained {
+    fn drop(&mut self) {
+        let n = self.permit.num_permits() as u64;
+        self.shared.counters.unconfirmed_bytes.fetch_sub(n, Ordering::Relaxed);
+    }
 }
 
 pub(super) struct Slot {
