@@ -5,7 +5,7 @@
 use tokio::sync::mpsc;
 
 use super::Driver;
-use super::slot::{ConsumerSlot, Pending, Slot, Unconfirmed, Waiter, cost, end_consumer};
+use super::slot::{ConsumerSlot, Pending, Slot, PendingConfirm, Waiter, cost, end_consumer};
 use crate::client::command::Command;
 use crate::client::confirm::Confirmed;
 use crate::client::handoff::PushError;
@@ -216,7 +216,7 @@ impl Driver {
         let Some(slot) = self.channels.get_mut(channel) else {
             return;
         };
-        if let Some(Unconfirmed {
+        if let Some(PendingConfirm {
             reply, _permit: permit, ..
         }) = slot.confirms.remove(&seq)
         {

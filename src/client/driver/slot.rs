@@ -60,7 +60,7 @@ impl ConsumerSlot {
 }
 
 /// A publish waiting for its confirm.
-pub(super) struct Unconfirmed {
+pub(super) struct PendingConfirm {
     pub(super) reply: oneshot::Sender<Result<Confirmed, Error>>,
     pub(super) _permit: OwnedSemaphorePermit,
     /// The message, kept in republish mode to send it again after a recovery, and its
@@ -105,10 +105,10 @@ pub(super) struct Slot {
     pub(super) open_reply: Option<oneshot::Sender<Result<Arc<ChannelShared>, Error>>>,
     pub(super) pending: VecDeque<Pending>,
     pub(super) consumers: FastMap<ShortStr, ConsumerSlot>,
-    pub(super) confirms: FastMap<u64, Unconfirmed>,
+    pub(super) confirms: FastMap<u64, PendingConfirm>,
     pub(super) close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
-    /// Unconfirmed publishes of a lost connection, to send again once recovered.
-    pub(super) republish: Vec<Unconfirmed>,
+    /// PendingConfirm publishes of a lost connection, to send again once recovered.
+    pub(super) republish: Vec<PendingConfirm>,
 }
 
 impl Keyed for Slot {
@@ -290,7 +290,7 @@ mod tests {
         let (confirm, confirm_rx) = oneshot::channel();
         slot.confirms.insert(
             1,
-            Unconfirmed {
+            PendingConfirm {
                 reply: confirm,
                 _permit: permit,
                 message: None,
