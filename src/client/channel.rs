@@ -653,7 +653,7 @@ impl Channel {
         self.rpc(Method::TxRollback(TxRollback {})).await.map(drop)
     }
 
-    /// Closes the channel and waits for `close-ok`. PendingConfirm publishes fail with
+    /// Closes the channel and waits for `close-ok`. Unconfirmed publishes fail with
     /// the close error (outcome unknown); consumers end.
     pub async fn close(&self) -> Result<(), Error> {
         if self.inner.shared.closed.get().is_some() {

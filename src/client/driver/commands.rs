@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-use super::slot::{ConsumerSlot, Pending, Retained, Side, Slot, Stored, PendingConfirm, fail_command};
+use super::slot::{ConsumerSlot, Pending, PendingConfirm, Retained, Side, Slot, Stored, fail_command};
 use super::{Driver, HELD_MAX, now};
 use crate::client::command::{CallReply, Command, Publish, Settle};
 use crate::client::confirm::Confirmed;

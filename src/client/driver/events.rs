@@ -5,7 +5,7 @@
 use tokio::sync::mpsc;
 
 use super::Driver;
-use super::slot::{ConsumerSlot, Pending, Slot, PendingConfirm, Waiter, cost, end_consumer};
+use super::slot::{ConsumerSlot, Pending, PendingConfirm, Slot, Waiter, cost, end_consumer};
 use crate::client::command::Command;
 use crate::client::confirm::Confirmed;
 use crate::client::handoff::PushError;
