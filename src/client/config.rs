@@ -35,7 +35,7 @@ pub struct ConnectionConfig {
     /// (`connection.blocked`) before failing with [`Error::Blocked`]; `None` waits as
     /// long as the block lasts. Default `None`.
     pub blocked_timeout: Option<Duration>,
-    /// PendingConfirm publishes allowed in flight per confirm-mode channel; a further
+    /// Unconfirmed publishes allowed in flight per confirm-mode channel; a further
     /// publish waits until a confirm frees a slot. Default 1024.
     pub publish_window: usize,
     /// Bytes of publishes per connection held by the client: those queued for the

@@ -104,7 +104,7 @@ impl Connection {
     }
 
     /// Closes the connection gracefully (`connection.close`, then `close-ok` or the
-    /// close timeout). PendingConfirm publishes fail with an error (outcome unknown),
+    /// close timeout). Unconfirmed publishes fail with an error (outcome unknown),
     /// consumers end. Closing a closed connection returns `Ok` if this client closed
     /// it, else the error that ended it.
     pub async fn close(&self) -> Result<(), Error> {

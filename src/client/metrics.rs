@@ -22,7 +22,7 @@ pub struct Metrics {
     /// Publishes whose outcome is unknown: sent, then the channel or connection was lost
     /// before the confirm (they resolved with an error; not counted when republished).
     pub unknown: u64,
-    /// PendingConfirm publishes sent again after a recovery.
+    /// Unconfirmed publishes sent again after a recovery.
     pub republished: u64,
     /// Messages delivered to consumers and `basic.get`.
     pub delivered: u64,

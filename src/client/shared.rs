@@ -140,7 +140,7 @@ pub(crate) struct ChannelShared {
     pub(crate) closed: OnceLock<Error>,
     /// True once `confirm.select` was sent.
     pub(crate) confirm: AtomicBool,
-    /// PendingConfirm publishes in flight; closed when the channel closes.
+    /// Unconfirmed publishes in flight; closed when the channel closes.
     pub(crate) window: Arc<Semaphore>,
     /// The last `basic.qos` prefetch count (sizes consumer buffers).
     pub(crate) prefetch: AtomicU16,

@@ -107,7 +107,7 @@ pub(super) struct Slot {
     pub(super) consumers: FastMap<ShortStr, ConsumerSlot>,
     pub(super) confirms: FastMap<u64, PendingConfirm>,
     pub(super) close_waiters: Vec<oneshot::Sender<Result<(), Error>>>,
-    /// PendingConfirm publishes of a lost connection, to send again once recovered.
+    /// Unconfirmed publishes of a lost connection, to send again once recovered.
     pub(super) republish: Vec<PendingConfirm>,
 }
 
