@@ -42,6 +42,7 @@ mod rng;
 mod shared;
 mod state;
 mod transport;
+mod wake;
 
 pub use crate::proto::{ChannelId, DeliveryTag, Returned, Sasl, Tune};
 pub use channel::{Channel, QueueInfo, Returns};

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
-use super::handoff::TaskWake;
 use super::metrics::Counters;
 use super::state::ConnectionState;
+use super::wake::TaskWake;
 use crate::error::Error;
 use crate::proto::{ChannelId, DeliveryTag, Returned, Tune};
 use crate::wire::FieldTable;

@@ -18,8 +18,8 @@ use tokio::sync::mpsc;
 
 use super::slot::Waiter;
 use crate::client::command::Command;
-use crate::client::handoff::TaskWake;
 use crate::client::transport::BoxTransport;
+use crate::client::wake::TaskWake;
 
 /// Read buffer size; also the minimum free space before each read.
 const READ_BUF: usize = 128 * 1024;
