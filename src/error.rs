@@ -212,8 +212,8 @@ impl Error {
         matches!(self, Error::ChannelClosed { .. })
     }
 
-    /// True when the whole connection failed (closed, lost, or its handshake failed):
-    /// every channel of it is gone.
+    /// True when the whole connection failed (closed, lost, or its handshake failed or
+    /// did not finish in time): every channel of it is gone.
     pub fn is_connection_error(&self) -> bool {
         matches!(
             self,
@@ -222,6 +222,7 @@ impl Error {
                 | Error::Authentication { .. }
                 | Error::Handshake { .. }
                 | Error::UnexpectedMethod { .. }
+                | Error::Timeout { operation: "connect" }
                 | Error::Closed
         )
     }

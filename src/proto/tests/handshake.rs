@@ -536,6 +536,10 @@ fn the_handshake_has_a_deadline_in_every_phase_and_none_once_open() {
         b.conn.error().is_some_and(Error::is_recoverable),
         "recovery tries again"
     );
+    assert!(
+        b.conn.error().is_some_and(Error::is_connection_error),
+        "the whole connection failed"
+    );
     assert_eq!(
         b.events(),
         vec![Event::ConnectionClosed(Error::Timeout { operation: "connect" })]
