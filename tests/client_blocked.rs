@@ -10,9 +10,9 @@ use tokio::net::{TcpListener, TcpStream};
 use warren::Error;
 use warren::client::*;
 use warren::wire::{
-    BasicConsumeOk, BasicDeliver, BasicProperties, ChannelOpenOk, ConnectionBlocked, ConnectionCloseOk,
-    ConnectionOpenOk, ConnectionStart, ConnectionTune, ConnectionUnblocked, FieldTable, Frame, Method, ShortStr,
-    encode_content, encode_method,
+    BasicConsumeOk, BasicDeliver, BasicProperties, ChannelOpenOk, ConfirmSelectOk, ConnectionBlocked,
+    ConnectionCloseOk, ConnectionOpenOk, ConnectionStart, ConnectionTune, ConnectionUnblocked, FieldTable, Frame,
+    Method, ShortStr, encode_content, encode_method,
 };
 
 /// One side of a scripted broker connection.
@@ -304,6 +304,77 @@ async fn the_blocked_flag_and_the_state_never_disagree() {
         assert_eq!(state, ConnectionState::Connected, "round {round}: flag unblocked");
         go_on.send(()).await.unwrap();
     }
+    conn.close().await.unwrap();
+    broker.await.unwrap();
+}
+
+/// RabbitMQ blocks a connection once it publishes during an alarm and then stops reading
+/// it: the publish that triggered the block is never confirmed until the alarm clears.
+/// `basic_publish_within` bounds that whole wait, and says the outcome is unknown.
+#[tokio::test]
+async fn a_publish_within_a_timeout_gives_up_on_a_confirm_that_a_block_holds_back() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let broker = tokio::spawn(async move {
+        let mut peer = Peer::accept(&listener).await;
+        let (ch, m) = peer.method().await;
+        assert!(matches!(m, Method::ChannelOpen(_)));
+        peer.send(ch, Method::ChannelOpenOk(ChannelOpenOk {})).await;
+        let (_, m) = peer.method().await;
+        assert!(matches!(m, Method::ConfirmSelect(_)), "{m:?}");
+        peer.send(ch, Method::ConfirmSelectOk(ConfirmSelectOk {})).await;
+        let (_, m) = peer.method().await;
+        assert!(matches!(m, Method::BasicPublish(_)), "{m:?}");
+        // The alarm: block, and never confirm.
+        let blocked = ConnectionBlocked {
+            reason: ShortStr::from_static("low on memory"),
+        };
+        peer.send(0, Method::ConnectionBlocked(blocked)).await;
+        loop {
+            match peer.frame().await {
+                Frame::Method {
+                    method: Method::ConnectionClose(_),
+                    ..
+                } => break,
+                _ => continue,
+            }
+        }
+        peer.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {})).await;
+    });
+    let config = ConnectionConfig {
+        host: "127.0.0.1".into(),
+        port,
+        ..Default::default()
+    };
+    let conn = Connection::connect_with(config).await.unwrap();
+    let ch = conn.open_channel().await.unwrap();
+    ch.confirm_select().await.unwrap();
+    let started = std::time::Instant::now();
+    let r = ch
+        .basic_publish_within(
+            Duration::from_millis(300),
+            "",
+            "q",
+            PublishOptions::default(),
+            BasicProperties::default(),
+            "order 42",
+        )
+        .await;
+    assert_eq!(r, Err(Error::Timeout { operation: "publish" }));
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A later publish, while blocked, is bounded the same way before it is even sent.
+    let r = ch
+        .basic_publish_within(
+            Duration::from_millis(100),
+            "",
+            "q",
+            PublishOptions::default(),
+            BasicProperties::default(),
+            "order 43",
+        )
+        .await;
+    assert_eq!(r, Err(Error::Timeout { operation: "publish" }));
     conn.close().await.unwrap();
     broker.await.unwrap();
 }

@@ -480,6 +480,34 @@ impl Channel {
         Ok(permit)
     }
 
+    /// Publishes and waits for the broker's verdict, all within `timeout`: room in the
+    /// publish window and byte budget, the end of a block or of a recovery, the write,
+    /// and (in confirm mode) the confirm. A publish that RabbitMQ blocked the connection
+    /// for is never confirmed until the alarm clears; this bounds that wait too.
+    ///
+    /// On `Err(Error::Timeout { operation: "publish" })` the outcome is **unknown**: the
+    /// message may have reached the broker. Republish it if duplicates are acceptable
+    /// (consumers can deduplicate by `message_id`). Outside confirm mode the result is
+    /// `Confirmed::Sent` once the connection has the message.
+    pub async fn basic_publish_within(
+        &self,
+        timeout: Duration,
+        exchange: &str,
+        routing_key: &str,
+        options: PublishOptions,
+        properties: BasicProperties,
+        body: impl Into<Bytes>,
+    ) -> Result<Confirmed, Error> {
+        let publish = async {
+            self.basic_publish(exchange, routing_key, options, properties, body)
+                .await?
+                .await
+        };
+        tokio::time::timeout(timeout, publish)
+            .await
+            .unwrap_or(Err(Error::Timeout { operation: "publish" }))
+    }
+
     /// Waits while the connection is blocked, up to the configured blocked timeout.
     /// While the connection is recovering: waits for the end of the recovery, up to
     /// [`RecoveryConfig::publish_wait`](super::RecoveryConfig::publish_wait), or fails at
