@@ -269,3 +269,109 @@ async fn close_by_name_on_the_default_node_closes_only_ours() {
     assert!(other.is_open());
     other.close().await.unwrap();
 }
+
+/// What a memory alarm does, as RabbitMQ really does it: the connection that publishes is
+/// blocked (and its publish is not confirmed until the alarm clears), while a connection
+/// that only consumes keeps receiving and acking. So publish and consume on separate
+/// connections (README).
+#[tokio::test]
+async fn a_consumer_only_connection_acks_through_an_alarm_that_blocks_a_publisher() {
+    use warren::client::{ConsumeOptions, PublishOptions, QueueDeclareOptions, QueueDeleteOptions};
+    use warren::wire::{BasicProperties, FieldTable};
+
+    node::ensure_started();
+    let _guard = node::exclusive().await;
+    node::ensure_app_running().await;
+    let connect = |name: &'static str| Connection::connect_with(node_config(None, name));
+    let publisher = within(LIMIT, "connect publisher", connect("warren-alarm-publisher"))
+        .await
+        .unwrap();
+    let consumer = within(LIMIT, "connect consumer", connect("warren-alarm-consumer"))
+        .await
+        .unwrap();
+    let queue = unique("alarm");
+    let cch = consumer.open_channel().await.unwrap();
+    cch.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let pch = publisher.open_channel().await.unwrap();
+    pch.confirm_select().await.unwrap();
+    for i in 0..5 {
+        let c = pch
+            .basic_publish(
+                "",
+                &queue,
+                PublishOptions::default(),
+                BasicProperties::default(),
+                format!("m{i}"),
+            )
+            .await
+            .unwrap();
+        assert!(within(LIMIT, "confirm", c).await.unwrap().is_ack());
+    }
+    cch.basic_qos(10, false).await.unwrap();
+
+    /// Clears the alarm even when an assertion fails while it is on: the node is shared.
+    struct AlarmOff;
+    impl Drop for AlarmOff {
+        fn drop(&mut self) {
+            node::run(&["alarm", "off"]);
+        }
+    }
+    let _alarm_off = AlarmOff;
+    node::memory_alarm(true).await;
+    let raised = async {
+        while !node::ctl(&["eval", "rabbit_alarm:get_alarms()."])
+            .await
+            .contains("memory")
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    within(LIMIT, "the memory alarm", raised).await;
+    let outcome = async {
+        // The publish that makes RabbitMQ block the publisher: no confirm while the alarm lasts.
+        let r = pch
+            .basic_publish_within(
+                Duration::from_millis(1500),
+                "",
+                &queue,
+                PublishOptions::default(),
+                BasicProperties::default(),
+                "during the alarm",
+            )
+            .await;
+        assert_eq!(r, Err(Error::Timeout { operation: "publish" }), "outcome unknown");
+        within(LIMIT, "publisher blocked", publisher.blocked_watch().wait_for(|b| *b))
+            .await
+            .unwrap();
+        // The consumer-only connection: deliveries come, acks reach the broker.
+        let mut deliveries = cch
+            .basic_consume(&queue, "", ConsumeOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            let d = within(LIMIT, "delivery during the alarm", deliveries.next())
+                .await
+                .unwrap()
+                .unwrap();
+            d.ack().await.unwrap();
+        }
+        deliveries.cancel().await.unwrap();
+        cch.close().await.unwrap();
+        // Had the acks not reached the broker, closing the channel would have requeued them.
+        let check = consumer.open_channel().await.unwrap();
+        let left = check.basic_get(&queue, true).await.unwrap();
+        assert!(left.is_none(), "the acks went through the alarm");
+        assert!(!consumer.is_blocked(), "a consumer-only connection is not blocked");
+        check
+    };
+    let check = within(LIMIT, "the alarm scenario", outcome).await;
+    node::memory_alarm(false).await;
+    within(LIMIT, "unblocked", publisher.blocked_watch().wait_for(|b| !*b))
+        .await
+        .unwrap();
+    check.queue_delete(&queue, QueueDeleteOptions::default()).await.unwrap();
+    within(LIMIT, "close", publisher.close()).await.unwrap();
+    within(LIMIT, "close", consumer.close()).await.unwrap();
+}
