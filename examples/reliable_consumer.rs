@@ -131,8 +131,11 @@ async fn main() -> Result<(), Error> {
     let conn = Connection::connect(&url).await?;
     let ch = conn.open_channel().await?;
     declare_topology(&ch).await?;
-    // Retries are published on their own confirm-mode channel.
-    let publisher = conn.open_channel().await?;
+    // Retries are published on a connection of their own, in confirm mode: during a memory
+    // alarm RabbitMQ stops reading a connection that publishes, and acks sent on it would
+    // stall too. A connection that only consumes keeps acking.
+    let publishing = Connection::connect(&url).await?;
+    let publisher = publishing.open_channel().await?;
     publisher.confirm_select().await?;
     let mut remaining = seed(&publisher).await?;
     let mut rejected = 0;
@@ -214,5 +217,6 @@ async fn main() -> Result<(), Error> {
     }
     let parked = ch.queue_purge(PARKED).await?;
     println!("{parked} message(s) parked for inspection (purged by this demo)");
+    publishing.close().await?;
     conn.close().await
 }
