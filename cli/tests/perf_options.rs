@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Json, check_clean, num, perf_json, perf_json_exit, text, usage_error};
+use common::{Json, amqp_url, check_clean, num, perf_json, perf_json_exit, text, usage_error, with_declared_queue};
 
 /// An exchange name no other test uses.
 fn exchange(tag: &str) -> String {
@@ -143,21 +143,9 @@ fn queue_flags_and_arguments() {
 #[test]
 fn predeclared_queue_is_used_and_kept() {
     let queue = format!("warren-perf-test-predeclared-{}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
-    rt.block_on(async {
-        use warren::client::{Connection, QueueDeclareOptions, QueueDeleteOptions};
+    with_declared_queue(&queue, async |ch| {
+        use warren::client::QueueDeclareOptions;
         use warren::wire::FieldTable;
-        let conn = Connection::connect(&url)
-            .await
-            .expect("broker (scripts/broker.sh start)");
-        let ch = conn.open_channel().await.unwrap();
-        ch.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::new())
-            .await
-            .unwrap();
         let obj = perf_json(&["--predeclared", "-u", &queue, "-C", "300"]);
         check_clean(&obj, 300.0);
         // Still there, and empty.
@@ -178,8 +166,6 @@ fn predeclared_queue_is_used_and_kept() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let (obj, _) = perf_json_exit(&["-p", "-u", &queue, "-C", "10"], 3);
         assert!(text(&obj, "error").contains("holds 1 messages"), "{obj:?}");
-        ch.queue_delete(&queue, QueueDeleteOptions::default()).await.unwrap();
-        let _ = conn.close().await;
     });
 }
 
@@ -330,21 +316,8 @@ fn perftest_bodies_read_by_another_client() {
     // a 4-byte sequence number and an 8-byte CLOCK_MONOTONIC time in ns, which is what
     // Python's time.monotonic_ns() reads on Linux (and Java's System.nanoTime()).
     let queue = format!("warren-perf-test-perftest-body-{}", std::process::id());
-    let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use warren::client::{Connection, QueueDeclareOptions, QueueDeleteOptions};
-        use warren::wire::FieldTable;
-        let conn = Connection::connect(&url)
-            .await
-            .expect("broker (scripts/broker.sh start)");
-        let ch = conn.open_channel().await.unwrap();
-        ch.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::new())
-            .await
-            .unwrap();
+    let url = amqp_url();
+    with_declared_queue(&queue, async |_| {
         let obj = perf_json(&[
             "-p", "-u", &queue, "-y", "0", "--body", "perftest", "-s", "20", "-C", "50",
         ]);
@@ -386,7 +359,5 @@ print(json.dumps({"seqs": sorted(seqs), "max_age": max(ages), "min_age": min(age
         // Same clock: the messages are seconds old at most, never from the future.
         let (min, max) = (num(&read, "min_age"), num(&read, "max_age"));
         assert!(min >= 0.0 && max < 120.0, "ages {min} .. {max} s");
-        ch.queue_delete(&queue, QueueDeleteOptions::default()).await.unwrap();
-        let _ = conn.close().await;
     });
 }

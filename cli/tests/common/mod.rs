@@ -295,3 +295,31 @@ impl Parser<'_> {
         }
     }
 }
+
+/// The broker the tests use: `AMQP_URL`, or the local default node.
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Declares `queue` on the broker, runs `f` with a channel of that connection (on a
+/// runtime of its own), then deletes the queue and closes the connection.
+pub fn with_declared_queue(queue: &str, f: impl AsyncFnOnce(&warren::client::Channel)) {
+    use warren::client::{Connection, QueueDeclareOptions, QueueDeleteOptions};
+    use warren::wire::FieldTable;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let conn = Connection::connect(&amqp_url())
+            .await
+            .expect("broker (scripts/broker.sh start)");
+        let ch = conn.open_channel().await.unwrap();
+        ch.queue_declare(queue, QueueDeclareOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
+        f(&ch).await;
+        ch.queue_delete(queue, QueueDeleteOptions::default()).await.unwrap();
+        let _ = conn.close().await;
+    });
+}
