@@ -61,6 +61,13 @@ impl Peer {
         self.sock.write_all(&out).await.unwrap();
     }
 
+    /// Expects `connection.close` next and answers `close-ok`.
+    async fn serve_close(&mut self) {
+        let (_, m) = self.method().await;
+        assert!(matches!(m, Method::ConnectionClose(_)), "{m:?}");
+        self.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {})).await;
+    }
+
     /// Accepts a client and runs the handshake and one `channel.open`.
     async fn accept(listener: &TcpListener) -> Peer {
         let (sock, _) = listener.accept().await.unwrap();
@@ -93,6 +100,15 @@ impl Peer {
         assert!(matches!(peer.method().await.1, Method::ConnectionOpen(_)));
         peer.send(0, Method::ConnectionOpenOk(ConnectionOpenOk {})).await;
         peer
+    }
+}
+
+/// A client of the scripted broker on `port`.
+fn config(port: u16) -> ConnectionConfig {
+    ConnectionConfig {
+        host: "127.0.0.1".into(),
+        port,
+        ..Default::default()
     }
 }
 
@@ -157,16 +173,10 @@ async fn blocked_holds_publishes_but_not_acks() {
             other => panic!("{other:?}"),
         }
         // Graceful close.
-        let (_, m) = peer.method().await;
-        assert!(matches!(m, Method::ConnectionClose(_)), "{m:?}");
-        peer.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {})).await;
+        peer.serve_close().await;
     });
 
-    let mut config = ConnectionConfig {
-        host: "127.0.0.1".into(),
-        port,
-        ..Default::default()
-    };
+    let mut config = config(port);
     config.blocked_timeout = None;
     let conn = Connection::connect_with(config).await.unwrap();
     let mut blocked = conn.blocked_watch();
@@ -233,11 +243,7 @@ async fn blocked_timeout_fails_the_publish() {
         );
         peer.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {})).await;
     });
-    let mut config = ConnectionConfig {
-        host: "127.0.0.1".into(),
-        port,
-        ..Default::default()
-    };
+    let mut config = config(port);
     config.blocked_timeout = Some(Duration::from_millis(200));
     let conn = Connection::connect_with(config).await.unwrap();
     let ch = conn.open_channel().await.unwrap();
@@ -274,16 +280,9 @@ async fn the_blocked_flag_and_the_state_never_disagree() {
             peer.send(0, Method::ConnectionUnblocked(ConnectionUnblocked {})).await;
             proceed.recv().await.unwrap();
         }
-        let (_, m) = peer.method().await;
-        assert!(matches!(m, Method::ConnectionClose(_)), "{m:?}");
-        peer.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {})).await;
+        peer.serve_close().await;
     });
-    let config = ConnectionConfig {
-        host: "127.0.0.1".into(),
-        port,
-        ..Default::default()
-    };
-    let conn = Connection::connect_with(config).await.unwrap();
+    let conn = Connection::connect_with(config(port)).await.unwrap();
     let mut blocked = conn.blocked_watch();
     for round in 0..20 {
         tokio::time::timeout(Duration::from_secs(5), blocked.wait_for(|b| *b))
@@ -341,12 +340,7 @@ async fn a_publish_within_a_timeout_gives_up_on_a_confirm_that_a_block_holds_bac
         }
         peer.send(0, Method::ConnectionCloseOk(ConnectionCloseOk {})).await;
     });
-    let config = ConnectionConfig {
-        host: "127.0.0.1".into(),
-        port,
-        ..Default::default()
-    };
-    let conn = Connection::connect_with(config).await.unwrap();
+    let conn = Connection::connect_with(config(port)).await.unwrap();
     let ch = conn.open_channel().await.unwrap();
     ch.confirm_select().await.unwrap();
     let started = std::time::Instant::now();
