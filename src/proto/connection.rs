@@ -147,6 +147,8 @@ impl Connection {
     pub fn new(config: Config, now: Instant) -> Self {
         let mut io = Io::default();
         io.out.extend_from_slice(&PROTOCOL_HEADER);
+        let handshake_deadline = config.handshake_timeout.and_then(|t| now.checked_add(t));
+        let pacing = ReadPacing::new(config.read_coalescing);
         let mut conn = Connection {
             config,
             phase: Phase::AwaitStart,
@@ -162,14 +164,12 @@ impl Connection {
             last_write: now,
             secret_updates: 0,
             discard: Discard::Nothing,
-            handshake_deadline: None,
+            handshake_deadline,
             topology: Topology::default(),
             replay: None,
             lost: Vec::new(),
-            pacing: ReadPacing::new(None),
+            pacing,
         };
-        conn.pacing = ReadPacing::new(conn.config.read_coalescing);
-        conn.handshake_deadline = conn.config.handshake_timeout.and_then(|t| now.checked_add(t));
         if let Err(e) = conn.config.validate() {
             conn.io.out.clear();
             conn.error = Some(e);

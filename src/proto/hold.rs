@@ -63,14 +63,12 @@ impl Hold {
     /// there if they may go out now, else takes them into the hold.
     pub(super) fn place(&mut self, out: &mut BytesMut, mark: usize, kind: Kind, blocked: bool, total: &mut Held) {
         if self.must_wait(kind, blocked) {
-            let frames = out.split_off(mark);
+            let len = out.len() - mark;
             total.commands += 1;
-            total.bytes += frames.len();
-            self.items.push_back(Item {
-                len: frames.len(),
-                kind,
-            });
-            self.frames.extend_from_slice(&frames);
+            total.bytes += len;
+            self.items.push_back(Item { len, kind });
+            self.frames.extend_from_slice(&out[mark..]);
+            out.truncate(mark);
         } else if kind == (Kind::Call { barrier: true }) {
             self.barriers += 1;
         }

@@ -1,7 +1,7 @@
 //! The topology the application declared and the broker accepted, minus what it
 //! deleted: what recovery declares again on a new connection, and in what order.
 
-use crate::wire::{ExchangeBind, ExchangeDeclare, Method, QueueBind, QueueDeclare, ShortStr};
+use crate::wire::{ExchangeBind, ExchangeDeclare, FieldTable, Method, QueueBind, QueueDeclare, ShortStr};
 
 /// Methods whose effect the topology records (declares, deletes, bindings).
 pub(super) fn is_topology(method: &Method) -> bool {
@@ -128,39 +128,25 @@ impl Topology {
             }
             Method::QueueDelete(m) => self.forget_queue(&m.queue),
             Method::QueueBind(m) => {
-                let same = |b: &QueueBind| {
-                    b.queue == m.queue
-                        && b.exchange == m.exchange
-                        && b.routing_key == m.routing_key
-                        && b.arguments == m.arguments
-                };
-                if !self.bindings.iter().any(same) {
+                let key = binding(&m.queue, &m.exchange, &m.routing_key, &m.arguments);
+                if !self.bindings.iter().any(|b| queue_binding(b) == key) {
                     self.bindings.push(m.clone());
                 }
             }
-            Method::QueueUnbind(m) => self.bindings.retain(|b| {
-                !(b.queue == m.queue
-                    && b.exchange == m.exchange
-                    && b.routing_key == m.routing_key
-                    && b.arguments == m.arguments)
-            }),
+            Method::QueueUnbind(m) => {
+                let key = binding(&m.queue, &m.exchange, &m.routing_key, &m.arguments);
+                self.bindings.retain(|b| queue_binding(b) != key);
+            }
             Method::ExchangeBind(m) => {
-                let same = |b: &ExchangeBind| {
-                    b.destination == m.destination
-                        && b.source == m.source
-                        && b.routing_key == m.routing_key
-                        && b.arguments == m.arguments
-                };
-                if !self.exchange_bindings.iter().any(same) {
+                let key = binding(&m.destination, &m.source, &m.routing_key, &m.arguments);
+                if !self.exchange_bindings.iter().any(|b| exchange_binding(b) == key) {
                     self.exchange_bindings.push(m.clone());
                 }
             }
-            Method::ExchangeUnbind(m) => self.exchange_bindings.retain(|b| {
-                !(b.destination == m.destination
-                    && b.source == m.source
-                    && b.routing_key == m.routing_key
-                    && b.arguments == m.arguments)
-            }),
+            Method::ExchangeUnbind(m) => {
+                let key = binding(&m.destination, &m.source, &m.routing_key, &m.arguments);
+                self.exchange_bindings.retain(|b| exchange_binding(b) != key);
+            }
             _ => {}
         }
     }
@@ -220,6 +206,27 @@ impl Topology {
         );
         steps
     }
+}
+
+/// What names a binding: its destination (a queue or an exchange), its source exchange,
+/// its routing key and its arguments (`no-wait` is not part of it).
+type BindingKey<'a> = (&'a ShortStr, &'a ShortStr, &'a ShortStr, &'a FieldTable);
+
+fn binding<'a>(
+    destination: &'a ShortStr,
+    source: &'a ShortStr,
+    key: &'a ShortStr,
+    arguments: &'a FieldTable,
+) -> BindingKey<'a> {
+    (destination, source, key, arguments)
+}
+
+fn queue_binding(b: &QueueBind) -> BindingKey<'_> {
+    binding(&b.queue, &b.exchange, &b.routing_key, &b.arguments)
+}
+
+fn exchange_binding(b: &ExchangeBind) -> BindingKey<'_> {
+    binding(&b.destination, &b.source, &b.routing_key, &b.arguments)
 }
 
 /// Renames `old` to `new` in the queue steps still to run.
