@@ -220,6 +220,69 @@ async fn double_ack_and_stale_ack_are_typed_errors() {
     conn.close().await.unwrap();
 }
 
+/// Issue 12 item 3: one rule for every settle. A clone of a settled delivery, a
+/// delivery after `basic.recover`, and `Channel::basic_ack` on either are refused
+/// with the same typed error, nothing is sent (the channel stays open), and nothing
+/// is lost: every message is acked exactly once in the end.
+#[tokio::test]
+async fn a_clone_or_a_recovered_delivery_is_refused_like_a_second_basic_ack() {
+    let (conn, ch) = channel().await;
+    let q = exclusive_queue(&ch, "one-rule").await;
+    publish_n(&ch, &q, 3).await;
+    ch.basic_qos(10, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let first = next(&mut consumer).await;
+    let clone = first.clone();
+    first.ack().await.unwrap();
+    let tag = first.delivery_tag.value();
+    assert_eq!(
+        clone.ack().await,
+        Err(Error::UnknownDeliveryTag { tag }),
+        "a clone of an acked delivery"
+    );
+    assert_eq!(
+        ch.basic_ack(clone.delivery_tag, false).await,
+        Err(Error::UnknownDeliveryTag { tag }),
+        "Channel::basic_ack answers the same"
+    );
+    let second = next(&mut consumer).await;
+    let third = next(&mut consumer).await;
+    ch.basic_recover(true).await.unwrap();
+    for d in [&second, &third] {
+        let tag = d.delivery_tag.value();
+        assert_eq!(
+            d.ack().await,
+            Err(Error::UnknownDeliveryTag { tag }),
+            "after basic.recover"
+        );
+        assert_eq!(
+            ch.basic_reject(d.delivery_tag, true).await,
+            Err(Error::UnknownDeliveryTag { tag })
+        );
+    }
+    // The broker redelivers both; they ack fine, the channel never closed.
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let d = next(&mut consumer).await;
+        assert!(d.redelivered);
+        bodies.push(String::from_utf8(d.body.to_vec()).unwrap());
+        d.ack().await.unwrap();
+    }
+    bodies.sort();
+    assert_eq!(bodies, ["m1", "m2"]);
+    assert!(ch.is_open());
+    consumer.cancel().await.unwrap();
+    // Closing the channel requeues whatever it did not ack: nothing.
+    ch.close().await.unwrap();
+    let other = conn.open_channel().await.unwrap();
+    let info = passive_declare(&other, &q).await.unwrap();
+    assert_eq!(info.message_count, 0, "every message acked once");
+    conn.close().await.unwrap();
+}
+
 #[tokio::test]
 async fn server_cancel_on_queue_delete_ends_the_stream() {
     let (conn, ch) = channel().await;

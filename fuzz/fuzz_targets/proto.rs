@@ -167,10 +167,10 @@ impl Harness {
                 }
                 assert!(error.is_channel_error() || error.is_connection_error(), "{error:?}");
             }
-            Event::Delivery { delivery, .. } => self.tags.push(delivery.tag),
+            Event::Delivery { delivery, .. } => self.tags.push(delivery.delivery_tag),
             Event::Reply {
                 content: Some(content), ..
-            } => self.tags.push(content.tag),
+            } => self.tags.push(content.delivery_tag),
             Event::ConnectionClosed(error) => {
                 assert!(
                     error.is_connection_error() || matches!(error, warren::Error::Handshake { .. }),

@@ -8,9 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use super::command::{Command, Publish, Settle};
+use super::command::{Command, Publish};
 use super::confirm::{Confirmation, Confirmed};
-use super::consumer::{Consumer, Delivery, GetMessage};
+use super::consumer::{Consumer, GetMessage, Settler};
 use super::handle::{ChannelInner, Handle};
 use super::handoff::delivery_queue_bytes;
 use super::options::{
@@ -20,7 +20,7 @@ use super::options::{
 use super::shared::{ChannelShared, ConsumerEnd, publish_cost};
 use super::state::ConnectionState;
 use crate::error::Error;
-use crate::proto::{ChannelId, Content, DeliveryTag, Returned};
+use crate::proto::{ChannelId, Delivery as Message, DeliveryTag, Returned, Settle};
 use crate::wire::{
     BasicCancel, BasicConsume, BasicGet, BasicGetEmpty, BasicGetOk, BasicProperties, BasicPublish, BasicQos,
     BasicRecover, ConfirmSelect, ExchangeBind, ExchangeDeclare, ExchangeDelete, ExchangeUnbind, FieldTable, Method,
@@ -168,7 +168,7 @@ impl Channel {
     // ----- plumbing -------------------------------------------------------------
 
     /// Sends a synchronous method and waits for its reply.
-    async fn rpc(&self, method: Method) -> Result<(Method, Option<Content>), Error> {
+    async fn rpc(&self, method: Method) -> Result<(Method, Option<Message>), Error> {
         self.inner.rpc(method, self.timeout).await
     }
 
@@ -564,15 +564,10 @@ impl Channel {
             no_ack,
         };
         match self.rpc(Method::BasicGet(m)).await? {
-            (Method::BasicGetOk(ok), Some(content)) => {
-                let delivery =
-                    Delivery::from_get(content, ok.redelivered, ok.exchange, ok.routing_key, self.inner.clone());
-                delivery.mark_settled(no_ack);
-                Ok(Some(GetMessage {
-                    delivery,
-                    message_count: ok.message_count,
-                }))
-            }
+            (Method::BasicGetOk(ok), Some(message)) => Ok(Some(GetMessage {
+                delivery: message.with_settler(Settler::new(self.inner.clone())),
+                message_count: ok.message_count,
+            })),
             (Method::BasicGetEmpty(_), _) => Ok(None),
             (other, _) => Err(Error::unexpected(&[BasicGetOk::ID, BasicGetEmpty::ID], other.id())),
         }
@@ -639,7 +634,10 @@ impl Channel {
     }
 
     /// Acknowledges a delivery (`multiple`: and every earlier unacknowledged one of
-    /// this channel).
+    /// this channel). The same rule as [`Delivery::ack`] answers, at once: a tag
+    /// settled before, covered by a `multiple` settle or a [`basic_recover`](Self::basic_recover),
+    /// or received with no-ack is [`Error::UnknownDeliveryTag`]; one from a closed channel or
+    /// before a recovery is [`Error::StaleDelivery`]; nothing is sent for either.
     pub async fn basic_ack(&self, delivery_tag: DeliveryTag, multiple: bool) -> Result<(), Error> {
         self.inner.settle(delivery_tag, Settle::Ack { multiple }).await
     }

@@ -9,11 +9,11 @@ use super::confirm::Confirmed;
 use super::handoff::DeliverySender;
 use super::shared::{ChannelShared, ConsumerEnd};
 use crate::error::Error;
-use crate::proto::{ChannelId, Content, DeliveryTag};
+use crate::proto::{ChannelId, Claimed, Delivery, DeliveryTag, Settle};
 use crate::wire::{BasicConsume, BasicProperties, BasicPublish, Method, ReplyCode, ShortStr};
 
 /// The reply to a synchronous call: the reply method and, for `basic.get-ok`, the message.
-pub(crate) type CallReply = Result<(Method, Option<Content>), Error>;
+pub(crate) type CallReply = Result<(Method, Option<Delivery>), Error>;
 
 /// A command from a handle to the connection task.
 pub(crate) enum Command {
@@ -38,11 +38,14 @@ pub(crate) enum Command {
     /// `basic.publish`. `confirm` is resolved by the broker's confirm in confirm mode,
     /// or right away with [`Confirmed::Sent`] otherwise; `permit` is held until then.
     Publish(Box<Publish>),
-    /// `basic.ack` / `nack` / `reject`.
-    Settle {
+    /// `basic.ack` / `nack` / `reject`, claimed in the channel's ledger.
+    Settle(Claimed),
+    /// A settle made through another channel's handle than the delivery's: checked
+    /// and written by the state machine, on the delivery's channel.
+    SettleElsewhere {
         tag: DeliveryTag,
         how: Settle,
-        reply: Option<oneshot::Sender<Result<(), Error>>>,
+        reply: oneshot::Sender<Result<(), Error>>,
     },
     /// A consumer handle was dropped: requeue what it had buffered and cancel it.
     ConsumerDropped {
@@ -80,12 +83,4 @@ pub(crate) struct Publish {
     pub(crate) confirm: Option<(oneshot::Sender<Result<Confirmed, Error>>, OwnedSemaphorePermit)>,
     /// Its share of the publish byte budget.
     pub(crate) bytes: OwnedSemaphorePermit,
-}
-
-/// How to settle a delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settle {
-    Ack { multiple: bool },
-    Nack { multiple: bool, requeue: bool },
-    Reject { requeue: bool },
 }

@@ -8,16 +8,15 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::command::{CallReply, Command, Settle};
+use super::command::{CallReply, Command};
 use super::metrics::Counters;
 use super::shared::{ChannelShared, ConnShared};
 use crate::error::Error;
-use crate::proto::{Content, DeliveryTag};
+use crate::proto::{Delivery, DeliveryTag, Settle};
 use crate::wire::{Method, ReplyCode};
 
 /// What a handle needs to reach the task.
@@ -125,25 +124,29 @@ impl ChannelInner {
             .unwrap_or_else(|| self.handle.shared.close_reason())
     }
 
-    /// Queues a settle of one delivery without waiting for the connection task: the
-    /// checks that can be made here are made here (a delivery from an earlier connection
-    /// or a closed channel is stale), the rest by the state machine, which sends nothing
-    /// for a tag it refuses. One ack per delivery is then one queue push, and the
-    /// connection task writes many of them at once.
-    pub(crate) async fn settle_queued(&self, tag: DeliveryTag, how: Settle) -> Result<(), Error> {
-        let current = self.handle.shared.generation.load(Ordering::Acquire);
-        if tag.generation() != current || self.shared.closed.get().is_some() {
-            Counters::inc(&self.handle.shared.counters.stale);
-            return Err(Error::StaleDelivery { tag: tag.value() });
+    /// Settles a delivery without waiting for the connection task: the channel's
+    /// ledger ([`proto::Outstanding`](crate::proto::Outstanding)) accepts or refuses it
+    /// here, and the task writes what it accepted. One ack per delivery is then one
+    /// queue push, and the connection task writes many of them at once.
+    pub(crate) async fn settle(&self, tag: DeliveryTag, how: Settle) -> Result<(), Error> {
+        if tag.channel() != self.shared.id {
+            let (reply, rx) = oneshot::channel();
+            self.handle.send(Command::SettleElsewhere { tag, how, reply }).await?;
+            return self.handle.recv(rx).await;
         }
-        if self.shared.is_settled(tag) {
-            return Err(Error::UnknownDeliveryTag { tag: tag.value() });
-        }
+        let claimed = match self.shared.acks.claim(tag, how) {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                if matches!(e, Error::StaleDelivery { .. }) {
+                    Counters::inc(&self.handle.shared.counters.stale);
+                }
+                return Err(e);
+            }
+        };
         // Without waking the task if it is deaf (see `TaskWake`): while a consumer is
         // busy, the task takes the acks at its next read, when the consumer is through,
         // or after `SETTLE_DELAY`.
-        let cmd = Command::Settle { tag, how, reply: None };
-        match self.handle.cmd.try_send(cmd) {
+        match self.handle.cmd.try_send(Command::Settle(claimed)) {
             Ok(()) => {
                 let wake = &self.handle.shared.wake;
                 if !wake.in_batch() {
@@ -159,25 +162,6 @@ impl ChannelInner {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::StaleDelivery { tag: tag.value() }),
         }
-    }
-
-    pub(crate) async fn settle(&self, tag: DeliveryTag, how: Settle) -> Result<(), Error> {
-        let (tx, rx) = oneshot::channel();
-        self.handle
-            .send(Command::Settle {
-                tag,
-                how,
-                reply: Some(tx),
-            })
-            .await?;
-        rx.await.unwrap_or_else(|_| Err(self.gone()))?;
-        if matches!(
-            how,
-            Settle::Ack { multiple: true } | Settle::Nack { multiple: true, .. }
-        ) {
-            self.shared.settled_through(tag);
-        }
-        Ok(())
     }
 
     /// Runs `fut` within `timeout` (`None`: no limit); a call that found the channel
@@ -205,7 +189,7 @@ impl ChannelInner {
         &self,
         method: Method,
         timeout: Option<Duration>,
-    ) -> Result<(Method, Option<Content>), Error> {
+    ) -> Result<(Method, Option<Delivery>), Error> {
         self.check_open()?;
         let operation = method.info().name;
         self.timed(operation, timeout, async {

@@ -305,7 +305,7 @@ mod tests {
     fn delivery(tag: u64) -> Delivery {
         Delivery {
             consumer_tag: ShortStr::EMPTY,
-            tag: DeliveryTag {
+            delivery_tag: DeliveryTag {
                 generation: 0,
                 channel: ChannelId { number: 1, epoch: 1 },
                 tag,
@@ -315,6 +315,7 @@ mod tests {
             routing_key: ShortStr::EMPTY,
             properties: BasicProperties::default(),
             body: bytes::Bytes::new(),
+            settler: (),
         }
     }
 
@@ -335,13 +336,13 @@ mod tests {
     }
 
     fn tags(ds: impl IntoIterator<Item = Delivery>) -> Vec<u64> {
-        ds.into_iter().map(|d| d.tag.value()).collect()
+        ds.into_iter().map(|d| d.delivery_tag.value()).collect()
     }
 
     /// Polls `rx` once with a waker that does nothing.
     fn poll(rx: &mut DeliveryReceiver) -> Poll<Option<u64>> {
         rx.poll_next(&mut Context::from_waker(Waker::noop()))
-            .map(|d| d.map(|d| d.tag.value()))
+            .map(|d| d.map(|d| d.delivery_tag.value()))
     }
 
     /// Everything `rx` yields without waiting.
@@ -378,7 +379,7 @@ mod tests {
         let (tx, mut rx) = delivery_queue(2, None);
         tx.push(delivery(1)).unwrap();
         tx.push(delivery(2)).unwrap();
-        assert!(matches!(tx.push(delivery(3)), Err(PushError::Full(d)) if d.tag.value() == 3));
+        assert!(matches!(tx.push(delivery(3)), Err(PushError::Full(d)) if d.delivery_tag.value() == 3));
         let room = Arc::new(Counter::default());
         let room_waker = Waker::from(room.clone());
         assert!(tx.queue().poll_room(&mut Context::from_waker(&room_waker)).is_pending());
@@ -400,7 +401,7 @@ mod tests {
         let (tx, mut rx) = delivery_queue_bytes(100, 2600, None);
         tx.push(big(1)).unwrap();
         tx.push(big(2)).unwrap();
-        assert!(matches!(tx.push(big(3)), Err(PushError::Full(d)) if d.tag.value() == 3));
+        assert!(matches!(tx.push(big(3)), Err(PushError::Full(d)) if d.delivery_tag.value() == 3));
         assert!(tx.queue().over_bytes());
         assert_eq!(tx.queue().held_bytes(), 2512);
         let room = Arc::new(Counter::default());

@@ -12,7 +12,7 @@ use super::metrics::Counters;
 use super::state::ConnectionState;
 use super::wake::TaskWake;
 use crate::error::Error;
-use crate::proto::{ChannelId, DeliveryTag, Returned, Tune};
+use crate::proto::{ChannelId, Outstanding, Returned, Tune};
 use crate::wire::FieldTable;
 
 /// Connection state read by handles, written by the task.
@@ -147,14 +147,12 @@ pub(crate) struct ChannelShared {
     /// Where `basic.return`s of publishes outside confirm mode go, once someone listens
     /// ([`Channel::returns`](super::Channel::returns)); taken when the channel closes.
     pub(crate) returns: std::sync::Mutex<Option<mpsc::Sender<Returned>>>,
-    /// The highest delivery tag a `multiple` settle covered, and its connection
-    /// generation: a `Delivery` at or below it is already settled.
-    settled_through: AtomicU64,
-    settled_generation: AtomicU32,
+    /// The deliveries waiting for a settle: claimed here, written by the task.
+    pub(crate) acks: Arc<Outstanding>,
 }
 
 impl ChannelShared {
-    pub(crate) fn new(id: ChannelId, window: usize) -> Self {
+    pub(crate) fn new(id: ChannelId, window: usize, acks: Arc<Outstanding>) -> Self {
         ChannelShared {
             id,
             closed: OnceLock::new(),
@@ -162,24 +160,8 @@ impl ChannelShared {
             window: Arc::new(Semaphore::new(window.min(Semaphore::MAX_PERMITS))),
             prefetch: AtomicU16::new(0),
             returns: std::sync::Mutex::new(None),
-            settled_through: AtomicU64::new(0),
-            settled_generation: AtomicU32::new(0),
+            acks,
         }
-    }
-
-    /// Records a successful `multiple` settle up to `tag`.
-    pub(crate) fn settled_through(&self, tag: DeliveryTag) {
-        if self.settled_generation.swap(tag.generation(), Ordering::AcqRel) != tag.generation() {
-            self.settled_through.store(tag.value(), Ordering::Release);
-        } else {
-            self.settled_through.fetch_max(tag.value(), Ordering::AcqRel);
-        }
-    }
-
-    /// True when a `multiple` settle already covered `tag`.
-    pub(crate) fn is_settled(&self, tag: DeliveryTag) -> bool {
-        self.settled_generation.load(Ordering::Acquire) == tag.generation()
-            && tag.value() <= self.settled_through.load(Ordering::Acquire)
     }
 
     /// Records the close reason (the first one wins) and wakes waiting publishers.

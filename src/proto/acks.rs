@@ -1,83 +1,310 @@
-//! Deliveries waiting for the application's ack, per channel.
+//! Deliveries waiting for the application's settle, per channel: the one answer to
+//! "can this tag still be acked?".
 
 use std::collections::VecDeque;
+use std::sync::{Mutex, MutexGuard};
 
-/// Outstanding delivery tags of one channel, ascending. RabbitMQ numbers deliveries
-/// in increasing order, so tracking is a push at the back and acks in order are a pop
-/// at the front; anything else falls back to a binary search.
+use super::{ChannelId, DeliveryTag};
+use crate::error::Error;
+
+/// How a delivery is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// `basic.ack`; `multiple`: and every earlier outstanding delivery of the channel.
+    Ack {
+        /// Settle every earlier outstanding delivery too.
+        multiple: bool,
+    },
+    /// `basic.nack`.
+    Nack {
+        /// Settle every earlier outstanding delivery too.
+        multiple: bool,
+        /// Requeue instead of dropping or dead-lettering.
+        requeue: bool,
+    },
+    /// `basic.reject` (one delivery).
+    Reject {
+        /// Requeue instead of dropping or dead-lettering.
+        requeue: bool,
+    },
+}
+
+impl Settle {
+    /// True when it settles every earlier outstanding delivery too.
+    pub fn is_multiple(self) -> bool {
+        matches!(
+            self,
+            Settle::Ack { multiple: true } | Settle::Nack { multiple: true, .. }
+        )
+    }
+}
+
+/// The outstanding deliveries of one channel, shared by the state machine and the
+/// handles that settle them, so that a settle is checked where it is made, without a
+/// round trip to the connection task: [`claim`](Self::claim) answers at once, and
+/// [`Connection::send_claimed`](super::Connection::send_claimed) sends it later, in the
+/// order the connection writes.
 ///
-/// Its size is bounded by what the server delivers and the application has not acked
+/// A claimed delivery stays in the ledger until its frame is written: an ack that
+/// coalesces into `multiple` (see [`Connection::ack`](super::Connection::ack)) may cover
+/// only deliveries whose settles are already written, so it needs to see the claims
+/// still on their way.
+///
+/// Its size is bounded by what the server delivers and the application has not settled
 /// yet: the prefetch (`basic.qos`) the application sets.
-#[derive(Debug, Default)]
-pub(super) struct Unacked(VecDeque<u64>);
+#[derive(Debug)]
+pub struct Outstanding {
+    channel: ChannelId,
+    ledger: Mutex<Ledger>,
+}
 
-impl Unacked {
-    /// Records a delivery that needs an ack.
-    pub(super) fn push(&mut self, tag: u64) {
-        match self.0.back() {
-            None => self.0.push_back(tag),
-            Some(&last) if tag > last => self.0.push_back(tag),
-            Some(_) => {
-                if let Err(at) = self.0.binary_search(&tag) {
-                    self.0.insert(at, tag);
+#[derive(Debug)]
+struct Ledger {
+    /// The connection generation whose tags are outstanding.
+    generation: u32,
+    /// False once the channel or its connection ended: every tag is stale.
+    live: bool,
+    /// Ascending tags, and whether each one's settle is claimed but not yet written.
+    tags: VecDeque<(u64, bool)>,
+}
+
+/// A settle the ledger accepted; only [`Outstanding::claim`] makes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claimed {
+    pub(super) tag: DeliveryTag,
+    pub(super) how: Settle,
+}
+
+impl Claimed {
+    /// The delivery it settles.
+    pub fn tag(&self) -> DeliveryTag {
+        self.tag
+    }
+
+    /// How.
+    pub fn how(&self) -> Settle {
+        self.how
+    }
+}
+
+impl Outstanding {
+    pub(crate) fn new(channel: ChannelId, generation: u32) -> Self {
+        Outstanding {
+            channel,
+            ledger: Mutex::new(Ledger {
+                generation,
+                live: true,
+                tags: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Claims the settle of `tag`: accepted when the delivery is outstanding and
+    /// nobody claimed it before. Refused, nothing claimed: [`Error::StaleDelivery`] for
+    /// a tag of another connection generation or a channel that ended since;
+    /// [`Error::UnknownDeliveryTag`] for a tag settled before (by this handle, a clone,
+    /// [`Channel::basic_ack`](crate::Channel::basic_ack), a `multiple` settle or a
+    /// `basic.recover`) or received with no-ack. RabbitMQ would close the channel with
+    /// 406 PRECONDITION_FAILED for such a tag, even with `multiple`.
+    pub fn claim(&self, tag: DeliveryTag, how: Settle) -> Result<Claimed, Error> {
+        if tag.channel != self.channel {
+            return Err(Error::InvalidArgument(format!(
+                "delivery tag {} came on channel {}, not on channel {}",
+                tag.tag, tag.channel, self.channel
+            )));
+        }
+        let mut ledger = self.ledger();
+        if !ledger.live || ledger.generation != tag.generation {
+            return Err(Error::StaleDelivery { tag: tag.tag });
+        }
+        let unknown = Error::UnknownDeliveryTag { tag: tag.tag };
+        let at = ledger.position(tag.tag).ok_or(unknown.clone())?;
+        if ledger.tags[at].1 {
+            return Err(unknown);
+        }
+        if how.is_multiple() {
+            ledger.tags.range_mut(..=at).for_each(|t| t.1 = true);
+        } else {
+            ledger.tags[at].1 = true;
+        }
+        Ok(Claimed { tag, how })
+    }
+
+    /// Records a delivery that needs a settle.
+    pub(super) fn push(&self, tag: u64) {
+        let mut ledger = self.ledger();
+        match ledger.tags.back() {
+            Some(&(last, _)) if tag <= last => {
+                if let Err(at) = ledger.tags.binary_search_by_key(&tag, |t| t.0) {
+                    ledger.tags.insert(at, (tag, false));
                 }
             }
+            _ => ledger.tags.push_back((tag, false)),
         }
     }
 
-    /// Forgets `tag` (and with `multiple` every earlier tag). `None`, and nothing
-    /// forgotten, when `tag` is not outstanding: RabbitMQ would close the channel with
-    /// 406 PRECONDITION_FAILED for it, even with `multiple`. `Some(true)` when nothing
-    /// at or below `tag` is outstanding any more.
-    pub(super) fn settle(&mut self, tag: u64, multiple: bool) -> Option<bool> {
-        if self.0.front() == Some(&tag) {
-            self.0.pop_front();
-            return Some(true);
-        }
-        let at = self.0.binary_search(&tag).ok()?;
+    /// Forgets `tag` (and with `multiple` every earlier tag) as its settle is written.
+    /// `None`, and nothing forgotten, when `tag` is not outstanding: a `multiple`
+    /// settle written before it covered it. `Some(true)` when nothing at or below
+    /// `tag` is outstanding any more.
+    pub(super) fn release(&self, tag: u64, multiple: bool) -> Option<bool> {
+        let mut ledger = self.ledger();
+        let at = ledger.position(tag)?;
         if multiple {
-            self.0.drain(..=at);
+            ledger.tags.drain(..=at);
         } else {
-            self.0.remove(at);
+            ledger.tags.remove(at);
         }
-        Some(multiple)
+        Some(multiple || at == 0)
     }
 
-    /// Forgets everything (`basic.recover`).
-    pub(super) fn clear(&mut self) {
-        self.0.clear();
+    /// Forgets everything (`basic.recover`: the broker redelivers).
+    pub(super) fn clear(&self) {
+        self.ledger().tags.clear();
     }
 
-    /// Number of outstanding deliveries.
-    pub(super) fn len(&self) -> usize {
-        self.0.len()
+    /// The channel or its connection ended: every tag is stale from now.
+    pub(super) fn end(&self) {
+        let mut ledger = self.ledger();
+        ledger.live = false;
+        ledger.tags.clear();
+    }
+
+    /// The channel was reopened on connection `generation` (recovery).
+    pub(super) fn restart(&self, generation: u32) {
+        let mut ledger = self.ledger();
+        ledger.generation = generation;
+        ledger.live = true;
+        ledger.tags.clear();
+    }
+
+    /// Number of outstanding deliveries (claimed ones included until written).
+    pub fn len(&self) -> usize {
+        self.ledger().tags.len()
+    }
+
+    /// True when nothing is outstanding.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Ledger {
+    fn position(&self, tag: u64) -> Option<usize> {
+        match self.tags.front() {
+            Some(&(first, _)) if first == tag => Some(0),
+            _ => self.tags.binary_search_by_key(&tag, |t| t.0).ok(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Unacked;
+    use super::{Outstanding, Settle};
+    use crate::error::Error;
+    use crate::proto::{ChannelId, DeliveryTag};
+
+    const ACK: Settle = Settle::Ack { multiple: false };
+    const ACK_MULTIPLE: Settle = Settle::Ack { multiple: true };
+
+    fn channel() -> ChannelId {
+        ChannelId { number: 1, epoch: 0 }
+    }
+
+    fn tag(tag: u64) -> DeliveryTag {
+        DeliveryTag {
+            generation: 0,
+            channel: channel(),
+            tag,
+        }
+    }
+
+    fn unknown(tag: u64) -> Result<(), Error> {
+        Err(Error::UnknownDeliveryTag { tag })
+    }
 
     #[test]
-    fn in_order_out_of_order_and_multiple() {
-        let mut u = Unacked::default();
-        for t in 1..=6 {
-            u.push(t);
-        }
-        assert_eq!(u.settle(1, false), Some(true), "the oldest: nothing below");
-        assert_eq!(u.settle(1, false), None, "acked twice");
-        assert_eq!(u.settle(4, false), Some(false), "2 and 3 are still out");
-        assert_eq!(u.settle(4, true), None, "multiple needs the tag itself outstanding");
-        assert_eq!(u.settle(5, true), Some(true), "acks 2, 3, 5");
-        assert_eq!(u.len(), 1);
-        assert_eq!(u.settle(3, false), None);
-        assert_eq!(u.settle(6, false), Some(true));
-        assert_eq!(u.len(), 0);
-        u.push(9);
-        u.push(7);
-        u.push(7);
-        assert_eq!(u.len(), 2, "out of order kept sorted, duplicates once");
-        assert_eq!(u.settle(7, false), Some(true));
-        assert_eq!(u.settle(9, false), Some(true));
+    fn a_tag_is_claimed_once_and_released_when_written() {
+        let o = Outstanding::new(channel(), 0);
+        (1..=3).for_each(|t| o.push(t));
+        assert!(o.claim(tag(2), ACK).is_ok());
+        assert_eq!(o.claim(tag(2), ACK).map(drop), unknown(2), "claimed twice");
+        assert_eq!(o.claim(tag(2), Settle::Reject { requeue: true }).map(drop), unknown(2));
+        assert_eq!(o.len(), 3, "a claim stays until its frame is written");
+        assert_eq!(o.release(2, false), Some(false), "1 is still out");
+        assert_eq!(o.claim(tag(2), ACK).map(drop), unknown(2), "written: unknown");
+        assert!(o.claim(tag(1), ACK).is_ok());
+        assert_eq!(o.release(1, false), Some(true));
+        assert_eq!(o.claim(tag(9), ACK).map(drop), unknown(9), "never delivered");
+    }
+
+    #[test]
+    fn a_multiple_claim_covers_earlier_tags_and_needs_its_own() {
+        let o = Outstanding::new(channel(), 0);
+        (1..=5).for_each(|t| o.push(t));
+        assert!(o.claim(tag(2), ACK).is_ok());
+        assert!(o.claim(tag(4), ACK_MULTIPLE).is_ok());
+        assert_eq!(o.claim(tag(3), ACK).map(drop), unknown(3), "covered by the multiple");
+        assert_eq!(o.claim(tag(2), ACK_MULTIPLE).map(drop), unknown(2));
+        // Written in the queue's order, which may differ from the claims' order.
+        assert_eq!(o.release(4, true), Some(true));
+        assert_eq!(o.release(2, false), None, "already covered: nothing to write");
+        assert_eq!(o.len(), 1);
+        assert!(o.claim(tag(5), ACK).is_ok());
+    }
+
+    #[test]
+    fn an_ack_is_through_only_when_no_earlier_claim_is_still_unwritten() {
+        let o = Outstanding::new(channel(), 0);
+        (1..=2).for_each(|t| o.push(t));
+        o.claim(tag(1), ACK).unwrap();
+        o.claim(tag(2), ACK).unwrap();
+        // 2 is written first: 1's ack is still on its way, so 2 must not become a
+        // `multiple` that covers it.
+        assert_eq!(o.release(2, false), Some(false));
+        assert_eq!(o.release(1, false), Some(true));
+    }
+
+    #[test]
+    fn recover_end_and_restart() {
+        let o = Outstanding::new(channel(), 0);
+        o.push(1);
+        o.clear();
+        assert_eq!(o.claim(tag(1), ACK).map(drop), unknown(1), "basic.recover forgot it");
+        o.push(2);
+        o.end();
+        assert_eq!(o.claim(tag(2), ACK).map(drop), Err(Error::StaleDelivery { tag: 2 }));
+        o.restart(1);
+        o.push(2);
+        assert_eq!(
+            o.claim(tag(2), ACK).map(drop),
+            Err(Error::StaleDelivery { tag: 2 }),
+            "a tag of generation 0 on generation 1"
+        );
+        let new = DeliveryTag {
+            generation: 1,
+            ..tag(2)
+        };
+        assert!(o.claim(new, ACK).is_ok());
+        let other = DeliveryTag {
+            channel: ChannelId { number: 2, epoch: 0 },
+            ..new
+        };
+        assert!(matches!(o.claim(other, ACK), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn out_of_order_pushes_stay_sorted_and_once() {
+        let o = Outstanding::new(channel(), 0);
+        o.push(9);
+        o.push(7);
+        o.push(7);
+        assert_eq!(o.len(), 2);
+        assert_eq!(o.release(7, false), Some(true));
+        assert_eq!(o.release(9, false), Some(true));
     }
 }

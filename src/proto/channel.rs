@@ -1,9 +1,10 @@
 //! One channel's state.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use super::ChannelId;
-use super::acks::Unacked;
+use super::acks::Outstanding;
 use super::confirms::Confirms;
 use super::content::Assembly;
 use super::hold::Hold;
@@ -108,8 +109,8 @@ pub(super) struct Channel {
     pub(super) qos: Vec<BasicQos>,
     /// The prefetch count of the last `basic.qos` (0: none), for read pacing.
     pub(super) prefetch: u16,
-    /// Deliveries waiting for an ack.
-    pub(super) unacked: Unacked,
+    /// Deliveries waiting for a settle, shared with the handles that settle them.
+    pub(super) acks: Arc<Outstanding>,
     /// Frames waiting behind a consume or cancel, or a block.
     pub(super) hold: Hold,
     /// Opened by recovery for its own use: nothing of it is reported.
@@ -127,7 +128,9 @@ pub(super) struct Consumer {
 }
 
 impl Channel {
-    pub(super) fn new(id: ChannelId) -> Self {
+    /// A channel opening with `acks`, its ledger (a new one, or its predecessor's on
+    /// recovery, restarted).
+    pub(super) fn new(id: ChannelId, acks: Arc<Outstanding>) -> Self {
         Channel {
             id,
             state: ChannelState::Opening,
@@ -137,7 +140,7 @@ impl Channel {
             consumers: FastMap::default(),
             qos: Vec::new(),
             prefetch: 0,
-            unacked: Unacked::default(),
+            acks,
             hold: Hold::default(),
             internal: false,
         }
@@ -169,6 +172,7 @@ impl Channel {
         consumers.sort_by(|a, b| a.consumer_tag.as_str().cmp(b.consumer_tag.as_str()));
         Some(ChannelRecord {
             id: self.id,
+            acks: self.acks.clone(),
             qos: self.qos.clone(),
             mode,
             consumers,
@@ -178,6 +182,14 @@ impl Channel {
     /// Queues this channel's live consumers read.
     pub(super) fn consumed_queues(&self) -> impl Iterator<Item = &ShortStr> {
         self.consumers.values().filter(|c| !c.cancelling).map(|c| &c.spec.queue)
+    }
+}
+
+impl Drop for Channel {
+    /// Whatever ends a channel (its close, the server's, the connection's loss) ends its
+    /// deliveries: settling them is refused as stale from now on.
+    fn drop(&mut self) {
+        self.acks.end();
     }
 }
 

@@ -1,10 +1,12 @@
 //! Commands from the application: open, call, publish, settle and close. Each checks
 //! the state first and returns a typed [`Error`] instead of sending anything illegal.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::acks::{Claimed, Outstanding, Settle};
 use super::channel::{CallKind, Channel, ChannelState, Consumer, Mode, PendingCall};
 use super::connection::{LastAck, Phase};
 use super::hold::Kind;
@@ -59,7 +61,8 @@ impl Connection {
             epoch: self.next_epoch,
         };
         self.next_epoch = self.next_epoch.wrapping_add(1);
-        let mut channel = Channel::new(id);
+        let acks = Arc::new(Outstanding::new(id, self.config.generation));
+        let mut channel = Channel::new(id, acks);
         channel.internal = internal;
         let mut open = PendingCall::new(ChannelOpen::ID, CallKind::Open);
         open.internal = internal;
@@ -75,12 +78,19 @@ impl Connection {
     /// handles hold. Sends `channel.open`; [`Event::ChannelOpened`](super::Event::ChannelOpened) follows on `open-ok`.
     /// Later channels get epochs above `id`'s. Refused, nothing sent: a number in use or
     /// above the negotiated `channel_max` ([`Error::ChannelLimit`]).
+    /// The channel gets a new delivery ledger ([`outstanding`](Self::outstanding)).
     pub fn reopen_channel(&mut self, id: ChannelId) -> Result<(), Error> {
-        self.reopen(id, false)
+        self.reopen(id, false, None)
     }
 
-    /// Reopens channel `id`; `internal`: recovery's replay, which gets the reply.
-    pub(super) fn reopen(&mut self, id: ChannelId, internal: bool) -> Result<(), Error> {
+    /// Reopens channel `id`; `internal`: recovery's replay, which gets the reply;
+    /// `acks`: the ledger the channel's handles hold, restarted for this connection.
+    pub(super) fn reopen(
+        &mut self,
+        id: ChannelId,
+        internal: bool,
+        acks: Option<Arc<Outstanding>>,
+    ) -> Result<(), Error> {
         self.check_open()?;
         let max = self.tune.map_or(u16::MAX, |t| t.channel_max);
         if id.number == 0 || id.number > max {
@@ -92,7 +102,14 @@ impl Connection {
             });
         }
         self.resume_epochs(id.epoch.wrapping_add(1));
-        let mut channel = Channel::new(id);
+        let acks = match acks {
+            Some(acks) => {
+                acks.restart(self.config.generation);
+                acks
+            }
+            None => Arc::new(Outstanding::new(id, self.config.generation)),
+        };
+        let mut channel = Channel::new(id, acks);
         let mut open = PendingCall::new(ChannelOpen::ID, CallKind::Open);
         open.internal = internal;
         channel.pending.push_back(open);
@@ -212,7 +229,7 @@ impl Connection {
                 }
             }
             Method::BasicGet(m) => kind = CallKind::Get { no_ack: m.no_ack },
-            Method::BasicRecover(_) | Method::BasicRecoverAsync(_) => ch.unacked.clear(),
+            Method::BasicRecover(_) | Method::BasicRecoverAsync(_) => ch.acks.clear(),
             _ => {}
         }
         let barrier = matches!(kind, CallKind::Consume(_) | CallKind::Cancel);
@@ -301,30 +318,79 @@ impl Connection {
     }
 
     /// Acknowledges a delivery (`multiple`: and every earlier outstanding one on its
-    /// channel). Refused, nothing sent: [`Error::StaleDelivery`] for a tag from another
-    /// connection generation or a channel closed since; [`Error::UnknownDeliveryTag`]
-    /// for a tag not outstanding (acked twice, no-ack consumer).
+    /// channel): [`settle`](Self::settle) with [`Settle::Ack`].
+    pub fn ack(&mut self, tag: DeliveryTag, multiple: bool) -> Result<(), Error> {
+        self.settle(tag, Settle::Ack { multiple })
+    }
+
+    /// Negatively acknowledges a delivery (`basic.nack`): [`settle`](Self::settle).
+    pub fn nack(&mut self, tag: DeliveryTag, multiple: bool, requeue: bool) -> Result<(), Error> {
+        self.settle(tag, Settle::Nack { multiple, requeue })
+    }
+
+    /// Rejects one delivery (`basic.reject`): [`settle`](Self::settle).
+    pub fn reject(&mut self, tag: DeliveryTag, requeue: bool) -> Result<(), Error> {
+        self.settle(tag, Settle::Reject { requeue })
+    }
+
+    /// Settles a delivery: claims it in its channel's ledger ([`Outstanding::claim`],
+    /// which says what is refused) and sends the claim ([`send_claimed`](Self::send_claimed)).
+    pub fn settle(&mut self, tag: DeliveryTag, how: Settle) -> Result<(), Error> {
+        self.check_open()?;
+        let acks = match self.channels.get(tag.channel) {
+            Some(ch) if matches!(ch.state, ChannelState::Open) => ch.acks.clone(),
+            _ => return Err(Error::StaleDelivery { tag: tag.tag }),
+        };
+        self.send_claimed(acks.claim(tag, how)?).map(drop)
+    }
+
+    /// Writes a settle its ledger accepted, made by a handle with
+    /// [`Outstanding::claim`]. Nothing is written when the channel or the connection
+    /// ended since ([`Error::StaleDelivery`]: the broker requeues the delivery) or when
+    /// a `multiple` settle written before covered the tag (`Ok(false)`).
     ///
     /// Acks of the oldest outstanding delivery coalesce: when the output still ends with
     /// an ack on the same channel that settled everything up to its tag, that frame
     /// becomes `basic.ack(tag, multiple)` instead of a new frame following it. The
     /// broker sees the same settles, in the same order, in fewer frames.
-    pub fn ack(&mut self, tag: DeliveryTag, multiple: bool) -> Result<(), Error> {
-        let through = self.settle(tag, multiple)?;
-        let channel = tag.channel.number;
-        if through && self.extend_last_ack(channel, tag.tag) {
-            return Ok(());
+    pub fn send_claimed(&mut self, claimed: Claimed) -> Result<bool, Error> {
+        let Claimed { tag, how } = claimed;
+        let stale = Error::StaleDelivery { tag: tag.tag };
+        if self.check_open().is_err() || tag.generation != self.config.generation {
+            return Err(stale);
         }
-        let method = Method::BasicAck(BasicAck {
-            delivery_tag: tag.tag,
-            multiple,
-        });
+        let through = match self.channels.get(tag.channel) {
+            Some(ch) if matches!(ch.state, ChannelState::Open) => ch.acks.release(tag.tag, how.is_multiple()),
+            _ => return Err(stale),
+        };
+        let Some(through) = through else { return Ok(false) };
+        let channel = tag.channel.number;
+        let method = match how {
+            Settle::Ack { multiple } => {
+                if through && self.extend_last_ack(channel, tag.tag) {
+                    return Ok(true);
+                }
+                Method::BasicAck(BasicAck {
+                    delivery_tag: tag.tag,
+                    multiple,
+                })
+            }
+            Settle::Nack { multiple, requeue } => Method::BasicNack(BasicNack {
+                delivery_tag: tag.tag,
+                multiple,
+                requeue,
+            }),
+            Settle::Reject { requeue } => Method::BasicReject(BasicReject {
+                delivery_tag: tag.tag,
+                requeue,
+            }),
+        };
         encode_method(channel, &method, &mut self.io.out);
-        self.io.last_ack = through.then_some(LastAck {
+        self.io.last_ack = (through && matches!(how, Settle::Ack { .. })).then_some(LastAck {
             channel,
             end: self.io.out.len(),
         });
-        Ok(())
+        Ok(true)
     }
 
     /// Turns the ack frame that ends the output into `basic.ack(tag, multiple)`, if it
@@ -338,44 +404,11 @@ impl Connection {
         extend_ack(&mut out[last.end - ACK_FRAME_LEN..], channel, tag)
     }
 
-    /// Negatively acknowledges a delivery (`basic.nack`); checks as for [`ack`](Self::ack).
-    pub fn nack(&mut self, tag: DeliveryTag, multiple: bool, requeue: bool) -> Result<(), Error> {
-        self.settle(tag, multiple)?;
-        let method = Method::BasicNack(BasicNack {
-            delivery_tag: tag.tag,
-            multiple,
-            requeue,
-        });
-        encode_method(tag.channel.number, &method, &mut self.io.out);
-        Ok(())
-    }
-
-    /// Rejects one delivery (`basic.reject`); checks as for [`ack`](Self::ack).
-    pub fn reject(&mut self, tag: DeliveryTag, requeue: bool) -> Result<(), Error> {
-        self.settle(tag, false)?;
-        let method = Method::BasicReject(BasicReject {
-            delivery_tag: tag.tag,
-            requeue,
-        });
-        encode_method(tag.channel.number, &method, &mut self.io.out);
-        Ok(())
-    }
-
-    /// Checks a tag and forgets the deliveries it settles; true when nothing at or below
-    /// it is outstanding any more.
-    fn settle(&mut self, tag: DeliveryTag, multiple: bool) -> Result<bool, Error> {
-        self.check_open()?;
-        let stale = Error::StaleDelivery { tag: tag.tag };
-        if tag.generation != self.config.generation {
-            return Err(stale);
-        }
-        let ch = match self.channels.get_mut(tag.channel) {
-            Some(ch) if matches!(ch.state, ChannelState::Open) => ch,
-            _ => return Err(stale),
-        };
-        ch.unacked
-            .settle(tag.tag, multiple)
-            .ok_or(Error::UnknownDeliveryTag { tag: tag.tag })
+    /// The delivery ledger of `channel`, for handles that settle its deliveries without
+    /// a round trip ([`Outstanding::claim`], then [`send_claimed`](Self::send_claimed)).
+    /// The same ledger serves the channel across recoveries.
+    pub fn outstanding(&self, channel: ChannelId) -> Option<Arc<Outstanding>> {
+        self.channels.get(channel).map(|ch| ch.acks.clone())
     }
 
     /// Closes a channel: sends `channel.close`; [`Event::ChannelClosed`](super::Event::ChannelClosed) follows on
@@ -419,6 +452,8 @@ impl Connection {
         };
         // What the channel still holds would reach a closing channel: it never goes out.
         ch.hold.discard(&mut self.io.held);
+        // Its deliveries go back to the queue: settling them is refused from now on.
+        ch.acks.end();
         encode_method(number, &Method::ChannelClose(close), &mut self.io.out);
         ch.content = None;
         ch.state = ChannelState::Closing {

@@ -401,7 +401,7 @@ impl Connection {
 
     /// Deliveries on `channel` the application has not settled yet.
     pub fn unacked(&self, channel: ChannelId) -> usize {
-        self.channel(channel).map_or(0, |c| c.unacked.len())
+        self.channel(channel).map_or(0, |c| c.acks.len())
     }
 
     /// True if `channel` is in confirm mode.

@@ -44,7 +44,7 @@ pub enum Event {
         /// The reply method, e.g. `Method::QueueDeclareOk(..)`.
         method: Method,
         /// The message of a `basic.get-ok`; `None` for every other reply.
-        content: Option<Box<Content>>,
+        content: Option<Box<Delivery>>,
     },
     /// A message for a consumer (`basic.deliver` and its content).
     Delivery {
@@ -100,13 +100,16 @@ pub enum Event {
     ConnectionClosed(Error),
 }
 
-/// A message delivered to a consumer.
+/// A message delivered to a consumer (`basic.deliver`) or fetched (`basic.get-ok`),
+/// and `S`, what settles it: nothing in the state machine's events (settle with
+/// [`Connection::settle`](super::Connection::settle)), the channel in the client's
+/// [`Delivery`](crate::client::Delivery).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
-    /// The consumer it is for.
+pub struct Delivery<S = ()> {
+    /// The tag to settle it with.
+    pub delivery_tag: DeliveryTag,
+    /// The consumer it is for (empty for `basic.get`).
     pub consumer_tag: ShortStr,
-    /// The tag to acknowledge it with.
-    pub tag: DeliveryTag,
     /// The message was delivered before (and not acknowledged).
     pub redelivered: bool,
     /// The exchange it was published to.
@@ -117,17 +120,45 @@ pub struct Delivery {
     pub properties: BasicProperties,
     /// The body; shares the read buffer when it came in one frame.
     pub body: Bytes,
+    pub(crate) settler: S,
 }
 
-/// The message of a `basic.get-ok` reply.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Content {
-    /// The tag to acknowledge it with (not tracked when the get was `no_ack`).
-    pub tag: DeliveryTag,
-    /// Message properties.
-    pub properties: BasicProperties,
-    /// The body.
-    pub body: Bytes,
+impl<S> Delivery<S> {
+    /// The same message, settled by `settler`.
+    pub(crate) fn with_settler<T>(self, settler: T) -> Delivery<T> {
+        Delivery {
+            delivery_tag: self.delivery_tag,
+            consumer_tag: self.consumer_tag,
+            redelivered: self.redelivered,
+            exchange: self.exchange,
+            routing_key: self.routing_key,
+            properties: self.properties,
+            body: self.body,
+            settler,
+        }
+    }
+
+    /// How many times a quorum queue delivered this message before: its
+    /// `x-delivery-count` header. RabbitMQ counts every return towards the queue's
+    /// `x-delivery-limit` (default 20 since 4.0) except, since 4.3, `basic.nack` with
+    /// requeue: `basic.reject` with requeue and a lost connection count, `nack` does not.
+    /// `None` when the header is absent (classic queues, a first delivery).
+    pub fn delivery_count(&self) -> Option<u64> {
+        count_header(&self.properties, "x-delivery-count")
+    }
+
+    /// How many times a quorum queue handed this message to a consumer, whatever
+    /// returned it (`nack` included): its `x-acquired-count` header (RabbitMQ 4.3+).
+    /// `None` when absent.
+    pub fn acquired_count(&self) -> Option<u64> {
+        count_header(&self.properties, "x-acquired-count")
+    }
+}
+
+/// A non-negative integer header, of whatever integer type the broker sent it as.
+fn count_header(properties: &BasicProperties, name: &str) -> Option<u64> {
+    let value = properties.headers.as_ref()?.get(name)?.as_i64()?;
+    u64::try_from(value).ok()
 }
 
 /// A message the server handed back (`basic.return`): mandatory and unroutable.
@@ -145,4 +176,42 @@ pub struct Returned {
     pub properties: BasicProperties,
     /// The body.
     pub body: Bytes,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{FieldTable, FieldValue, ShortStr};
+
+    fn with_headers(pairs: &[(&'static str, FieldValue)]) -> BasicProperties {
+        let mut headers = FieldTable::new();
+        for (k, v) in pairs {
+            headers.insert(ShortStr::from_static(k), v.clone());
+        }
+        BasicProperties {
+            headers: Some(headers),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn quorum_queue_counts_are_read_whatever_integer_type_they_came_as() {
+        let props = with_headers(&[
+            ("x-delivery-count", FieldValue::I64(3)),
+            ("x-acquired-count", FieldValue::I32(5)),
+        ]);
+        assert_eq!(count_header(&props, "x-delivery-count"), Some(3));
+        assert_eq!(count_header(&props, "x-acquired-count"), Some(5));
+        let odd = with_headers(&[
+            ("x-delivery-count", FieldValue::LongStr("3".into())),
+            ("x-acquired-count", FieldValue::I8(-1)),
+        ]);
+        assert_eq!(count_header(&odd, "x-delivery-count"), None, "not an integer");
+        assert_eq!(count_header(&odd, "x-acquired-count"), None, "negative");
+        assert_eq!(
+            count_header(&BasicProperties::default(), "x-delivery-count"),
+            None,
+            "no headers"
+        );
+    }
 }

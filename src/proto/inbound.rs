@@ -23,11 +23,11 @@ use super::channel::{CallKind, Channel, ChannelState, Consumer, Mode};
 use super::connection::{Discard, Io, Phase, method_id, short_text};
 use super::content::{Assembly, ContentKind, Stage};
 use super::topology::Topology;
-use super::{Connection, Content, Delivery, DeliveryTag, Event, Returned};
+use super::{Connection, Delivery, DeliveryTag, Event, Returned};
 use crate::error::{Error, Initiator};
 use crate::wire::{
     BasicCancelOk, BasicProperties, ChannelClose, ChannelCloseOk, ChannelFlowOk, ConnectionClose, ConnectionCloseOk,
-    ContentHeader, Frame, Method, MethodId, ReplyCode, WireError, encode_method, parse_protocol_header,
+    ContentHeader, Frame, Method, MethodId, ReplyCode, ShortStr, WireError, encode_method, parse_protocol_header,
 };
 
 /// What a channel handler asks the connection to do next.
@@ -589,15 +589,15 @@ impl Channel {
             ContentKind::Deliver(m) => {
                 let needs_ack = self.needs_ack(&m.consumer_tag);
                 if needs_ack {
-                    self.unacked.push(m.delivery_tag);
+                    self.acks.push(m.delivery_tag);
                 }
                 // The broker waits for acks once the prefetch is used up.
                 let prefetch = usize::from(self.prefetch);
-                let headroom = (needs_ack && prefetch != 0).then(|| prefetch.saturating_sub(self.unacked.len()));
+                let headroom = (needs_ack && prefetch != 0).then(|| prefetch.saturating_sub(self.acks.len()));
                 io.streamed.add(headroom);
                 let delivery = Box::new(Delivery {
                     consumer_tag: m.consumer_tag,
-                    tag: DeliveryTag {
+                    delivery_tag: DeliveryTag {
                         generation,
                         channel,
                         tag: m.delivery_tag,
@@ -607,6 +607,7 @@ impl Channel {
                     routing_key: m.routing_key,
                     properties,
                     body,
+                    settler: (),
                 });
                 io.events.push_back(Event::Delivery { channel, delivery });
             }
@@ -627,14 +628,22 @@ impl Channel {
             ContentKind::GetOk { method, no_ack } => {
                 self.pending.pop_front();
                 if !no_ack {
-                    self.unacked.push(method.delivery_tag);
+                    self.acks.push(method.delivery_tag);
                 }
-                let tag = DeliveryTag {
-                    generation,
-                    channel,
-                    tag: method.delivery_tag,
-                };
-                let content = Some(Box::new(Content { tag, properties, body }));
+                let content = Some(Box::new(Delivery {
+                    delivery_tag: DeliveryTag {
+                        generation,
+                        channel,
+                        tag: method.delivery_tag,
+                    },
+                    consumer_tag: ShortStr::EMPTY,
+                    redelivered: method.redelivered,
+                    exchange: method.exchange.clone(),
+                    routing_key: method.routing_key.clone(),
+                    properties,
+                    body,
+                    settler: (),
+                }));
                 io.events.push_back(Event::Reply {
                     channel,
                     method: Method::BasicGetOk(method),

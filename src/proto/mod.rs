@@ -62,9 +62,10 @@ mod topology;
 #[cfg(test)]
 mod tests;
 
+pub use acks::{Claimed, Outstanding, Settle};
 pub use config::{Config, PRE_OPEN_FRAME_MAX, Sasl, Tune};
 pub use connection::{Connection, State};
-pub use event::{Content, Delivery, Event, Returned};
+pub use event::{Delivery, Event, Returned};
 pub use hold::Held;
 pub use ids::{ChannelId, DeliveryTag};
 pub use pacing::Pause;

@@ -15,8 +15,10 @@
 //! wait until it is over (the driver keeps them).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::acks::Outstanding;
 use super::channel::Channel;
 use super::topology::TopologyStep;
 use super::{ChannelId, Config, Connection, Event};
@@ -58,6 +60,9 @@ pub(super) enum ModeKind {
 #[derive(Debug, Clone)]
 pub(super) struct ChannelRecord {
     pub(super) id: ChannelId,
+    /// The channel's delivery ledger, restarted when the channel is reopened (the
+    /// handles keep it).
+    pub(super) acks: Arc<Outstanding>,
     /// The last `basic.qos` of each scope.
     pub(super) qos: Vec<BasicQos>,
     pub(super) mode: ModeKind,
@@ -198,7 +203,7 @@ impl Connection {
             "reconnected: restoring"
         );
         for record in replay.channels.clone() {
-            if let Err(error) = self.reopen(record.id, true) {
+            if let Err(error) = self.reopen(record.id, true, Some(record.acks.clone())) {
                 replay.failure(record.entity(), error.clone());
                 self.io.events.push_back(Event::ChannelClosed {
                     channel: record.id,

@@ -8,13 +8,13 @@ use tokio::sync::oneshot;
 
 use super::slot::{ConsumerSlot, Pending, PendingConfirm, Retained, Side, Slot, Stored, fail_command};
 use super::{Driver, HELD_MAX, now};
-use crate::client::command::{CallReply, Command, Publish, Settle};
+use crate::client::command::{CallReply, Command, Publish};
 use crate::client::confirm::Confirmed;
 use crate::client::handoff::DeliverySender;
 use crate::client::metrics::Counters;
 use crate::client::shared::{ChannelShared, ConsumerEnd};
 use crate::error::{Error, Initiator};
-use crate::proto::{self, ChannelId, DeliveryTag};
+use crate::proto::{self, ChannelId, Claimed, Settle};
 use crate::wire::{BasicConsume, Method, ReplyCode, ShortStr};
 
 impl Driver {
@@ -28,7 +28,7 @@ impl Driver {
             match cmd {
                 // Acks go to the state machine, which refuses stale tags; a close ends the
                 // recovery (see `recovering_command` for the time without a connection).
-                Command::Settle { .. } => {}
+                Command::Settle(_) => {}
                 Command::Close { code, text, reply } if self.conn.state() != proto::State::Open => {
                     self.close_while_recovering(code, text, reply);
                     self.conn
@@ -60,7 +60,8 @@ impl Driver {
         match cmd {
             Command::OpenChannel { reply } => match self.conn.open_channel() {
                 Ok(id) => {
-                    let shared = Arc::new(ChannelShared::new(id, self.shared.limits.publish_window));
+                    let acks = self.conn.outstanding(id).expect("a channel just opened has a ledger");
+                    let shared = Arc::new(ChannelShared::new(id, self.shared.limits.publish_window, acks));
                     let slot = Slot::new(shared, Some(reply));
                     // A number is reused only after close-ok, whose event removed the old slot.
                     self.channels.insert(slot);
@@ -78,7 +79,16 @@ impl Driver {
                 reply,
             } => self.consume(channel, *method, deliveries, end, reply),
             Command::Publish(publish) => self.publish(*publish),
-            Command::Settle { tag, how, reply } => self.settle(tag, how, reply),
+            Command::Settle(claimed) => self.settle(claimed),
+            Command::SettleElsewhere { tag, how, reply } => {
+                let result = self.conn.settle(tag, how);
+                match (&result, how) {
+                    (Ok(()), Settle::Ack { .. }) => Counters::inc(&self.shared.counters.acked),
+                    (Err(Error::StaleDelivery { .. }), _) => Counters::inc(&self.shared.counters.stale),
+                    _ => {}
+                }
+                let _ = reply.send(result);
+            }
             Command::ConsumerDropped {
                 channel,
                 consumer_tag,
@@ -228,28 +238,15 @@ impl Driver {
         permit.forget();
     }
 
-    fn settle(&mut self, tag: DeliveryTag, how: Settle, reply: Option<oneshot::Sender<Result<(), Error>>>) {
+    fn settle(&mut self, claimed: Claimed) {
         self.hints.acks_sent = true;
-        let r = match how {
-            Settle::Ack { multiple } => self.conn.ack(tag, multiple),
-            Settle::Nack { multiple, requeue } => self.conn.nack(tag, multiple, requeue),
-            Settle::Reject { requeue } => self.conn.reject(tag, requeue),
-        };
-        match (&r, how) {
-            (Ok(()), Settle::Ack { .. }) => Counters::inc(&self.shared.counters.acked),
-            (Err(Error::StaleDelivery { .. }), _) => Counters::inc(&self.shared.counters.stale),
-            _ => {}
-        }
-        match reply {
-            Some(reply) => {
-                let _ = reply.send(r);
-            }
-            // A `Delivery` settle the handle already checked; the state machine sent
-            // nothing, so the channel is safe, but say so.
-            None => {
-                if let Err(e) = r {
-                    tracing::warn!(tag = tag.value(), error = %e, "settle refused");
-                }
+        match self.conn.send_claimed(claimed) {
+            Ok(true) if matches!(claimed.how(), Settle::Ack { .. }) => Counters::inc(&self.shared.counters.acked),
+            Ok(_) => {}
+            // The channel or the connection ended after the claim: the broker requeues it.
+            Err(e) => {
+                tracing::debug!(tag = claimed.tag().value(), error = %e, "settle not written");
+                Counters::inc(&self.shared.counters.stale);
             }
         }
     }

@@ -280,7 +280,7 @@ impl Driver {
         self.channels.get_mut(id)
     }
 
-    pub(super) fn reply(&mut self, channel: ChannelId, method: Method, content: Option<proto::Content>) {
+    pub(super) fn reply(&mut self, channel: ChannelId, method: Method, content: Option<proto::Delivery>) {
         let Some(slot) = self.slot(channel) else { return };
         if let Method::BasicCancelOk(ok) = &method {
             let _ = end_consumer(slot, &ok.consumer_tag, None);
@@ -291,12 +291,12 @@ impl Driver {
                     Some(reply) => {
                         if let Err(Ok((_, Some(content)))) = reply.send(Ok((method, content))) {
                             // A cancelled basic.get: give the message back.
-                            let _ = self.conn.reject(content.tag, true);
+                            let _ = self.conn.reject(content.delivery_tag, true);
                         }
                     }
                     None => {
                         if let Some(content) = content {
-                            let _ = self.conn.reject(content.tag, true);
+                            let _ = self.conn.reject(content.delivery_tag, true);
                         }
                     }
                 }
@@ -375,7 +375,7 @@ impl Driver {
     pub(super) fn orphan_delivery(&mut self, channel: ChannelId, delivery: Delivery) {
         let no_ack = self.abandon_consumer(channel, &delivery.consumer_tag);
         if !no_ack {
-            let _ = self.conn.reject(delivery.tag, true);
+            let _ = self.conn.reject(delivery.delivery_tag, true);
         }
     }
 
@@ -396,7 +396,7 @@ impl Driver {
         for d in overflow {
             self.overflow_bytes = self.overflow_bytes.saturating_sub(cost(&d));
             if !no_ack {
-                let _ = self.conn.reject(d.tag, true);
+                let _ = self.conn.reject(d.delivery_tag, true);
             }
         }
         if first {

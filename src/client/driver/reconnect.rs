@@ -193,11 +193,8 @@ impl Driver {
                 self.close_while_recovering(code, text, reply);
                 Next::Stop
             }
-            Command::Settle { tag, reply, .. } => {
+            Command::Settle(_) => {
                 Counters::inc(&self.shared.counters.stale);
-                if let Some(reply) = reply {
-                    let _ = reply.send(Err(Error::StaleDelivery { tag: tag.value() }));
-                }
                 Next::Continue
             }
             cmd => {

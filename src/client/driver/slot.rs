@@ -231,12 +231,12 @@ pub(super) fn fail_command(cmd: Command, error: &Error) {
         Command::OpenChannel { reply } => drop(reply.send(Err(error.clone()))),
         Command::Call { reply: Some(reply), .. } => drop(reply.send(Err(error.clone()))),
         Command::Consume { reply, .. } => drop(reply.send(Err(error.clone()))),
+        Command::SettleElsewhere { reply, .. } => drop(reply.send(Err(error.clone()))),
         Command::Publish(p) => {
             if let Some((reply, _)) = p.confirm {
                 let _ = reply.send(Err(error.clone()));
             }
         }
-        Command::Settle { reply: Some(reply), .. } => drop(reply.send(Err(error.clone()))),
         Command::CloseChannel { reply: Some(reply), .. } => drop(reply.send(Ok(()))),
         Command::Close { reply, .. } | Command::UpdateSecret { reply, .. } => drop(reply.send(Err(error.clone()))),
         _ => {}
@@ -260,7 +260,14 @@ mod tests {
 
     fn slot() -> Slot {
         let id = ChannelId { number: 1, epoch: 0 };
-        Slot::new(Arc::new(ChannelShared::new(id, 8)), None)
+        Slot::new(
+            Arc::new(ChannelShared::new(
+                id,
+                8,
+                Arc::new(crate::proto::Outstanding::new(id, 0)),
+            )),
+            None,
+        )
     }
 
     fn closed_by(by: Initiator) -> Error {
@@ -343,7 +350,7 @@ mod tests {
         let mut consumer = ConsumerSlot::new(None, end.clone(), false);
         consumer.overflow.push_back(Delivery {
             consumer_tag: tag.clone(),
-            tag: crate::proto::DeliveryTag {
+            delivery_tag: crate::proto::DeliveryTag {
                 generation: 0,
                 channel: ChannelId { number: 1, epoch: 0 },
                 tag: 1,
@@ -353,6 +360,7 @@ mod tests {
             routing_key: ShortStr::EMPTY,
             properties: Default::default(),
             body: Default::default(),
+            settler: (),
         });
         slot.consumers.insert(tag.clone(), consumer);
         let reason = Error::consumer_cancelled(&tag);

@@ -10,8 +10,8 @@ fn delivered(b: &mut Broker, ch: ChannelId, tags: &[u64]) -> Vec<DeliveryTag> {
         .map(|e| match e {
             Event::Delivery { channel, delivery } => {
                 assert_eq!(channel, ch);
-                assert_eq!(delivery.tag.generation(), b.conn.generation());
-                delivery.tag
+                assert_eq!(delivery.delivery_tag.generation(), b.conn.generation());
+                delivery.delivery_tag
             }
             other => panic!("{other:?}"),
         })
@@ -201,7 +201,7 @@ fn no_ack_consumers_are_not_tracked() {
         .events()
         .into_iter()
         .filter_map(|e| match e {
-            Event::Delivery { delivery, .. } => Some(delivery.tag),
+            Event::Delivery { delivery, .. } => Some(delivery.delivery_tag),
             _ => None,
         })
         .collect();
@@ -234,7 +234,7 @@ fn server_named_no_ack_consumer_is_learned_from_consume_ok() {
         panic!("delivery")
     };
     assert_eq!(
-        b.conn.ack(delivery.tag, false),
+        b.conn.ack(delivery.delivery_tag, false),
         Err(Error::UnknownDeliveryTag { tag: 1 })
     );
 }
@@ -269,7 +269,7 @@ fn get_ok_with_no_ack_is_not_tracked() {
         panic!("get-ok")
     };
     assert_eq!(
-        b.conn.ack(content.tag, false),
+        b.conn.ack(content.delivery_tag, false),
         Err(Error::UnknownDeliveryTag { tag: 1 })
     );
 }
@@ -366,5 +366,64 @@ fn acks_do_not_coalesce_across_other_frames_or_channels() {
             (m, ack(2, true)),
         ],
         "the nack keeps its place; the other channel's acks coalesce among themselves"
+    );
+}
+
+#[test]
+fn settles_claimed_by_handles_are_written_in_queue_order_without_covering_unwritten_claims() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1, 2, 3, 4]);
+    let ledger = b.conn.outstanding(ch).expect("the channel's ledger");
+    b.conn.ack(tags[0], false).expect("ack 1");
+    // Two handles claim 2 and 3; the connection task takes 3's command first.
+    let two = ledger.claim(tags[1], Settle::Ack { multiple: false }).expect("claim 2");
+    let three = ledger.claim(tags[2], Settle::Ack { multiple: false }).expect("claim 3");
+    assert_eq!(b.conn.send_claimed(three), Ok(true));
+    assert_eq!(b.conn.send_claimed(two), Ok(true));
+    // 3 must not extend ack(1) into ack(3, multiple): that would cover 2, whose own
+    // ack would then be an unknown tag to the broker (406, the channel closes).
+    assert_eq!(
+        b.methods(),
+        vec![(1, ack(1, false)), (1, ack(3, false)), (1, ack(2, false))]
+    );
+    // A multiple claim covers a single one claimed before it and written after it.
+    let tags = delivered(&mut b, ch, &[5, 6]);
+    let five = ledger
+        .claim(tags[0], Settle::Reject { requeue: true })
+        .expect("claim 5");
+    let all = ledger.claim(tags[1], Settle::Ack { multiple: true }).expect("claim 6+");
+    assert_eq!(b.conn.send_claimed(all), Ok(true));
+    assert_eq!(b.conn.send_claimed(five), Ok(false), "covered by the multiple ack");
+    assert_eq!(b.methods(), vec![(1, ack(6, true))]);
+    assert_eq!(b.conn.unacked(ch), 0);
+}
+
+#[test]
+fn a_claim_is_answered_once_whoever_makes_it() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1, 2]);
+    let ledger = b.conn.outstanding(ch).expect("ledger");
+    let claimed = ledger.claim(tags[0], Settle::Ack { multiple: false }).expect("claim");
+    assert_eq!(
+        b.conn.ack(tags[0], false),
+        Err(Error::UnknownDeliveryTag { tag: 1 }),
+        "claimed by a handle, not yet written"
+    );
+    assert_eq!(b.conn.send_claimed(claimed), Ok(true));
+    // basic.recover forgets every outstanding tag.
+    b.conn.call(ch, BasicRecover { requeue: true }.into()).expect("recover");
+    assert_eq!(
+        ledger.claim(tags[1], Settle::Ack { multiple: false }).map(drop),
+        Err(Error::UnknownDeliveryTag { tag: 2 })
+    );
+    // The channel's close makes every tag stale, and a claim made before it is not
+    // written after it.
+    let tags = delivered(&mut b, ch, &[3]);
+    let claimed = ledger.claim(tags[0], Settle::Ack { multiple: false }).expect("claim 3");
+    b.conn.close_channel(ch, ReplyCode::SUCCESS, "bye").expect("close");
+    assert_eq!(b.conn.send_claimed(claimed), Err(Error::StaleDelivery { tag: 3 }));
+    assert_eq!(
+        ledger.claim(tags[0], Settle::Ack { multiple: false }).map(drop),
+        Err(Error::StaleDelivery { tag: 3 })
     );
 }

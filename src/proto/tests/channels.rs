@@ -496,7 +496,7 @@ fn blocked_and_unblocked() {
     let Some(Event::Delivery { delivery, .. }) = b.events().pop() else {
         panic!("delivery")
     };
-    b.conn.ack(delivery.tag, false).expect("ack while blocked");
+    b.conn.ack(delivery.delivery_tag, false).expect("ack while blocked");
     assert_eq!(
         b.methods(),
         vec![(

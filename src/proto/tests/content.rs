@@ -54,8 +54,8 @@ fn body_split_across_many_frames_is_joined() {
     let d = single_delivery(&mut b);
     assert_eq!(&d.body[..], &body[..]);
     assert_eq!(d.properties, props);
-    assert_eq!(d.tag.value(), 7);
-    assert_eq!(d.tag.channel(), ch);
+    assert_eq!(d.delivery_tag.value(), 7);
+    assert_eq!(d.delivery_tag.channel(), ch);
     assert!(d.redelivered);
     assert_eq!(
         (d.consumer_tag.as_str(), d.exchange.as_str(), d.routing_key.as_str()),
@@ -251,7 +251,7 @@ fn get_ok_carries_its_content_and_get_empty_none() {
     };
     assert_eq!((*channel, m), (ch, &get_ok));
     assert_eq!(&content.body[..], b"payload");
-    assert_eq!(content.tag.value(), 3);
+    assert_eq!(content.delivery_tag.value(), 3);
     assert_eq!(
         events[1],
         Event::Reply {
@@ -260,5 +260,7 @@ fn get_ok_carries_its_content_and_get_empty_none() {
             content: None
         }
     );
-    b.conn.ack(content.tag, false).expect("get-ok deliveries are tracked");
+    b.conn
+        .ack(content.delivery_tag, false)
+        .expect("get-ok deliveries are tracked");
 }

@@ -134,7 +134,7 @@ fn what_follows_a_held_call_waits_behind_it_but_acks_do_not() {
     b.conn.call(ch, consume("d")).expect("consume");
     b.conn.call(ch, declare()).expect("declare");
     publish(&mut b, ch);
-    b.conn.ack(delivery.tag, false).expect("ack");
+    b.conn.ack(delivery.delivery_tag, false).expect("ack");
     assert_eq!(
         names(&b.methods()),
         ["basic.consume", "basic.ack"],

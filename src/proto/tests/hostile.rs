@@ -496,7 +496,7 @@ proptest::proptest! {
             b.inbox.clear();
             for event in b.events() {
                 match event {
-                    Event::Delivery { delivery, .. } => tags.push(delivery.tag),
+                    Event::Delivery { delivery, .. } => tags.push(delivery.delivery_tag),
                     Event::ConnectionClosed(e) => {
                         closed_events += 1;
                         proptest::prop_assert_eq!(Some(&e), b.conn.error());

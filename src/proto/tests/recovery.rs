@@ -77,13 +77,16 @@ fn deliveries_from_the_previous_generation_are_stale_on_a_reopened_channel() {
     new.send(ch.number(), ChannelOpenOk {});
     assert_eq!(new.events(), vec![Event::ChannelOpened(ch)]);
     new.consume(ch, "ctag", false);
-    assert_eq!(new.conn.ack(delivery.tag, false), Err(Error::StaleDelivery { tag: 1 }));
+    assert_eq!(
+        new.conn.ack(delivery.delivery_tag, false),
+        Err(Error::StaleDelivery { tag: 1 })
+    );
     new.expect_silence();
     new.deliver(ch.number(), "ctag", 1, b"again");
     let Some(Event::Delivery { delivery: again, .. }) = new.events().pop() else {
         panic!("no redelivery")
     };
     new.conn
-        .ack(again.tag, false)
+        .ack(again.delivery_tag, false)
         .expect("an ack of this generation goes out");
 }

@@ -206,8 +206,8 @@ fn a_successor_restores_channels_then_topology_then_consumers() {
     let Some(Event::Delivery { delivery, .. }) = new.events().pop() else {
         panic!("delivery")
     };
-    assert_eq!(delivery.tag.generation(), 1);
-    new.conn.ack(delivery.tag, false).expect("ack");
+    assert_eq!(delivery.delivery_tag.generation(), 1);
+    new.conn.ack(delivery.delivery_tag, false).expect("ack");
     assert!(new.conn.unacked(ch) == 0);
 }
 
