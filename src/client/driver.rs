@@ -175,7 +175,7 @@ impl Driver {
         let mut session = Session::new(stream);
         loop {
             self.dispatch();
-            self.conn.poll_transmit(now(), &mut session.wbuf);
+            self.conn.poll_transmit_output(now(), &mut session.wbuf);
             if self.conn.is_closed() {
                 session.final_write().await;
                 return;

@@ -62,6 +62,7 @@ mod topology;
 #[cfg(test)]
 mod tests;
 
+pub use commands::SHARED_BODY_MIN;
 pub use config::{Config, PRE_OPEN_FRAME_MAX, Sasl, Tune};
 pub use connection::{Connection, State};
 pub use event::{Content, Delivery, Event, Returned};
