@@ -396,9 +396,14 @@ impl Channel {
         properties: BasicProperties,
         body: impl Into<Bytes>,
     ) -> Result<Confirmation, Error> {
+        let (exchange, routing_key) = self
+            .inner
+            .shared
+            .publish_names(exchange, routing_key)
+            .map_err(|(what, e)| Error::InvalidArgument(format!("{what}: {e}")))?;
         let args = BasicPublish {
-            exchange: short("exchange", exchange)?,
-            routing_key: short("routing key", routing_key)?,
+            exchange,
+            routing_key,
             mandatory: options.mandatory,
             immediate: false,
         };

@@ -13,7 +13,7 @@ use super::state::ConnectionState;
 use super::wake::TaskWake;
 use crate::error::Error;
 use crate::proto::{ChannelId, DeliveryTag, Returned, Tune};
-use crate::wire::FieldTable;
+use crate::wire::{FieldTable, ShortStr, ShortStrTooLong};
 
 /// Connection state read by handles, written by the task.
 #[derive(Debug)]
@@ -151,6 +151,9 @@ pub(crate) struct ChannelShared {
     /// generation: a `Delivery` at or below it is already settled.
     settled_through: AtomicU64,
     settled_generation: AtomicU32,
+    /// The exchange and routing key of the last publish, whose bytes the next publish
+    /// to the same names shares (see [`publish_names`](Self::publish_names)).
+    last_names: std::sync::Mutex<(ShortStr, ShortStr)>,
 }
 
 impl ChannelShared {
@@ -164,7 +167,33 @@ impl ChannelShared {
             returns: std::sync::Mutex::new(None),
             settled_through: AtomicU64::new(0),
             settled_generation: AtomicU32::new(0),
+            last_names: std::sync::Mutex::new((ShortStr::default(), ShortStr::default())),
         }
+    }
+
+    /// A publish's exchange and routing key as short strings. A publisher sends to the
+    /// same names again and again: those of the last publish are kept, and when they are
+    /// the same the new publish shares their bytes instead of copying them (no
+    /// allocation). `Err` names which is too long.
+    pub(crate) fn publish_names(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(ShortStr, ShortStr), (&'static str, ShortStrTooLong)> {
+        // Another publisher on the channel holds them: copy, rather than wait.
+        let Ok(mut last) = self.last_names.try_lock() else {
+            let exchange = ShortStr::try_from(exchange).map_err(|e| ("exchange", e))?;
+            let routing_key = ShortStr::try_from(routing_key).map_err(|e| ("routing key", e))?;
+            return Ok((exchange, routing_key));
+        };
+        let (last_exchange, last_key) = &mut *last;
+        if last_exchange.as_bytes() != exchange.as_bytes() {
+            *last_exchange = ShortStr::try_from(exchange).map_err(|e| ("exchange", e))?;
+        }
+        if last_key.as_bytes() != routing_key.as_bytes() {
+            *last_key = ShortStr::try_from(routing_key).map_err(|e| ("routing key", e))?;
+        }
+        Ok((last_exchange.clone(), last_key.clone()))
     }
 
     /// Records a successful `multiple` settle up to `tag`.
@@ -201,4 +230,32 @@ impl ChannelShared {
 #[derive(Debug, Default)]
 pub(crate) struct ConsumerEnd {
     pub(crate) reason: OnceLock<Error>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> ChannelId {
+        ChannelId { number: 1, epoch: 0 }
+    }
+
+    #[test]
+    fn a_publish_to_the_same_names_shares_their_bytes() {
+        let ch = ChannelShared::new(id(), 10);
+        let (e1, k1) = ch.publish_names("ex", "key").unwrap();
+        let (e2, k2) = ch.publish_names("ex", "key").unwrap();
+        assert_eq!((&e2[..], &k2[..]), ("ex", "key"));
+        assert_eq!(k1.as_bytes().as_ptr(), k2.as_bytes().as_ptr(), "shared, not copied");
+        assert_eq!(e1.as_bytes().as_ptr(), e2.as_bytes().as_ptr());
+        let (e3, k3) = ch.publish_names("ex", "other").unwrap();
+        assert_eq!((&e3[..], &k3[..]), ("ex", "other"));
+        assert_eq!(e3.as_bytes().as_ptr(), e1.as_bytes().as_ptr());
+        assert_eq!(&k1[..], "key", "an earlier publish keeps its names");
+        let long = "k".repeat(256);
+        assert_eq!(ch.publish_names(&long, "key").map_err(|e| e.0), Err("exchange"));
+        assert_eq!(ch.publish_names("ex", &long).map_err(|e| e.0), Err("routing key"));
+        let (e4, k4) = ch.publish_names("ex", "other").unwrap();
+        assert_eq!((&e4[..], &k4[..]), ("ex", "other"), "a refused name changes nothing");
+    }
 }
