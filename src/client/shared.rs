@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
+use super::confirm::PublishCell;
 use super::metrics::Counters;
 use super::state::ConnectionState;
 use super::wake::TaskWake;
@@ -154,7 +155,13 @@ pub(crate) struct ChannelShared {
     /// The exchange and routing key of the last publish, whose bytes the next publish
     /// to the same names shares (see [`publish_names`](Self::publish_names)).
     last_names: std::sync::Mutex<(ShortStr, ShortStr)>,
+    /// Publish cells done with, for the next publishes (at most [`CELL_POOL`]).
+    cells: std::sync::Mutex<Vec<Arc<PublishCell>>>,
 }
+
+/// Publish cells a channel keeps for reuse: enough for a publisher that awaits its
+/// confirms in batches, little memory when idle.
+const CELL_POOL: usize = 256;
 
 impl ChannelShared {
     pub(crate) fn new(id: ChannelId, window: usize) -> Self {
@@ -168,6 +175,30 @@ impl ChannelShared {
             settled_through: AtomicU64::new(0),
             settled_generation: AtomicU32::new(0),
             last_names: std::sync::Mutex::new((ShortStr::default(), ShortStr::default())),
+            cells: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// A publish cell from the pool, or a new one.
+    pub(crate) fn publish_cell(&self) -> Arc<PublishCell> {
+        let reused = self.cells.lock().ok().and_then(|mut pool| pool.pop());
+        reused.unwrap_or_default()
+    }
+
+    /// Cells in the pool.
+    #[cfg(test)]
+    pub(crate) fn cells_pooled(&self) -> usize {
+        self.cells.lock().map_or(0, |pool| pool.len())
+    }
+
+    /// Gives `cell` back to the pool if nobody else holds it (the caller drops its own
+    /// reference next).
+    pub(crate) fn recycle(&self, cell: &mut Arc<PublishCell>) {
+        if PublishCell::reset(cell)
+            && let Ok(mut pool) = self.cells.lock()
+            && pool.len() < CELL_POOL
+        {
+            pool.push(cell.clone());
         }
     }
 
