@@ -9,7 +9,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::command::{Command, Publish};
-use super::confirm::{Confirmation, Confirmed};
+use super::confirm::{Confirmation, Confirmed, PublishCell};
 use super::consumer::{Consumer, GetMessage, Settler};
 use super::handle::{ChannelInner, Handle};
 use super::handoff::delivery_queue_bytes;
@@ -396,9 +396,14 @@ impl Channel {
         properties: BasicProperties,
         body: impl Into<Bytes>,
     ) -> Result<Confirmation, Error> {
+        let (exchange, routing_key) = self
+            .inner
+            .shared
+            .publish_names(exchange, routing_key)
+            .map_err(|(what, e)| Error::InvalidArgument(format!("{what}: {e}")))?;
         let args = BasicPublish {
-            exchange: short("exchange", exchange)?,
-            routing_key: short("routing key", routing_key)?,
+            exchange,
+            routing_key,
             mandatory: options.mandatory,
             immediate: false,
         };
@@ -414,7 +419,7 @@ impl Channel {
             let id = format!("warren-{:016x}-{n}", conn.recovery.id_prefix);
             properties.message_id = ShortStr::try_from(id).ok();
         }
-        let confirm = if shared.is_confirm() {
+        let window = if shared.is_confirm() {
             let permit = match shared.window.clone().try_acquire_owned() {
                 Ok(permit) => permit,
                 Err(_) => {
@@ -428,34 +433,30 @@ impl Channel {
                         .map_err(|_| self.inner.gone())?
                 }
             };
-            let (tx, rx) = oneshot::channel();
-            Some(((tx, permit), rx))
+            Some(permit)
         } else {
             None
         };
         let bytes = self.publish_bytes(body.len()).await?;
         self.wait_unblocked().await?;
-        let (confirm, rx) = match confirm {
-            Some((c, rx)) => (Some(c), Some(rx)),
-            None => (None, None),
-        };
-        let cmd = Command::Publish(Box::new(Publish {
+        let confirm = window.is_some();
+        let mut cell = shared.publish_cell();
+        let publish = Publish {
             channel: self.id(),
             args,
             properties,
             body,
-            confirm,
+            window,
             bytes,
-        }));
-        if rx.is_some() {
-            self.inner.handle.send_quiet(cmd).await?;
+        };
+        PublishCell::fill(&mut cell, publish);
+        if confirm {
+            self.inner.handle.send_quiet(Command::Publish(cell.clone())).await?;
+            Ok(Confirmation::waiting(cell, conn.clone(), shared.clone()))
         } else {
-            self.inner.handle.send(cmd).await?;
+            self.inner.handle.send(Command::Publish(cell)).await?;
+            Ok(Confirmation::ready(Ok(Confirmed::Sent)))
         }
-        Ok(match rx {
-            Some(rx) => Confirmation::waiting(rx, conn.clone(), shared.clone()),
-            None => Confirmation::ready(Ok(Confirmed::Sent)),
-        })
     }
 
     /// Takes a publish's share of the connection's publish byte budget, waiting (like

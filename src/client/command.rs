@@ -5,7 +5,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
-use super::confirm::Confirmed;
+use super::confirm::PublishCell;
 use super::handoff::DeliverySender;
 use super::shared::{ChannelShared, ConsumerEnd};
 use crate::error::Error;
@@ -35,9 +35,10 @@ pub(crate) enum Command {
         end: Arc<ConsumerEnd>,
         reply: oneshot::Sender<Result<ShortStr, Error>>,
     },
-    /// `basic.publish`. `confirm` is resolved by the broker's confirm in confirm mode,
-    /// or right away with [`Confirmed::Sent`] otherwise; `permit` is held until then.
-    Publish(Box<Publish>),
+    /// `basic.publish`, in a cell of its channel's pool ([`PublishCell`]): in confirm
+    /// mode the publish's [`Confirmation`](super::Confirmation) waits on the same cell,
+    /// and its window slot is held until the confirm.
+    Publish(Arc<PublishCell>),
     /// `basic.ack` / `nack` / `reject`, claimed in the channel's ledger.
     Settle(Claimed),
     /// A settle made through another channel's handle than the delivery's: checked
@@ -73,14 +74,16 @@ pub(crate) enum Command {
     },
 }
 
-/// A publish, boxed in [`Command`] to keep the command queue's slots small.
+/// A publish, in a [`PublishCell`] to keep the command queue's slots small.
+#[derive(Debug)]
 pub(crate) struct Publish {
     pub(crate) channel: ChannelId,
     pub(crate) args: BasicPublish,
     pub(crate) properties: BasicProperties,
     pub(crate) body: Bytes,
-    /// In confirm mode: the confirm's receiver and the window slot held until then.
-    pub(crate) confirm: Option<(oneshot::Sender<Result<Confirmed, Error>>, OwnedSemaphorePermit)>,
+    /// In confirm mode: the window slot, held until the confirm (answered through the
+    /// publish's cell).
+    pub(crate) window: Option<OwnedSemaphorePermit>,
     /// Its share of the publish byte budget.
     pub(crate) bytes: OwnedSemaphorePermit,
 }

@@ -2,11 +2,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 
-use tokio::sync::oneshot;
-
+use super::command::Publish;
 use super::shared::{ChannelShared, ConnShared};
 use crate::error::Error;
 use crate::proto::Returned;
@@ -62,7 +61,7 @@ pub struct Confirmation {
 enum Inner {
     Ready(Option<Result<Confirmed, Error>>),
     Waiting {
-        rx: oneshot::Receiver<Result<Confirmed, Error>>,
+        cell: Arc<PublishCell>,
         conn: Arc<ConnShared>,
         channel: Arc<ChannelShared>,
     },
@@ -75,13 +74,119 @@ impl Confirmation {
         }
     }
 
-    pub(crate) fn waiting(
-        rx: oneshot::Receiver<Result<Confirmed, Error>>,
-        conn: Arc<ConnShared>,
-        channel: Arc<ChannelShared>,
-    ) -> Self {
+    pub(crate) fn waiting(cell: Arc<PublishCell>, conn: Arc<ConnShared>, channel: Arc<ChannelShared>) -> Self {
         Confirmation {
-            inner: Inner::Waiting { rx, conn, channel },
+            inner: Inner::Waiting { cell, conn, channel },
+        }
+    }
+}
+
+impl Drop for Confirmation {
+    /// The cell goes back to its channel's pool once nobody else holds it.
+    fn drop(&mut self) {
+        if let Inner::Waiting { cell, channel, .. } = &mut self.inner {
+            channel.recycle(cell);
+        }
+    }
+}
+
+/// What a publish hands the connection task, and what its confirm comes back through:
+/// one object per publish, taken from its channel's pool ([`ChannelShared::publish_cell`])
+/// and given back when both sides are done with it, so that a steady publisher allocates
+/// nothing per message (no box for the command, no oneshot channel for the confirm).
+#[derive(Debug, Default)]
+pub(crate) struct PublishCell {
+    state: Mutex<CellState>,
+}
+
+#[derive(Debug, Default)]
+struct CellState {
+    /// Set by the publisher, taken by the task.
+    publish: Option<Publish>,
+    /// The confirm's outcome, until the [`Confirmation`] takes it.
+    outcome: Option<Result<Confirmed, Error>>,
+    waker: Option<Waker>,
+    /// The task let the publish go without an outcome (the channel or connection is
+    /// gone): the outcome is unknown.
+    abandoned: bool,
+}
+
+impl PublishCell {
+    fn lock(&self) -> MutexGuard<'_, CellState> {
+        // A panic while locked leaves plain data behind: go on with it.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Puts the publish in; `cell` must be fresh from the pool (nobody else holds it).
+    pub(crate) fn fill(cell: &mut Arc<PublishCell>, publish: Publish) {
+        match Arc::get_mut(cell) {
+            Some(c) => c.state.get_mut().unwrap_or_else(|e| e.into_inner()).publish = Some(publish),
+            None => cell.lock().publish = Some(publish),
+        }
+    }
+
+    /// The publish, for the task.
+    pub(crate) fn take_publish(&self) -> Option<Publish> {
+        self.lock().publish.take()
+    }
+
+    /// The outcome the task answered, if any.
+    #[cfg(test)]
+    pub(crate) fn take_outcome(&self) -> Option<Result<Confirmed, Error>> {
+        self.lock().outcome.take()
+    }
+
+    /// Made ready for the next publish; `cell` must be held by nobody else.
+    pub(crate) fn reset(cell: &mut Arc<PublishCell>) -> bool {
+        match Arc::get_mut(cell) {
+            Some(c) => {
+                *c.state.get_mut().unwrap_or_else(|e| e.into_inner()) = CellState::default();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The task's side of a [`PublishCell`]: answers the publish's [`Confirmation`] once.
+/// Dropped without an answer, the confirmation resolves as for a closed channel
+/// (outcome unknown), as a dropped oneshot sender did.
+#[derive(Debug)]
+pub(crate) struct ConfirmSender {
+    cell: Option<Arc<PublishCell>>,
+}
+
+impl ConfirmSender {
+    pub(crate) fn new(cell: Arc<PublishCell>) -> Self {
+        ConfirmSender { cell: Some(cell) }
+    }
+
+    /// Answers the confirmation (ignored if it was dropped).
+    pub(crate) fn send(mut self, outcome: Result<Confirmed, Error>) {
+        if let Some(cell) = self.cell.take() {
+            let waker = {
+                let mut state = cell.lock();
+                state.outcome = Some(outcome);
+                state.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+}
+
+impl Drop for ConfirmSender {
+    fn drop(&mut self) {
+        if let Some(cell) = self.cell.take() {
+            let waker = {
+                let mut state = cell.lock();
+                state.abandoned = true;
+                state.waker.take()
+            };
+            if let Some(w) = waker {
+                w.wake();
+            }
         }
     }
 }
@@ -96,21 +201,81 @@ impl Future for Confirmation {
                     .take()
                     .unwrap_or_else(|| Err(Error::InvalidArgument("Confirmation polled after it completed".into()))),
             ),
-            Inner::Waiting { rx, conn, channel } => match Pin::new(rx).poll(cx) {
-                Poll::Pending => {
-                    // The publish may still wait in the queue of a deaf task.
-                    conn.wake.command_sent();
-                    Poll::Pending
+            Inner::Waiting { cell, conn, channel } => {
+                let abandoned = {
+                    let mut state = cell.lock();
+                    if let Some(outcome) = state.outcome.take() {
+                        return Poll::Ready(outcome);
+                    }
+                    if !state.abandoned {
+                        match &mut state.waker {
+                            Some(w) if w.will_wake(cx.waker()) => {}
+                            w => *w = Some(cx.waker().clone()),
+                        }
+                    }
+                    state.abandoned
+                };
+                if abandoned {
+                    // The task let the publish go without an answer: the channel or the
+                    // connection is gone, and the outcome is unknown.
+                    return Poll::Ready(Err(channel
+                        .closed
+                        .get()
+                        .cloned()
+                        .unwrap_or_else(|| conn.close_reason())));
                 }
-                Poll::Ready(Ok(result)) => Poll::Ready(result),
-                // The task dropped the sender without an answer: the channel or the
-                // connection is gone, and the outcome is unknown.
-                Poll::Ready(Err(_)) => Poll::Ready(Err(channel
-                    .closed
-                    .get()
-                    .cloned()
-                    .unwrap_or_else(|| conn.close_reason()))),
-            },
+                // The publish may still wait in the queue of a deaf task.
+                conn.wake.command_sent();
+                Poll::Pending
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::ChannelId;
+
+    fn channel() -> ChannelShared {
+        {
+            let id = ChannelId { number: 1, epoch: 0 };
+            ChannelShared::new(id, 8, Arc::new(crate::proto::Outstanding::new(id, 0)))
+        }
+    }
+
+    #[test]
+    fn a_sender_answers_once_and_a_dropped_one_abandons() {
+        let cell = Arc::new(PublishCell::default());
+        ConfirmSender::new(cell.clone()).send(Ok(Confirmed::Ack));
+        assert_eq!(cell.take_outcome(), Some(Ok(Confirmed::Ack)));
+        assert!(!cell.lock().abandoned);
+        drop(ConfirmSender::new(cell.clone()));
+        let state = cell.lock();
+        assert!(
+            state.abandoned && state.outcome.is_none(),
+            "outcome unknown, not an answer"
+        );
+    }
+
+    #[test]
+    fn cells_are_reused_once_nobody_holds_them() {
+        let ch = channel();
+        let mut cell = ch.publish_cell();
+        let first = Arc::as_ptr(&cell);
+        let task = cell.clone();
+        ConfirmSender::new(task).send(Ok(Confirmed::Nack));
+        ch.recycle(&mut cell);
+        drop(cell);
+        assert_eq!(ch.cells_pooled(), 1);
+        let mut cell = ch.publish_cell();
+        assert_eq!(Arc::as_ptr(&cell), first, "the same cell again");
+        assert_eq!(ch.cells_pooled(), 0);
+        assert!(cell.take_outcome().is_none(), "reset for the next publish");
+        let held = cell.clone();
+        ch.recycle(&mut cell);
+        drop(cell);
+        assert_eq!(ch.cells_pooled(), 0, "still held elsewhere: not reused");
+        drop(held);
     }
 }

@@ -32,7 +32,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::command::Command;
 use super::config::ConnectionConfig;
-use super::confirm::Confirmed;
+use super::confirm::{ConfirmSender, Confirmed};
 use super::handoff::DeliveryQueue;
 use super::metrics::Counters;
 use super::rng::Rng;
@@ -65,11 +65,7 @@ const HELD_MAX: usize = 1024;
 const HELD_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// A publish's confirm, its outcome, and the window slot freed when it is answered.
-pub(super) type ConfirmAnswer = (
-    oneshot::Sender<Result<Confirmed, Error>>,
-    Confirmed,
-    Option<OwnedSemaphorePermit>,
-);
+pub(super) type ConfirmAnswer = (ConfirmSender, Confirmed, Option<OwnedSemaphorePermit>);
 
 pub(crate) struct Driver {
     conn: proto::Connection,
@@ -175,7 +171,7 @@ impl Driver {
         let mut session = Session::new(stream);
         loop {
             self.dispatch();
-            self.conn.poll_transmit(now(), &mut session.wbuf);
+            self.conn.poll_transmit_output(now(), &mut session.wbuf);
             if self.conn.is_closed() {
                 session.final_write().await;
                 return;

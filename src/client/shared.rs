@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
+use super::confirm::PublishCell;
 use super::metrics::Counters;
 use super::state::ConnectionState;
 use super::wake::TaskWake;
 use crate::error::Error;
 use crate::proto::{ChannelId, Outstanding, Returned, Tune};
-use crate::wire::FieldTable;
+use crate::wire::{FieldTable, ShortStr, ShortStrTooLong};
 
 /// Connection state read by handles, written by the task.
 #[derive(Debug)]
@@ -149,7 +150,16 @@ pub(crate) struct ChannelShared {
     pub(crate) returns: std::sync::Mutex<Option<mpsc::Sender<Returned>>>,
     /// The deliveries waiting for a settle: claimed here, written by the task.
     pub(crate) acks: Arc<Outstanding>,
+    /// The exchange and routing key of the last publish, whose bytes the next publish
+    /// to the same names shares (see [`publish_names`](Self::publish_names)).
+    last_names: std::sync::Mutex<(ShortStr, ShortStr)>,
+    /// Publish cells done with, for the next publishes (at most [`CELL_POOL`]).
+    cells: std::sync::Mutex<Vec<Arc<PublishCell>>>,
 }
+
+/// Publish cells a channel keeps for reuse: enough for a publisher that awaits its
+/// confirms in batches, little memory when idle.
+const CELL_POOL: usize = 256;
 
 impl ChannelShared {
     pub(crate) fn new(id: ChannelId, window: usize, acks: Arc<Outstanding>) -> Self {
@@ -161,7 +171,57 @@ impl ChannelShared {
             prefetch: AtomicU16::new(0),
             returns: std::sync::Mutex::new(None),
             acks,
+            last_names: std::sync::Mutex::new((ShortStr::default(), ShortStr::default())),
+            cells: std::sync::Mutex::new(Vec::new()),
         }
+    }
+
+    /// A publish cell from the pool, or a new one.
+    pub(crate) fn publish_cell(&self) -> Arc<PublishCell> {
+        let reused = self.cells.lock().ok().and_then(|mut pool| pool.pop());
+        reused.unwrap_or_default()
+    }
+
+    /// Cells in the pool.
+    #[cfg(test)]
+    pub(crate) fn cells_pooled(&self) -> usize {
+        self.cells.lock().map_or(0, |pool| pool.len())
+    }
+
+    /// Gives `cell` back to the pool if nobody else holds it (the caller drops its own
+    /// reference next).
+    pub(crate) fn recycle(&self, cell: &mut Arc<PublishCell>) {
+        if PublishCell::reset(cell)
+            && let Ok(mut pool) = self.cells.lock()
+            && pool.len() < CELL_POOL
+        {
+            pool.push(cell.clone());
+        }
+    }
+
+    /// A publish's exchange and routing key as short strings. A publisher sends to the
+    /// same names again and again: those of the last publish are kept, and when they are
+    /// the same the new publish shares their bytes instead of copying them (no
+    /// allocation). `Err` names which is too long.
+    pub(crate) fn publish_names(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(ShortStr, ShortStr), (&'static str, ShortStrTooLong)> {
+        // Another publisher on the channel holds them: copy, rather than wait.
+        let Ok(mut last) = self.last_names.try_lock() else {
+            let exchange = ShortStr::try_from(exchange).map_err(|e| ("exchange", e))?;
+            let routing_key = ShortStr::try_from(routing_key).map_err(|e| ("routing key", e))?;
+            return Ok((exchange, routing_key));
+        };
+        let (last_exchange, last_key) = &mut *last;
+        if last_exchange.as_bytes() != exchange.as_bytes() {
+            *last_exchange = ShortStr::try_from(exchange).map_err(|e| ("exchange", e))?;
+        }
+        if last_key.as_bytes() != routing_key.as_bytes() {
+            *last_key = ShortStr::try_from(routing_key).map_err(|e| ("routing key", e))?;
+        }
+        Ok((last_exchange.clone(), last_key.clone()))
     }
 
     /// Records the close reason (the first one wins) and wakes waiting publishers.
@@ -183,4 +243,32 @@ impl ChannelShared {
 #[derive(Debug, Default)]
 pub(crate) struct ConsumerEnd {
     pub(crate) reason: OnceLock<Error>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> ChannelId {
+        ChannelId { number: 1, epoch: 0 }
+    }
+
+    #[test]
+    fn a_publish_to_the_same_names_shares_their_bytes() {
+        let ch = ChannelShared::new(id(), 10, Arc::new(crate::proto::Outstanding::new(id(), 0)));
+        let (e1, k1) = ch.publish_names("ex", "key").unwrap();
+        let (e2, k2) = ch.publish_names("ex", "key").unwrap();
+        assert_eq!((&e2[..], &k2[..]), ("ex", "key"));
+        assert_eq!(k1.as_bytes().as_ptr(), k2.as_bytes().as_ptr(), "shared, not copied");
+        assert_eq!(e1.as_bytes().as_ptr(), e2.as_bytes().as_ptr());
+        let (e3, k3) = ch.publish_names("ex", "other").unwrap();
+        assert_eq!((&e3[..], &k3[..]), ("ex", "other"));
+        assert_eq!(e3.as_bytes().as_ptr(), e1.as_bytes().as_ptr());
+        assert_eq!(&k1[..], "key", "an earlier publish keeps its names");
+        let long = "k".repeat(256);
+        assert_eq!(ch.publish_names(&long, "key").map_err(|e| e.0), Err("exchange"));
+        assert_eq!(ch.publish_names("ex", &long).map_err(|e| e.0), Err("routing key"));
+        let (e4, k4) = ch.publish_names("ex", "other").unwrap();
+        assert_eq!((&e4[..], &k4[..]), ("ex", "other"), "a refused name changes nothing");
+    }
 }

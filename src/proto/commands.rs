@@ -15,9 +15,14 @@ use super::{ChannelId, Connection, DeliveryTag};
 use crate::error::{Error, Initiator};
 use crate::wire::{
     ACK_FRAME_LEN, BasicAck, BasicNack, BasicProperties, BasicPublish, BasicReject, ChannelClose, ChannelOpen,
-    ConnectionUpdateSecret, FRAME_MIN_SIZE, Method, MethodId, ReplyCode, ShortStr, encode_content, encode_method,
-    encode_publish, extend_ack,
+    ConnectionUpdateSecret, FRAME_MIN_SIZE, Mark, Method, MethodId, ReplyCode, ShortStr, encode_content,
+    encode_content_shared, encode_method, encode_publish, extend_ack,
 };
+
+/// Bodies of this many bytes or more go to the socket by reference, from the
+/// application's `Bytes`; smaller ones are copied into the output, which costs less than
+/// a shared slice and a vectored write for them (see benches/README.md).
+pub const SHARED_BODY_MIN: usize = 4 * 1024;
 
 impl Connection {
     /// `Ok` when the connection is open; otherwise the error to return.
@@ -68,7 +73,7 @@ impl Connection {
         open.internal = internal;
         channel.pending.push_back(open);
         self.channels.insert(channel);
-        encode_method(number, &Method::ChannelOpen(ChannelOpen {}), &mut self.io.out);
+        encode_method(number, &Method::ChannelOpen(ChannelOpen {}), self.io.out.buf_mut());
         tracing::trace!(channel = number, "channel.open");
         Ok(id)
     }
@@ -114,7 +119,7 @@ impl Connection {
         open.internal = internal;
         channel.pending.push_back(open);
         self.channels.insert(channel);
-        encode_method(id.number, &Method::ChannelOpen(ChannelOpen {}), &mut self.io.out);
+        encode_method(id.number, &Method::ChannelOpen(ChannelOpen {}), self.io.out.buf_mut());
         tracing::trace!(channel = id.number, epoch = id.epoch, "channel.open (reopen)");
         Ok(())
     }
@@ -192,9 +197,9 @@ impl Connection {
                 _ => {}
             }
         }
-        let mark = self.io.out.len();
-        encode_method(number, &method, &mut self.io.out);
-        self.check_frame_size(mark, mark, id)?;
+        let mark = self.io.out.mark();
+        encode_method(number, &method, self.io.out.buf_mut());
+        self.check_frame_size(mark, mark.encoded, id)?;
         let Some(ch) = self.channels.get_mut(channel) else {
             return Ok(());
         };
@@ -256,9 +261,9 @@ impl Connection {
     /// Checks that the frame encoded at `frame_at` fits the negotiated `frame_max`;
     /// if not, removes everything from `mark` on and refuses (the server would close
     /// the connection with 501 FRAME_ERROR).
-    fn check_frame_size(&mut self, mark: usize, frame_at: usize, id: MethodId) -> Result<(), Error> {
+    fn check_frame_size(&mut self, mark: Mark, frame_at: usize, id: MethodId) -> Result<(), Error> {
         let max = self.tune.map_or(FRAME_MIN_SIZE, |t| t.frame_max);
-        let size = match self.io.out.get(frame_at + 3..frame_at + 7) {
+        let size = match self.io.out.encoded().get(frame_at + 3..frame_at + 7) {
             Some(&[a, b, c, d]) => u64::from(u32::from_be_bytes([a, b, c, d])) + 8,
             _ => 0,
         };
@@ -272,7 +277,8 @@ impl Connection {
     }
 
     /// Publishes a message: `basic.publish`, a content header and the body split by
-    /// the negotiated `frame_max`. On a confirm-mode channel returns the publish's
+    /// the negotiated `frame_max`; a body of [`SHARED_BODY_MIN`] bytes or more goes out
+    /// by reference (see [`poll_transmit_output`](Self::poll_transmit_output)). On a confirm-mode channel returns the publish's
     /// sequence number (1, 2, ...), resolved later by [`Event::Confirm`](super::Event::Confirm).
     ///
     /// Refused, nothing sent: `immediate` (RabbitMQ closes the connection with 540 for
@@ -293,10 +299,14 @@ impl Connection {
         let frame_max = self.tune.map_or(FRAME_MIN_SIZE, |t| t.frame_max);
         let number = channel.number;
         self.usable_channel(channel)?;
-        let mark = self.io.out.len();
-        encode_publish(number, args, &mut self.io.out);
-        let header_at = self.io.out.len();
-        encode_content(number, properties, body, frame_max, &mut self.io.out);
+        let mark = self.io.out.mark();
+        encode_publish(number, args, self.io.out.buf_mut());
+        let header_at = self.io.out.encoded().len();
+        if body.len() < SHARED_BODY_MIN {
+            encode_content(number, properties, body, frame_max, self.io.out.buf_mut());
+        } else {
+            encode_content_shared(number, properties, body, frame_max, &mut self.io.out);
+        }
         // The properties (headers) may not fit in one frame.
         self.check_frame_size(mark, header_at, BasicPublish::ID)?;
         let Some(ch) = self.channels.get_mut(channel) else {
@@ -385,10 +395,10 @@ impl Connection {
                 requeue,
             }),
         };
-        encode_method(channel, &method, &mut self.io.out);
+        encode_method(channel, &method, self.io.out.buf_mut());
         self.io.last_ack = (through && matches!(how, Settle::Ack { .. })).then_some(LastAck {
             channel,
-            end: self.io.out.len(),
+            end: self.io.out.encoded().len(),
         });
         Ok(true)
     }
@@ -397,7 +407,7 @@ impl Connection {
     /// is an ack on `channel` that settled everything up to a lower tag.
     fn extend_last_ack(&mut self, channel: u16, tag: u64) -> bool {
         let Some(last) = self.io.last_ack else { return false };
-        let out = &mut self.io.out[..];
+        let out = &mut self.io.out.buf_mut()[..];
         if last.channel != channel || last.end != out.len() || last.end < ACK_FRAME_LEN {
             return false;
         }
@@ -454,7 +464,7 @@ impl Connection {
         ch.hold.discard(&mut self.io.held);
         // Its deliveries go back to the queue: settling them is refused from now on.
         ch.acks.end();
-        encode_method(number, &Method::ChannelClose(close), &mut self.io.out);
+        encode_method(number, &Method::ChannelClose(close), self.io.out.buf_mut());
         ch.content = None;
         ch.state = ChannelState::Closing {
             own: error,
@@ -503,9 +513,9 @@ impl Connection {
             new_secret: secret,
             reason,
         });
-        let mark = self.io.out.len();
-        encode_method(0, &method, &mut self.io.out);
-        self.check_frame_size(mark, mark, ConnectionUpdateSecret::ID)?;
+        let mark = self.io.out.mark();
+        encode_method(0, &method, self.io.out.buf_mut());
+        self.check_frame_size(mark, mark.encoded, ConnectionUpdateSecret::ID)?;
         self.secret_updates = self.secret_updates.saturating_add(1);
         Ok(())
     }

@@ -17,7 +17,7 @@ use super::topology::Topology;
 use super::{ChannelId, Config, Event, Held, Tune};
 use crate::error::{Error, Initiator};
 use crate::wire::{
-    ConnectionClose, FieldTable, Frame, Method, MethodId, PROTOCOL_HEADER, ReplyCode, ShortStr, encode_method,
+    ConnectionClose, FieldTable, Frame, Method, MethodId, Output, PROTOCOL_HEADER, ReplyCode, ShortStr, encode_method,
 };
 
 /// Where the connection is, named after what it waits for.
@@ -70,7 +70,7 @@ pub(super) enum Discard {
 /// Output and events, borrowed together by channel handlers.
 #[derive(Debug, Default)]
 pub(super) struct Io {
-    pub(super) out: BytesMut,
+    pub(super) out: Output,
     pub(super) events: VecDeque<Event>,
     /// The `basic.ack` that ends `out`, if it settles everything up to its tag on its
     /// channel: a later ack of the next outstanding delivery extends it (see
@@ -91,7 +91,8 @@ pub(super) struct Io {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct LastAck {
     pub(super) channel: u16,
-    /// `out.len()` right after the frame: it is still the last frame only then.
+    /// The encoded length of `out` right after the frame: it is still the last frame
+    /// only then.
     pub(super) end: usize,
 }
 
@@ -146,7 +147,7 @@ impl Connection {
     /// [`Config::validate`]) gives a connection that is already closed with the error.
     pub fn new(config: Config, now: Instant) -> Self {
         let mut io = Io::default();
-        io.out.extend_from_slice(&PROTOCOL_HEADER);
+        io.out.buf_mut().extend_from_slice(&PROTOCOL_HEADER);
         let handshake_deadline = config.handshake_timeout.and_then(|t| now.checked_add(t));
         let pacing = ReadPacing::new(config.read_coalescing);
         let mut conn = Connection {
@@ -182,16 +183,31 @@ impl Connection {
 
     /// Moves all pending output to the end of `out`. Returns true if it wrote anything
     /// (and then records `now` as the last write, for heartbeats).
+    /// Large message bodies are copied in: [`poll_transmit_output`](Self::poll_transmit_output)
+    /// hands them over by reference instead.
     pub fn poll_transmit(&mut self, now: Instant, out: &mut BytesMut) -> bool {
         if self.io.out.is_empty() {
             return false;
         }
-        if out.is_empty() {
-            std::mem::swap(out, &mut self.io.out);
+        if out.is_empty() && !self.io.out.has_shared() {
+            std::mem::swap(out, self.io.out.buf_mut());
         } else {
-            out.extend_from_slice(&self.io.out);
-            self.io.out.clear();
+            self.io.out.copy_into(out);
         }
+        self.io.last_ack = None;
+        self.last_write = now;
+        true
+    }
+
+    /// Moves all pending output to the end of `out`, large message bodies by reference
+    /// (the application's `Bytes`, sliced into body frames): written with a vectored
+    /// write, they are never copied. Returns true if it wrote anything (and then records
+    /// `now` as the last write, for heartbeats).
+    pub fn poll_transmit_output(&mut self, now: Instant, out: &mut Output) -> bool {
+        if self.io.out.is_empty() {
+            return false;
+        }
+        out.append(&mut self.io.out);
         self.io.last_ack = None;
         self.last_write = now;
         true
@@ -210,7 +226,7 @@ impl Connection {
         self.pacing.after_stream(now, bytes, streamed, awaited)
     }
 
-    /// Bytes waiting for [`poll_transmit`](Self::poll_transmit).
+    /// Bytes waiting for [`poll_transmit`](Self::poll_transmit), bodies included.
     pub fn pending_transmit(&self) -> usize {
         self.io.out.len()
     }
@@ -282,7 +298,7 @@ impl Connection {
         }
         let send_at = self.last_write.checked_add(h / 2);
         if self.io.out.is_empty() && send_at.is_some_and(|t| now >= t) {
-            Frame::Heartbeat.encode(&mut self.io.out);
+            Frame::Heartbeat.encode(self.io.out.buf_mut());
         }
     }
 
@@ -420,7 +436,7 @@ impl Connection {
             class_id,
             method_id,
         };
-        encode_method(0, &Method::ConnectionClose(close), &mut self.io.out);
+        encode_method(0, &Method::ConnectionClose(close), self.io.out.buf_mut());
     }
 
     /// Poisons the connection with `error` (the first error wins) and fails every

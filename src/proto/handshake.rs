@@ -166,7 +166,7 @@ impl super::Connection {
             response: sasl_response(&self.config.sasl),
             locale: short_text(&self.config.locale),
         };
-        encode_method(0, &Method::ConnectionStartOk(start_ok), &mut self.io.out);
+        encode_method(0, &Method::ConnectionStartOk(start_ok), self.io.out.buf_mut());
         self.phase = Phase::AwaitSecureOrTune {
             server_properties: m.server_properties,
             secure_rounds: 0,
@@ -190,7 +190,7 @@ impl super::Connection {
         let secure_ok = ConnectionSecureOk {
             response: sasl_response(&self.config.sasl),
         };
-        encode_method(0, &Method::ConnectionSecureOk(secure_ok), &mut self.io.out);
+        encode_method(0, &Method::ConnectionSecureOk(secure_ok), self.io.out.buf_mut());
     }
 
     fn on_tune(&mut self, m: ConnectionTune, now: Instant) {
@@ -214,11 +214,11 @@ impl super::Connection {
             frame_max: tune.frame_max,
             heartbeat: tune.heartbeat,
         };
-        encode_method(0, &Method::ConnectionTuneOk(tune_ok), &mut self.io.out);
+        encode_method(0, &Method::ConnectionTuneOk(tune_ok), self.io.out.buf_mut());
         encode_method(
             0,
             &Method::ConnectionOpen(ConnectionOpen { virtual_host }),
-            &mut self.io.out,
+            self.io.out.buf_mut(),
         );
         self.inbound_frame_max = inbound_limit(&tune, &self.config);
         self.tune = Some(tune);

@@ -15,7 +15,11 @@
 
 use std::collections::VecDeque;
 
-use bytes::BytesMut;
+use crate::wire::{Mark, Output, Span};
+
+/// Capacity a channel's hold keeps once empty: one that grew for a peak (up to the
+/// driver's limit on held bytes) lets that buffer go.
+const KEEP: usize = 64 * 1024;
 
 /// What the frames of a command are, for the rules above.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +42,7 @@ pub struct Held {
 /// One channel's held frames.
 #[derive(Debug, Default)]
 pub(super) struct Hold {
-    frames: BytesMut,
+    frames: Output,
     items: VecDeque<Item>,
     /// Consume and cancel calls sent whose reply has not come.
     barriers: u32,
@@ -46,7 +50,7 @@ pub(super) struct Hold {
 
 #[derive(Debug, Clone, Copy)]
 struct Item {
-    len: usize,
+    span: Span,
     kind: Kind,
 }
 
@@ -61,14 +65,12 @@ impl Hold {
 
     /// The frames of one command were just appended to `out` from `mark` on: leaves them
     /// there if they may go out now, else takes them into the hold.
-    pub(super) fn place(&mut self, out: &mut BytesMut, mark: usize, kind: Kind, blocked: bool, total: &mut Held) {
+    pub(super) fn place(&mut self, out: &mut Output, mark: Mark, kind: Kind, blocked: bool, total: &mut Held) {
         if self.must_wait(kind, blocked) {
-            let len = out.len() - mark;
+            let span = out.move_tail(mark, &mut self.frames);
             total.commands += 1;
-            total.bytes += len;
-            self.items.push_back(Item { len, kind });
-            self.frames.extend_from_slice(&out[mark..]);
-            out.truncate(mark);
+            total.bytes += span.len;
+            self.items.push_back(Item { span, kind });
         } else if kind == (Kind::Call { barrier: true }) {
             self.barriers += 1;
         }
@@ -81,20 +83,20 @@ impl Hold {
 
     /// Moves to `out` the held frames that may go now, in order, up to the first that
     /// must still wait.
-    pub(super) fn release(&mut self, out: &mut BytesMut, blocked: bool, total: &mut Held) {
+    pub(super) fn release(&mut self, out: &mut Output, blocked: bool, total: &mut Held) {
         while let Some(&item) = self.items.front() {
             if self.barriers > 0 || (item.kind == Kind::Publish && blocked) {
                 return;
             }
             self.items.pop_front();
-            let frames = self.frames.split_to(item.len);
-            out.extend_from_slice(&frames);
+            self.frames.move_head(item.span, out);
             total.commands -= 1;
-            total.bytes -= item.len;
+            total.bytes -= item.span.len;
             if item.kind == (Kind::Call { barrier: true }) {
                 self.barriers += 1;
             }
         }
+        self.frames.shrink(KEEP);
     }
 
     /// Drops every held frame: the channel is closing, they will never go out.
@@ -103,6 +105,7 @@ impl Hold {
         total.bytes -= self.frames.len();
         self.items.clear();
         self.frames.clear();
+        self.frames.shrink(KEEP);
     }
 
     /// True if nothing is held.
@@ -119,60 +122,64 @@ mod tests {
     const CONSUME: Kind = Kind::Call { barrier: true };
 
     /// Appends `bytes` to `out` as one command's frames and places them.
-    fn command(hold: &mut Hold, out: &mut BytesMut, bytes: &[u8], kind: Kind, blocked: bool, total: &mut Held) {
-        let mark = out.len();
-        out.extend_from_slice(bytes);
+    fn command(hold: &mut Hold, out: &mut Output, bytes: &[u8], kind: Kind, blocked: bool, total: &mut Held) {
+        let mark = out.mark();
+        out.buf_mut().extend_from_slice(bytes);
         hold.place(out, mark, kind, blocked, total);
     }
 
     #[test]
     fn calls_wait_behind_a_consume_and_publishes_do_not() {
-        let (mut hold, mut out, mut total) = (Hold::default(), BytesMut::new(), Held::default());
+        let (mut hold, mut out, mut total) = (Hold::default(), Output::new(), Held::default());
         command(&mut hold, &mut out, b"consume;", CONSUME, false, &mut total);
         command(&mut hold, &mut out, b"publish;", Kind::Publish, false, &mut total);
         command(&mut hold, &mut out, b"declare;", CALL, false, &mut total);
         command(&mut hold, &mut out, b"publish2;", Kind::Publish, false, &mut total);
-        assert_eq!(&out[..], b"consume;publish;", "the publish passes, the declare waits");
+        assert_eq!(
+            out.encoded(),
+            b"consume;publish;",
+            "the publish passes, the declare waits"
+        );
         assert_eq!(total, Held { commands: 2, bytes: 17 });
         hold.release(&mut out, false, &mut total);
-        assert_eq!(&out[..], b"consume;publish;", "no reply yet");
+        assert_eq!(out.encoded(), b"consume;publish;", "no reply yet");
         hold.answered();
         hold.release(&mut out, false, &mut total);
-        assert_eq!(&out[..], b"consume;publish;declare;publish2;");
+        assert_eq!(out.encoded(), b"consume;publish;declare;publish2;");
         assert!(hold.is_empty());
         assert_eq!(total, Held::default());
     }
 
     #[test]
     fn a_released_consume_holds_what_follows_it_again() {
-        let (mut hold, mut out, mut total) = (Hold::default(), BytesMut::new(), Held::default());
+        let (mut hold, mut out, mut total) = (Hold::default(), Output::new(), Held::default());
         command(&mut hold, &mut out, b"c1;", CONSUME, false, &mut total);
         command(&mut hold, &mut out, b"c2;", CONSUME, false, &mut total);
         command(&mut hold, &mut out, b"bind;", CALL, false, &mut total);
         hold.answered();
         hold.release(&mut out, false, &mut total);
-        assert_eq!(&out[..], b"c1;c2;", "c2 went and is a barrier in turn");
+        assert_eq!(out.encoded(), b"c1;c2;", "c2 went and is a barrier in turn");
         hold.answered();
         hold.release(&mut out, false, &mut total);
-        assert_eq!(&out[..], b"c1;c2;bind;");
+        assert_eq!(out.encoded(), b"c1;c2;bind;");
     }
 
     #[test]
     fn publishes_wait_while_blocked_and_calls_behind_them_too() {
-        let (mut hold, mut out, mut total) = (Hold::default(), BytesMut::new(), Held::default());
+        let (mut hold, mut out, mut total) = (Hold::default(), Output::new(), Held::default());
         command(&mut hold, &mut out, b"declare;", CALL, true, &mut total);
         command(&mut hold, &mut out, b"publish;", Kind::Publish, true, &mut total);
         command(&mut hold, &mut out, b"bind;", CALL, true, &mut total);
-        assert_eq!(&out[..], b"declare;");
+        assert_eq!(out.encoded(), b"declare;");
         hold.release(&mut out, true, &mut total);
-        assert_eq!(&out[..], b"declare;", "still blocked");
+        assert_eq!(out.encoded(), b"declare;", "still blocked");
         hold.release(&mut out, false, &mut total);
-        assert_eq!(&out[..], b"declare;publish;bind;");
+        assert_eq!(out.encoded(), b"declare;publish;bind;");
     }
 
     #[test]
     fn discard_forgets_the_frames_and_their_count() {
-        let (mut hold, mut out, mut total) = (Hold::default(), BytesMut::new(), Held::default());
+        let (mut hold, mut out, mut total) = (Hold::default(), Output::new(), Held::default());
         command(&mut hold, &mut out, b"publish;", Kind::Publish, true, &mut total);
         command(&mut hold, &mut out, b"publish;", Kind::Publish, true, &mut total);
         assert_eq!(total, Held { commands: 2, bytes: 16 });

@@ -200,7 +200,11 @@ impl Connection {
         if let Frame::Method { channel: 0, method } = frame {
             match method {
                 Method::ConnectionClose(_) => {
-                    encode_method(0, &Method::ConnectionCloseOk(ConnectionCloseOk {}), &mut self.io.out);
+                    encode_method(
+                        0,
+                        &Method::ConnectionCloseOk(ConnectionCloseOk {}),
+                        self.io.out.buf_mut(),
+                    );
                     self.enter_closed();
                 }
                 Method::ConnectionCloseOk(_) => self.enter_closed(),
@@ -211,7 +215,11 @@ impl Connection {
 
     /// `connection.close` from the server: answer `close-ok`, fail everything.
     pub(super) fn on_server_close(&mut self, m: ConnectionClose) {
-        encode_method(0, &Method::ConnectionCloseOk(ConnectionCloseOk {}), &mut self.io.out);
+        encode_method(
+            0,
+            &Method::ConnectionCloseOk(ConnectionCloseOk {}),
+            self.io.out.buf_mut(),
+        );
         let code = ReplyCode(m.reply_code);
         let text = m.reply_text.to_string();
         tracing::debug!(code = code.0, %text, "connection.close from the server");
@@ -420,7 +428,7 @@ impl Channel {
             // After channel.close, only close and close-ok count; the rest is dropped.
             match method {
                 Method::ChannelClose(m) => {
-                    encode_method(number, &Method::ChannelCloseOk(ChannelCloseOk {}), &mut io.out);
+                    encode_method(number, &Method::ChannelCloseOk(ChannelCloseOk {}), io.out.buf_mut());
                     server.get_or_insert_with(|| server_channel_error(&m));
                 }
                 Method::ChannelCloseOk(_) => return Ok(Step::Closed(server.take().unwrap_or_else(|| own.clone()))),
@@ -436,7 +444,7 @@ impl Channel {
             return Err(conn_fault(ReplyCode::UNEXPECTED_FRAME, text, Some(id)));
         }
         if let Method::ChannelClose(m) = &method {
-            encode_method(number, &Method::ChannelCloseOk(ChannelCloseOk {}), &mut io.out);
+            encode_method(number, &Method::ChannelCloseOk(ChannelCloseOk {}), io.out.buf_mut());
             return Ok(Step::Closed(server_channel_error(m)));
         }
         let asynchronous = matches!(
@@ -466,7 +474,7 @@ impl Channel {
                     let ok = BasicCancelOk {
                         consumer_tag: m.consumer_tag.clone(),
                     };
-                    encode_method(number, &Method::BasicCancelOk(ok), &mut io.out);
+                    encode_method(number, &Method::BasicCancelOk(ok), io.out.buf_mut());
                 }
                 io.events.push_back(Event::ConsumerCancelled {
                     channel: self.id,
@@ -477,7 +485,7 @@ impl Channel {
                 encode_method(
                     number,
                     &Method::ChannelFlowOk(ChannelFlowOk { active: m.active }),
-                    &mut io.out,
+                    io.out.buf_mut(),
                 );
                 io.events.push_back(Event::Flow {
                     channel: self.id,

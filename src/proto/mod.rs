@@ -63,6 +63,7 @@ mod topology;
 mod tests;
 
 pub use acks::{Claimed, Outstanding, Settle};
+pub use commands::SHARED_BODY_MIN;
 pub use config::{Config, PRE_OPEN_FRAME_MAX, Sasl, Tune};
 pub use connection::{Connection, State};
 pub use event::{Delivery, Event, Returned};

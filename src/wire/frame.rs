@@ -6,6 +6,7 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::codec as c;
+use super::output::Output;
 use super::{
     BasicAck, BasicProperties, BasicPublish, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
     Method, WireError,
@@ -311,18 +312,54 @@ pub fn encode_content(
     max_frame_size: u32,
     buf: &mut BytesMut,
 ) {
+    content_header(channel, properties, body.len(), buf);
+    for part in body.chunks(body_chunk(max_frame_size)) {
+        encode_body(channel, part, buf);
+    }
+}
+
+/// [`encode_content`] without copying the body: each body frame is its header and
+/// frame-end in `out`'s buffer with a slice of `body` between them, so the body goes to
+/// the socket from the caller's own bytes.
+pub fn encode_content_shared(
+    channel: u16,
+    properties: &BasicProperties,
+    body: &Bytes,
+    max_frame_size: u32,
+    out: &mut Output,
+) {
+    content_header(channel, properties, body.len(), out.buf_mut());
+    let chunk = body_chunk(max_frame_size);
+    let mut at = 0;
+    while at < body.len() {
+        let end = body.len().min(at + chunk);
+        let buf = out.buf_mut();
+        buf.put_u8(FRAME_BODY);
+        buf.put_u16(channel);
+        buf.put_u32((end - at) as u32);
+        out.push_shared(body.slice(at..end));
+        out.buf_mut().put_u8(FRAME_END);
+        at = end;
+    }
+}
+
+/// The content header frame of a `basic` body of `body_len` bytes.
+#[inline]
+fn content_header(channel: u16, properties: &BasicProperties, body_len: usize, buf: &mut BytesMut) {
     framed(buf, FRAME_HEADER, channel, |buf| {
         buf.put_u16(BasicProperties::CLASS_ID);
         buf.put_u16(0);
-        buf.put_u64(body.len() as u64);
+        buf.put_u64(body_len as u64);
         properties.encode(buf);
     });
-    let chunk = match max_frame_size {
+}
+
+/// The most body bytes one body frame carries under `max_frame_size` (0: no limit).
+#[inline]
+fn body_chunk(max_frame_size: u32) -> usize {
+    match max_frame_size {
         0 => u32::MAX as usize,
         max => (max as usize).saturating_sub(FRAME_OVERHEAD).max(1),
-    };
-    for part in body.chunks(chunk) {
-        encode_body(channel, part, buf);
     }
 }
 
@@ -375,6 +412,42 @@ mod tests {
         encode_publish(7, &args, &mut fast);
         encode_method(7, &Method::BasicPublish(args), &mut generic);
         assert_eq!(fast, generic);
+    }
+
+    #[test]
+    fn shared_content_is_the_copied_encoding() {
+        let properties = BasicProperties {
+            message_id: Some(ShortStr::try_from("m-1").unwrap()),
+            ..Default::default()
+        };
+        let body = Bytes::from((0..=255u8).cycle().take(1000).collect::<Vec<u8>>());
+        for (frame_max, len) in [(0, 1000), (4096, 1000), (108, 1000), (108, 100), (108, 0), (9, 3)] {
+            let body = body.slice(..len);
+            let mut copied = BytesMut::from(&b"before"[..]);
+            encode_content(5, &properties, &body, frame_max, &mut copied);
+            let mut shared = Output::new();
+            shared.buf_mut().extend_from_slice(b"before");
+            encode_content_shared(5, &properties, &body, frame_max, &mut shared);
+            assert_eq!(shared.has_shared(), len > 0, "frame_max {frame_max}, {len} B");
+            let mut sent = BytesMut::new();
+            shared.copy_into(&mut sent);
+            assert_eq!(sent, copied, "frame_max {frame_max}, {len} B");
+        }
+    }
+
+    #[test]
+    fn shared_body_frames_are_slices_of_the_body() {
+        let body = Bytes::from(vec![9u8; 250]);
+        let mut out = Output::new();
+        encode_content_shared(1, &BasicProperties::default(), &body, 108, &mut out);
+        let mut slices = [std::io::IoSlice::new(&[]); 16];
+        let n = out.chunks_vectored(&mut slices);
+        let inside = |s: &[u8]| {
+            let (p, b) = (s.as_ptr() as usize, body.as_ptr() as usize);
+            p >= b && p + s.len() <= b + body.len()
+        };
+        let bodies: Vec<usize> = slices[..n].iter().filter(|s| inside(s)).map(|s| s.len()).collect();
+        assert_eq!(bodies, [100, 100, 50], "three body frames, each a slice of the body");
     }
 
     #[test]

@@ -3,22 +3,25 @@
 //! - [`Frame::parse`] takes a complete frame off a read buffer, reports that more bytes
 //!   are needed, or returns a typed [`WireError`] naming the reply code to close with.
 //!   It never panics, whatever the input. Body payloads and strings share the buffer.
-//! - [`Frame::encode`], [`encode_method`] and [`encode_content`] append to a `BytesMut`.
+//! - [`Frame::encode`], [`encode_method`] and [`encode_content`] append to a `BytesMut`;
+//!   [`encode_content_shared`] puts a body into an [`Output`] by reference, not copied.
 //! - Methods, properties and constants are generated from `spec/amqp0-9-1.xml`.
 
 pub mod codec;
 mod convert;
 mod error;
 mod frame;
+mod output;
 mod spec;
 mod types;
 
 pub use codec::{MAX_NESTING, encode_table, parse_table};
 pub use error::WireError;
 pub use frame::{
-    ACK_FRAME_LEN, ContentHeader, FRAME_OVERHEAD, Frame, PROTOCOL_HEADER, encode_body, encode_content, encode_header,
-    encode_method, encode_publish, extend_ack, parse_protocol_header,
+    ACK_FRAME_LEN, ContentHeader, FRAME_OVERHEAD, Frame, PROTOCOL_HEADER, encode_body, encode_content,
+    encode_content_shared, encode_header, encode_method, encode_publish, extend_ack, parse_protocol_header,
 };
+pub use output::{Mark, Output, Span};
 pub use spec::*;
 pub use types::{
     Decimal, ErrorSeverity, FieldArray, FieldRef, FieldTable, FieldValue, MethodId, MethodInfo, ReplyCode, ShortStr,

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 use super::slot::{ConsumerSlot, Pending, PendingConfirm, Retained, Side, Slot, Stored, fail_command};
 use super::{Driver, HELD_MAX, now};
 use crate::client::command::{CallReply, Command, Publish};
-use crate::client::confirm::Confirmed;
+use crate::client::confirm::{ConfirmSender, Confirmed, PublishCell};
 use crate::client::handoff::DeliverySender;
 use crate::client::metrics::Counters;
 use crate::client::shared::{ChannelShared, ConsumerEnd};
@@ -78,7 +78,7 @@ impl Driver {
                 end,
                 reply,
             } => self.consume(channel, *method, deliveries, end, reply),
-            Command::Publish(publish) => self.publish(*publish),
+            Command::Publish(cell) => self.publish(cell),
             Command::Settle(claimed) => self.settle(claimed),
             Command::SettleElsewhere { tag, how, reply } => {
                 let result = self.conn.settle(tag, how);
@@ -169,15 +169,29 @@ impl Driver {
     /// Takes a publish: the state machine holds its frames now (bounded by the write and
     /// held limits), so its share of the publish byte budget goes back, unless kept with
     /// the message for republish.
-    fn publish(&mut self, publish: Publish) {
-        let Publish {
+    fn publish(&mut self, mut cell: Arc<PublishCell>) {
+        let Some(Publish {
             channel,
             args,
             properties,
             body,
-            confirm,
+            window,
             bytes,
-        } = publish;
+        }) = cell.take_publish()
+        else {
+            return;
+        };
+        // In confirm mode the publisher waits on the cell; otherwise it goes back to the
+        // channel's pool now.
+        let confirm = match window {
+            Some(permit) => Some((ConfirmSender::new(cell), permit)),
+            None => {
+                if let Some(slot) = self.slot(channel) {
+                    slot.shared.recycle(&mut cell);
+                }
+                None
+            }
+        };
         // Its publisher sends the next ones without waking us (see `TaskWake`).
         self.hints.publishes_seen |= confirm.is_some();
         match self.conn.publish(channel, &args, &properties, &body) {
@@ -218,12 +232,12 @@ impl Driver {
             Ok(None) => {
                 Counters::inc(&self.shared.counters.published);
                 if let Some((reply, _permit)) = confirm {
-                    let _ = reply.send(Ok(Confirmed::Sent));
+                    reply.send(Ok(Confirmed::Sent));
                 }
             }
             Err(e) => match confirm {
                 Some((reply, _permit)) => {
-                    let _ = reply.send(Err(e));
+                    reply.send(Err(e));
                 }
                 None => tracing::debug!(channel = channel.number(), error = %e, "publish refused"),
             },

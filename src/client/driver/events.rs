@@ -31,7 +31,7 @@ impl Driver {
             drop(permit.take());
         }
         for (reply, outcome, _) in self.confirmed.drain(..).rev() {
-            let _ = reply.send(Ok(outcome));
+            reply.send(Ok(outcome));
         }
     }
 

@@ -98,7 +98,7 @@ impl Driver {
             } else {
                 for u in unconfirmed {
                     Counters::inc(&self.shared.counters.unknown);
-                    let _ = u.reply.send(Err(cause.clone()));
+                    u.reply.send(Err(cause.clone()));
                 }
             }
         }
@@ -236,7 +236,7 @@ impl Driver {
             for u in items {
                 let Some(message) = &u.message else {
                     Counters::inc(&self.shared.counters.unknown);
-                    let _ = u.reply.send(Err(recovery.cause.clone()));
+                    u.reply.send(Err(recovery.cause.clone()));
                     continue;
                 };
                 match self.conn.publish(id, &message.args, &message.properties, &message.body) {
@@ -250,11 +250,11 @@ impl Driver {
                     Ok(None) => {
                         // The channel is not in confirm mode any more (its confirm.select failed).
                         Counters::inc(&self.shared.counters.unknown);
-                        let _ = u.reply.send(Err(recovery.cause.clone()));
+                        u.reply.send(Err(recovery.cause.clone()));
                     }
                     Err(e) => {
                         Counters::inc(&self.shared.counters.unknown);
-                        let _ = u.reply.send(Err(e));
+                        u.reply.send(Err(e));
                     }
                 }
             }

@@ -1,18 +1,19 @@
 //! One transport's session: its socket halves, buffers and timers, and the wait for one
 //! wakeup ([`Session::wait`]), which polls every enabled source once.
 //!
-//! Writes go out with `write_buf`, reads come in with `read_buf` into a reused buffer;
+//! Writes go out with [`write_or_flush`] (a vectored write when large message bodies
+//! are in the output by reference), reads come in with `read_buf` into a reused buffer;
 //! both are cancel-safe, so a read and a write can be in progress in the same wakeup (a
 //! broker that stops reading, e.g. while it blocks publishing, never stops us from
 //! reading its frames).
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
 
@@ -20,10 +21,16 @@ use super::slot::Waiter;
 use crate::client::command::Command;
 use crate::client::transport::BoxTransport;
 use crate::client::wake::TaskWake;
+use crate::wire::Output;
 
 /// Read buffer size; also the minimum free space before each read.
 const READ_BUF: usize = 128 * 1024;
 const READ_MIN_FREE: usize = 16 * 1024;
+/// Write buffer capacity kept once everything is written: a buffer that grew for a peak
+/// beyond it is let go.
+const WRITE_KEEP: usize = 1024 * 1024;
+/// Slices handed to one vectored write: encoded frames and body slices between them.
+const WRITE_SLICES: usize = 256;
 /// How long the final write (close / close-ok) may take once the connection is closed.
 const FINAL_WRITE: Duration = Duration::from_secs(2);
 
@@ -32,7 +39,7 @@ pub(super) struct Session {
     rd: ReadHalf<BoxTransport>,
     wr: WriteHalf<BoxTransport>,
     pub(super) rbuf: BytesMut,
-    pub(super) wbuf: BytesMut,
+    pub(super) wbuf: Output,
     /// A write went out and was not flushed yet.
     pub(super) need_flush: bool,
     /// The peer closed its side, or reading failed.
@@ -96,7 +103,7 @@ impl Session {
             rd,
             wr,
             rbuf: BytesMut::with_capacity(READ_BUF),
-            wbuf: BytesMut::with_capacity(READ_BUF),
+            wbuf: Output::with_capacity(READ_BUF),
             need_flush: false,
             eof: false,
             deadlines: SessionTimer::new(),
@@ -109,10 +116,12 @@ impl Session {
     /// Best effort: writes the close or close-ok still owed to the server, then shuts
     /// the transport down.
     pub(super) async fn final_write(&mut self) {
-        let (wr, wbuf) = (&mut self.wr, &self.wbuf);
+        let (wr, wbuf) = (&mut self.wr, &mut self.wbuf);
         let _ = tokio::time::timeout(FINAL_WRITE, async {
-            if !wbuf.is_empty() {
-                wr.write_all(wbuf).await?;
+            while !wbuf.is_empty() {
+                if write_or_flush(wr, wbuf).await? == Some(0) {
+                    return Err(io::ErrorKind::WriteZero.into());
+                }
             }
             wr.flush().await?;
             wr.shutdown().await
@@ -183,14 +192,28 @@ impl Session {
     }
 }
 
-/// Writes some of `buf` (`Some(n)`), or flushes when it is empty (`None`). Cancel-safe:
-/// bytes leave `buf` only in the poll that completes the write.
-async fn write_or_flush<W: AsyncWrite + Unpin>(wr: &mut W, buf: &mut BytesMut) -> io::Result<Option<usize>> {
-    if buf.is_empty() {
-        wr.flush().await.map(|()| None)
-    } else {
-        wr.write_buf(buf).await.map(Some)
+/// Writes some of `out` (`Some(n)`), or flushes when it is empty (`None`). Cancel-safe:
+/// bytes leave `out` only in the poll that completes the write. Bodies in the output by
+/// reference go out with a vectored write where the transport has one (TCP); otherwise
+/// one slice at a time. A write that empties `out` lets a buffer grown for a peak go.
+async fn write_or_flush<W: AsyncWrite + Unpin>(wr: &mut W, out: &mut Output) -> io::Result<Option<usize>> {
+    if out.is_empty() {
+        return wr.flush().await.map(|()| None);
     }
+    let n = std::future::poll_fn(|cx| {
+        let wr = Pin::new(&mut *wr);
+        if out.has_shared() && wr.is_write_vectored() {
+            let mut slices = [IoSlice::new(&[]); WRITE_SLICES];
+            let n = out.chunks_vectored(&mut slices);
+            wr.poll_write_vectored(cx, &slices[..n])
+        } else {
+            wr.poll_write(cx, out.chunk())
+        }
+    })
+    .await?;
+    out.advance(n);
+    out.shrink(WRITE_KEEP);
+    Ok(Some(n))
 }
 
 /// The first consumer queue with room (`Ok`) or without a consumer (`Err`).

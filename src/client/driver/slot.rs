@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::client::command::{CallReply, Command};
-use crate::client::confirm::Confirmed;
+use crate::client::confirm::ConfirmSender;
 pub(super) use crate::client::handoff::cost;
 use crate::client::handoff::{DeliveryQueue, DeliverySender};
 use crate::client::metrics::Counters;
@@ -61,7 +61,7 @@ impl ConsumerSlot {
 
 /// A publish waiting for its confirm.
 pub(super) struct PendingConfirm {
-    pub(super) reply: oneshot::Sender<Result<Confirmed, Error>>,
+    pub(super) reply: ConfirmSender,
     pub(super) _permit: OwnedSemaphorePermit,
     /// The message, kept in republish mode to send it again after a recovery, and its
     /// share of the publish byte budget.
@@ -161,7 +161,7 @@ impl Slot {
         }
         for u in self.confirms.into_values().chain(self.republish) {
             Counters::inc(&counters.unknown);
-            let _ = u.reply.send(Err(error.clone()));
+            u.reply.send(Err(error.clone()));
         }
         // Our own close (client, any code we chose) succeeded; anything else is why
         // the close did not go as asked.
@@ -232,9 +232,11 @@ pub(super) fn fail_command(cmd: Command, error: &Error) {
         Command::Call { reply: Some(reply), .. } => drop(reply.send(Err(error.clone()))),
         Command::Consume { reply, .. } => drop(reply.send(Err(error.clone()))),
         Command::SettleElsewhere { reply, .. } => drop(reply.send(Err(error.clone()))),
-        Command::Publish(p) => {
-            if let Some((reply, _)) = p.confirm {
-                let _ = reply.send(Err(error.clone()));
+        Command::Publish(cell) => {
+            if let Some(p) = cell.take_publish()
+                && p.window.is_some()
+            {
+                ConfirmSender::new(cell).send(Err(error.clone()));
             }
         }
         Command::CloseChannel { reply: Some(reply), .. } => drop(reply.send(Ok(()))),
@@ -294,11 +296,11 @@ mod tests {
             reply: consume,
         });
         let permit = slot.shared.window.clone().try_acquire_owned().expect("window");
-        let (confirm, confirm_rx) = oneshot::channel();
+        let cell = slot.shared.publish_cell();
         slot.confirms.insert(
             1,
             PendingConfirm {
-                reply: confirm,
+                reply: ConfirmSender::new(cell.clone()),
                 _permit: permit,
                 message: None,
                 order: 1,
@@ -319,7 +321,7 @@ mod tests {
         assert!(matches!(call_rx.blocking_recv(), Ok(Err(e)) if e == error));
         assert!(matches!(consume_rx.blocking_recv(), Ok(Err(e)) if e == error));
         assert!(
-            matches!(confirm_rx.blocking_recv(), Ok(Err(e)) if e == error),
+            matches!(cell.take_outcome(), Some(Err(e)) if e == error),
             "outcome unknown, not a nack"
         );
         assert_eq!(counters.unknown.load(Ordering::Relaxed), 1);

@@ -228,3 +228,54 @@ fn a_server_close_drops_what_the_channel_held() {
     b.send(0, ConnectionUnblocked {});
     b.expect_silence();
 }
+
+/// A large body goes out by reference ([`SHARED_BODY_MIN`]); held while blocked, it stays
+/// a reference and keeps its place among the channel's frames.
+#[test]
+fn large_bodies_go_by_reference_through_the_hold_in_order() {
+    use bytes::Buf;
+    let mut b = Broker::open_with_tune(config(), 0, 64 * 1024, 0);
+    let ch = b.open_channel();
+    b.frames();
+    let large = Bytes::from((0..SHARED_BODY_MIN * 5).map(|i| i as u8).collect::<Vec<u8>>());
+    let small = Bytes::from_static(b"small");
+    let props = BasicProperties::default();
+    b.conn.publish(ch, &args(), &props, &large).expect("publish");
+    b.send(0, ConnectionBlocked { reason: s("mem") });
+    b.conn.publish(ch, &args(), &props, &small).expect("publish");
+    b.conn.publish(ch, &args(), &props, &large).expect("publish");
+    b.conn.call(ch, declare()).expect("declare");
+    assert_eq!(b.conn.held().commands, 3);
+    assert!(b.conn.held().bytes > large.len(), "a held body counts");
+    let mut out = Output::new();
+    assert!(b.conn.poll_transmit_output(b.now, &mut out));
+    assert!(out.has_shared(), "the first body is a reference");
+    b.send(0, ConnectionUnblocked {});
+    assert!(b.conn.poll_transmit_output(b.now, &mut out));
+    // Every body frame of a large body is a slice of the application's bytes.
+    let mut slices = [std::io::IoSlice::new(&[]); 64];
+    let n = out.chunks_vectored(&mut slices);
+    let inside = |s: &[u8]| {
+        s.as_ptr() >= large.as_ptr() && s.as_ptr() as usize + s.len() <= large.as_ptr() as usize + large.len()
+    };
+    let by_reference: usize = slices[..n].iter().filter(|s| inside(s)).map(|s| s.len()).sum();
+    assert_eq!(by_reference, 2 * large.len());
+    let mut sent = BytesMut::new();
+    out.copy_into(&mut sent);
+    b.inbox.extend_from_slice(&sent);
+    let mut bodies = Vec::new();
+    let mut methods = Vec::new();
+    for frame in b.frames() {
+        match frame {
+            Frame::Body { payload, .. } => bodies.extend_from_slice(&payload),
+            Frame::Method { method, .. } => methods.push(method.name()),
+            Frame::Header { .. } | Frame::Heartbeat => {}
+        }
+    }
+    assert_eq!(
+        methods,
+        ["basic.publish", "basic.publish", "basic.publish", "queue.declare"]
+    );
+    let expected: Vec<u8> = [&large[..], &small[..], &large[..]].concat();
+    assert!(bodies == expected, "the bodies, whole and in order");
+}
