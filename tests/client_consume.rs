@@ -10,6 +10,7 @@ use common::queues::passive_declare;
 use common::*;
 use futures_core::Stream;
 use warren::Error;
+use warren::error::CancelReason;
 use warren::client::*;
 use warren::wire::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
@@ -238,7 +239,10 @@ async fn server_cancel_on_queue_delete_ends_the_stream() {
     other.queue_delete(&q, QueueDeleteOptions::default()).await.unwrap();
     let end = within(10, "cancel", consumer.next()).await;
     match end {
-        Some(Err(Error::ConsumerCancelled { consumer_tag })) => assert_eq!(consumer_tag, consumer.tag().as_str()),
+        Some(Err(Error::ConsumerCancelled {
+            consumer_tag,
+            reason: CancelReason::QueueDeleted,
+        })) => assert_eq!(consumer_tag, consumer.tag().as_str()),
         other => panic!("expected the consumer-cancelled error, got {other:?}"),
     }
     assert!(consumer.next().await.is_none());

@@ -262,13 +262,19 @@ impl Channel {
 
     /// Declares a queue; an empty `queue` asks the server to name it (see
     /// [`QueueInfo::name`]). `arguments` carry `x-queue-type`, `x-max-length`,
-    /// `x-dead-letter-exchange`, `x-message-ttl`...
+    /// `x-dead-letter-exchange`, `x-message-ttl`...: typed as [`QueueArguments`](super::QueueArguments),
+    /// or a raw [`FieldTable`].
+    ///
+    /// RabbitMQ 4.3 refuses a queue that is neither durable nor exclusive by default (it
+    /// closes the connection with 541, `transient_nonexcl_queues`): declare queues
+    /// `durable`, or `exclusive` to the connection.
     pub async fn queue_declare(
         &self,
         queue: &str,
         options: QueueDeclareOptions,
-        arguments: FieldTable,
+        arguments: impl Into<FieldTable>,
     ) -> Result<QueueInfo, Error> {
+        let arguments = arguments.into();
         if options.no_wait && queue.is_empty() {
             return Err(Error::InvalidArgument(
                 "a server-named queue cannot be declared with no_wait".into(),
@@ -579,14 +585,16 @@ impl Channel {
     }
 
     /// Starts a consumer on `queue`. An empty `consumer_tag` lets the server choose one
-    /// ([`Consumer::tag`]). `arguments` carry e.g. `x-priority` or `x-stream-offset`.
+    /// ([`Consumer::tag`]). `arguments` carry e.g. `x-priority` or `x-stream-offset`:
+    /// typed as [`ConsumerArguments`](super::ConsumerArguments), or a raw [`FieldTable`].
     pub async fn basic_consume(
         &self,
         queue: &str,
         consumer_tag: &str,
         options: ConsumeOptions,
-        arguments: FieldTable,
+        arguments: impl Into<FieldTable>,
     ) -> Result<Consumer, Error> {
+        let arguments = arguments.into();
         let m = BasicConsume {
             queue: short("queue", queue)?,
             consumer_tag: short("consumer tag", consumer_tag)?,

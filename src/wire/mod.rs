@@ -10,6 +10,7 @@ pub mod codec;
 mod convert;
 mod error;
 mod frame;
+mod properties;
 mod spec;
 mod types;
 
@@ -19,6 +20,7 @@ pub use frame::{
     ACK_FRAME_LEN, ContentHeader, FRAME_OVERHEAD, Frame, PROTOCOL_HEADER, encode_body, encode_content, encode_header,
     encode_method, encode_publish, extend_ack, parse_protocol_header,
 };
+pub use properties::{InvalidProperty, PropertiesBuilder};
 pub use spec::*;
 pub use types::{
     Decimal, ErrorSeverity, FieldArray, FieldRef, FieldTable, FieldValue, MethodId, MethodInfo, ReplyCode, ShortStr,
