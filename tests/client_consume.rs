@@ -10,8 +10,8 @@ use common::queues::passive_declare;
 use common::*;
 use futures_core::Stream;
 use warren::Error;
-use warren::error::CancelReason;
 use warren::client::*;
+use warren::error::CancelReason;
 use warren::wire::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
 async fn publish_n(ch: &Channel, q: &str, n: usize) {
@@ -166,16 +166,9 @@ async fn multiple_ack_and_nack() {
 async fn double_ack_and_stale_ack_are_typed_errors() {
     let (conn, ch) = channel().await;
     let q = unique("double");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            auto_delete: false,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     publish_n(&ch, &q, 3).await;
     ch.basic_qos(10, false).await.unwrap();
     let mut consumer = ch
@@ -225,7 +218,7 @@ async fn double_ack_and_stale_ack_are_typed_errors() {
 async fn server_cancel_on_queue_delete_ends_the_stream() {
     let (conn, ch) = channel().await;
     let q = unique("cancelled");
-    ch.queue_declare(&q, QueueDeclareOptions::default(), FieldTable::new())
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
         .await
         .unwrap();
     publish_n(&ch, &q, 1).await;
