@@ -1,9 +1,10 @@
 //! Consumers ([`Consumer`], a bounded `Stream`) and the messages they yield ([`Delivery`]).
 
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -50,6 +51,69 @@ pub struct Delivery {
     channel: Arc<ChannelInner>,
     /// Set by the first settle through this handle.
     settled: AtomicBool,
+    /// Its share of its consumer's [`Outstanding`] (the handle a consumer yielded, not
+    /// its clones), given back by the first settle or the drop.
+    held: Option<Held>,
+}
+
+/// The deliveries a manual-ack consumer handed out and nobody settled (or dropped) yet,
+/// which [`Consumer::drain`] waits for.
+#[derive(Debug, Default)]
+pub(crate) struct Outstanding {
+    count: AtomicUsize,
+    /// A drain waits: the last release wakes it.
+    draining: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Outstanding {
+    fn take(self: &Arc<Self>) -> Held {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        Held {
+            outstanding: self.clone(),
+            released: AtomicBool::new(false),
+        }
+    }
+
+    fn release(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 && self.draining.load(Ordering::SeqCst) {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Waits until nothing is outstanding, or `deadline`; returns what still is.
+    async fn settled_by(&self, deadline: tokio::time::Instant) -> usize {
+        self.draining.store(true, Ordering::SeqCst);
+        loop {
+            let mut notified = pin!(self.notify.notified());
+            notified.as_mut().enable();
+            let left = self.count.load(Ordering::SeqCst);
+            if left == 0 || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.count.load(Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// One delivery's count in its consumer's [`Outstanding`].
+#[derive(Debug)]
+struct Held {
+    outstanding: Arc<Outstanding>,
+    released: AtomicBool,
+}
+
+impl Held {
+    fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.outstanding.release();
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
+    }
 }
 
 impl Clone for Delivery {
@@ -64,6 +128,7 @@ impl Clone for Delivery {
             body: self.body.clone(),
             channel: self.channel.clone(),
             settled: AtomicBool::new(self.settled.load(Ordering::Acquire)),
+            held: None,
         }
     }
 }
@@ -80,6 +145,7 @@ impl Delivery {
             body: d.body,
             channel,
             settled: AtomicBool::new(false),
+            held: None,
         }
     }
 
@@ -101,6 +167,7 @@ impl Delivery {
             body: content.body,
             channel,
             settled: AtomicBool::new(false),
+            held: None,
         }
     }
 
@@ -152,9 +219,11 @@ impl Delivery {
             });
         }
         let result = self.channel.settle_queued(self.delivery_tag, how).await;
-        if result.is_err() {
+        match (&result, &self.held) {
             // Nothing was sent: the delivery is still unsettled.
-            self.settled.store(false, Ordering::Release);
+            (Err(_), _) => self.settled.store(false, Ordering::Release),
+            (Ok(()), Some(held)) => held.release(),
+            (Ok(()), None) => {}
         }
         result
     }
@@ -200,7 +269,7 @@ pub struct GetMessage {
 /// then `None`.
 ///
 /// Dropping a consumer cancels it and requeues the deliveries it had buffered but not
-/// yielded.
+/// yielded. To stop without losing or stranding anything, [`drain`](Self::drain) it.
 #[derive(Debug)]
 pub struct Consumer {
     rx: DeliveryReceiver,
@@ -209,6 +278,22 @@ pub struct Consumer {
     no_ack: bool,
     finished: bool,
     channel: Arc<ChannelInner>,
+    outstanding: Arc<Outstanding>,
+}
+
+/// What [`Consumer::drain`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Drained {
+    /// Deliveries buffered but never yielded, requeued (`basic.reject` with requeue): the
+    /// broker delivers them again, to this or another consumer.
+    pub requeued: usize,
+    /// For a no-ack consumer: deliveries buffered but never yielded, handed out here (the
+    /// broker already forgot them; nothing can requeue them).
+    pub buffered: Vec<Delivery>,
+    /// Deliveries the application still held unsettled at the deadline (0: every one
+    /// was acked, nacked, rejected or dropped in time).
+    pub unsettled: usize,
 }
 
 impl Consumer {
@@ -226,6 +311,7 @@ impl Consumer {
             no_ack,
             finished: false,
             channel,
+            outstanding: Arc::default(),
         }
     }
 
@@ -250,6 +336,73 @@ impl Consumer {
         self.channel.rpc(Method::BasicCancel(cancel), timeout).await.map(drop)
     }
 
+    /// Stops consuming gracefully, by `deadline`: cancels the consumer (`basic.cancel`,
+    /// waiting for `cancel-ok`, after which the broker sends it nothing more), requeues
+    /// the deliveries buffered but never yielded (a no-ack consumer hands them out in
+    /// [`Drained::buffered`] instead), then waits until every delivery this consumer
+    /// yielded is settled ([`Delivery::ack`], `nack`, `reject`) or dropped, and returns.
+    ///
+    /// Settles are queued for the connection, which sends them before anything sent on
+    /// the channel afterwards. A delivery settled through
+    /// [`Channel::basic_ack`](super::Channel::basic_ack) instead of its own methods
+    /// counts when it is dropped; one dropped unsettled stays unacknowledged until its
+    /// channel closes. What the application still holds at the deadline is counted in
+    /// [`Drained::unsettled`]. If the cancel itself does not finish by the deadline, the
+    /// error is [`Error::Timeout`] `{ operation: "drain" }` and the consumer is dropped
+    /// (which cancels it and requeues its buffer).
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: warren::client::Consumer) -> Result<(), warren::Error> {
+    /// use std::time::{Duration, Instant};
+    /// // On shutdown: stop taking work, let the workers finish for up to 10 s.
+    /// let drained = consumer.drain(Instant::now() + Duration::from_secs(10)).await?;
+    /// if drained.unsettled > 0 {
+    ///     eprintln!("{} deliveries still in progress", drained.unsettled);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn drain(mut self, deadline: Instant) -> Result<Drained, Error> {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if !self.finished {
+            tokio::time::timeout_at(deadline, self.cancel())
+                .await
+                .unwrap_or(Err(Error::Timeout { operation: "drain" }))?;
+        }
+        // After cancel-ok the stream ends once the buffer is through.
+        let (mut requeued, mut buffered) = (0, Vec::new());
+        let generation = self.channel.handle.shared.generation.load(Ordering::Acquire);
+        while !self.finished {
+            let next = std::future::poll_fn(|cx| self.rx.poll_next(cx));
+            let Ok(next) = tokio::time::timeout_at(deadline, next).await else {
+                break; // the drop requeues the rest
+            };
+            let Some(d) = next else {
+                self.finished = true;
+                break;
+            };
+            if self.no_ack {
+                let delivery = Delivery::from_proto(d, self.channel.clone());
+                delivery.mark_settled(true);
+                buffered.push(delivery);
+            } else if d.tag.generation() == generation
+                && self
+                    .channel
+                    .settle_queued(d.tag, Settle::Reject { requeue: true })
+                    .await
+                    .is_ok()
+            {
+                requeued += 1;
+            }
+        }
+        let unsettled = self.outstanding.settled_by(deadline).await;
+        Ok(Drained {
+            requeued,
+            buffered,
+            unsettled,
+        })
+    }
+
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Delivery, Error>>> {
         if self.finished {
             return Poll::Ready(None);
@@ -270,9 +423,12 @@ impl Consumer {
                 // acked any more.
                 continue;
             }
-            let delivery = Delivery::from_proto(d, self.channel.clone());
+            let mut delivery = Delivery::from_proto(d, self.channel.clone());
             // A no-ack delivery is settled on arrival: settling it again is refused here.
             delivery.mark_settled(self.no_ack);
+            if !self.no_ack {
+                delivery.held = Some(self.outstanding.take());
+            }
             return Poll::Ready(Some(Ok(delivery)));
         }
     }

@@ -53,7 +53,7 @@ pub use channel::{Channel, QueueInfo, Returns};
 pub use config::ConnectionConfig;
 pub use confirm::{Confirmation, Confirmed};
 pub use connection::Connection;
-pub use consumer::{Consumer, Delivery, GetMessage};
+pub use consumer::{Consumer, Delivery, Drained, GetMessage};
 pub use metrics::Metrics;
 pub use options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
