@@ -371,7 +371,8 @@ impl Channel {
 
     /// Limits unacknowledged deliveries: per consumer, or for the whole channel when
     /// `global` (RabbitMQ's reading). 0 means no limit. Also sizes the buffers of
-    /// consumers started afterwards.
+    /// consumers started afterwards. RabbitMQ 4.3 refuses `global` by default (it closes
+    /// the connection, see [`Error::deprecated_feature`]): use a per-consumer prefetch.
     pub async fn basic_qos(&self, prefetch_count: u16, global: bool) -> Result<(), Error> {
         let m = BasicQos {
             prefetch_size: 0,

@@ -263,10 +263,11 @@ pub struct GetMessage {
 /// wake-up of the connection per batch, not one per message.
 ///
 /// The stream ends (`None`) after [`cancel`](Self::cancel). When the server cancels the
-/// consumer (its queue was deleted) or the channel or connection closes, the last item
-/// is an `Err` saying why ([`Error::ConsumerCancelled`] for a server cancel,
-/// [`Error::ChannelClosed`], [`Error::ConnectionLost`]...),
-/// then `None`.
+/// consumer (its queue was deleted, or with RabbitMQ 4.3 it kept a delivery past its
+/// consumer timeout: [`CancelReason`](crate::error::CancelReason)) or the channel or
+/// connection closes, the last item is an `Err` saying why ([`Error::ConsumerCancelled`]
+/// for a server cancel, [`Error::ChannelClosed`], [`Error::ConnectionLost`]...), then
+/// `None`.
 ///
 /// Dropping a consumer cancels it and requeues the deliveries it had buffered but not
 /// yielded. To stop without losing or stranding anything, [`drain`](Self::drain) it.
