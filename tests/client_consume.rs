@@ -598,3 +598,34 @@ async fn drain_gives_up_at_the_deadline_and_counts_what_is_still_held() {
     copy.reject(true).await.unwrap();
     conn.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn drain_after_the_server_cancelled_the_consumer_still_waits_for_the_workers() {
+    let (conn, ch) = channel().await;
+    ch.confirm_select().await.unwrap();
+    let q = exclusive_queue(&ch, "drain-cancelled").await;
+    publish_n(&ch, &q, 5).await;
+    ch.basic_qos(10, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let d = next(&mut consumer).await;
+    let started = std::time::Instant::now();
+    let worker = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        d.ack().await.unwrap();
+    });
+    ch.queue_delete(&q, QueueDeleteOptions::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let drained = within(10, "drain", consumer.drain(deadline)).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "drain waited for the worker's ack"
+    );
+    assert_eq!(drained.unsettled, 0);
+    worker.await.unwrap();
+    assert!(ch.is_open());
+    conn.close().await.unwrap();
+}

@@ -350,7 +350,9 @@ impl Consumer {
     /// channel closes. What the application still holds at the deadline is counted in
     /// [`Drained::unsettled`]. If the cancel itself does not finish by the deadline, the
     /// error is [`Error::Timeout`] `{ operation: "drain" }` and the consumer is dropped
-    /// (which cancels it and requeues its buffer).
+    /// (which cancels it and requeues its buffer). A consumer that already ended (the
+    /// server cancelled it, its channel closed) is not cancelled again; its buffer is
+    /// requeued where the channel still allows it.
     ///
     /// ```no_run
     /// # async fn run(consumer: warren::client::Consumer) -> Result<(), warren::Error> {
@@ -365,7 +367,8 @@ impl Consumer {
     /// ```
     pub async fn drain(mut self, deadline: Instant) -> Result<Drained, Error> {
         let deadline = tokio::time::Instant::from_std(deadline);
-        if !self.finished {
+        // A consumer the server cancelled, or whose channel closed, has nothing to cancel.
+        if !self.finished && self.end.reason.get().is_none() {
             tokio::time::timeout_at(deadline, self.cancel())
                 .await
                 .unwrap_or(Err(Error::Timeout { operation: "drain" }))?;
