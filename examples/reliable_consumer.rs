@@ -19,9 +19,10 @@ use std::time::Duration;
 
 use warren::Error;
 use warren::client::{
-    Channel, Connection, ConsumeOptions, Delivery, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions,
+    Channel, Connection, ConsumeOptions, Delivery, ExchangeDeclareOptions, PublishOptions, QueueArguments,
+    QueueDeclareOptions,
 };
-use warren::wire::{BasicProperties, FieldTable, FieldValue, ShortStr};
+use warren::wire::{BasicProperties, FieldTable, FieldValue};
 
 const WORK: &str = "warren.example.work";
 const RETRY: &str = "warren.example.work.retry";
@@ -29,10 +30,6 @@ const PARKED: &str = "warren.example.work.parked";
 const DLX: &str = "warren.example.dlx";
 const MAX_RETRIES: i64 = 3;
 const BASE_DELAY_MS: u64 = 100;
-
-fn key(k: &'static str) -> ShortStr {
-    ShortStr::from_static(k)
-}
 
 /// What handling a message can end in.
 enum Outcome {
@@ -52,10 +49,7 @@ async fn handle(body: &[u8], attempt: i64) -> Outcome {
 }
 
 async fn declare_topology(ch: &Channel) -> Result<(), Error> {
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
+    let durable = QueueDeclareOptions::durable();
     ch.exchange_declare(
         DLX,
         "direct",
@@ -69,13 +63,12 @@ async fn declare_topology(ch: &Channel) -> Result<(), Error> {
     ch.queue_declare(PARKED, durable, FieldTable::new()).await?;
     ch.queue_bind(PARKED, DLX, WORK, FieldTable::new()).await?;
     // Rejected work goes to the DLX (routing key: the work queue's name) and is parked.
-    let mut work_args = FieldTable::new();
-    work_args.insert(key("x-dead-letter-exchange"), FieldValue::from(DLX));
+    let work_args = QueueArguments::new().dead_letter_exchange(DLX);
     ch.queue_declare(WORK, durable, work_args).await?;
     // Expired retries go back to the work queue through the default exchange.
-    let mut retry_args = FieldTable::new();
-    retry_args.insert(key("x-dead-letter-exchange"), FieldValue::from(""));
-    retry_args.insert(key("x-dead-letter-routing-key"), FieldValue::from(WORK));
+    let retry_args = QueueArguments::new()
+        .dead_letter_exchange("")
+        .dead_letter_routing_key(WORK);
     ch.queue_declare(RETRY, durable, retry_args).await?;
     Ok(())
 }
@@ -91,12 +84,13 @@ fn retries(d: &Delivery) -> i64 {
 
 /// Republishes `d` to the delay queue with its attempt count; true once confirmed.
 async fn schedule_retry(publisher: &Channel, d: &Delivery, attempt: i64) -> Result<bool, Error> {
-    let delay = BASE_DELAY_MS << attempt.clamp(0, 16);
-    let mut props = d.properties.clone();
-    let mut headers = props.headers.take().unwrap_or_default();
-    headers.insert(key("x-retries"), FieldValue::I64(attempt + 1));
-    props.headers = Some(headers);
-    props.expiration = Some(ShortStr::try_from(delay.to_string()).map_err(|e| Error::InvalidArgument(e.to_string()))?);
+    let delay = Duration::from_millis(BASE_DELAY_MS << attempt.clamp(0, 16));
+    let props = d
+        .properties
+        .to_builder()
+        .header("x-retries", attempt + 1)
+        .expiration(delay)
+        .build()?;
     let confirmation = publisher
         .basic_publish("", RETRY, PublishOptions { mandatory: true }, props, d.body.clone())
         .await?;
@@ -112,11 +106,7 @@ async fn seed(ch: &Channel) -> Result<usize, Error> {
         ("m1", "ok"),
     ];
     for (id, body) in messages {
-        let props = BasicProperties {
-            message_id: Some(key(id)),
-            delivery_mode: Some(2),
-            ..Default::default()
-        };
+        let props = BasicProperties::builder().message_id(id).persistent().build()?;
         let confirmation = ch
             .basic_publish("", WORK, PublishOptions { mandatory: true }, props, body)
             .await?;

@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 
 use warren::Error;
 use warren::client::{Confirmation, Confirmed, Connection, ConnectionConfig, PublishOptions, QueueDeclareOptions};
-use warren::wire::{BasicProperties, FieldTable, ShortStr};
+use warren::wire::{BasicProperties, FieldTable};
 
 const QUEUE: &str = "warren.example.orders";
 /// Confirmations awaited at a time (the channel's own window also bounds this).
@@ -47,12 +47,11 @@ async fn main() -> Result<(), Error> {
     while !orders.is_empty() || !in_flight.is_empty() {
         // Keep up to IN_FLIGHT publishes unconfirmed, then settle the oldest.
         if let Some((id, routing_key)) = orders.pop_front().filter(|_| in_flight.len() < IN_FLIGHT) {
-            let props = BasicProperties {
-                delivery_mode: Some(2), // persistent: written to disk on a durable queue
-                message_id: Some(ShortStr::try_from(id.as_str()).map_err(|e| Error::InvalidArgument(e.to_string()))?),
-                content_type: Some(ShortStr::from_static("application/json")),
-                ..Default::default()
-            };
+            let props = BasicProperties::builder()
+                .persistent() // written to disk on a durable queue
+                .message_id(&id)
+                .content_type("application/json")
+                .build()?;
             let body = format!(r#"{{"order":"{id}"}}"#);
             let confirmation = ch
                 .basic_publish("", &routing_key, PublishOptions { mandatory: true }, props, body)

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use warren::Error;
 use warren::client::{Channel, Connection, ConsumeOptions, PublishOptions, QueueDeclareOptions};
-use warren::wire::{BasicProperties, FieldTable, ShortStr};
+use warren::wire::{BasicProperties, FieldTable};
 
 const QUEUE: &str = "warren.example.rpc";
 const REPLY_TO: &str = "amq.rabbitmq.reply-to";
@@ -28,10 +28,11 @@ async fn serve(ch: Channel) -> Result<(), Error> {
             .and_then(|s| s.parse().ok())
             .unwrap_or(0);
         if let Some(reply_to) = &request.properties.reply_to {
-            let props = BasicProperties {
-                correlation_id: request.properties.correlation_id.clone(),
-                ..Default::default()
-            };
+            let mut reply = BasicProperties::builder();
+            if let Some(id) = &request.properties.correlation_id {
+                reply = reply.correlation_id(id);
+            }
+            let props = reply.build()?;
             let _sent = ch
                 .basic_publish("", reply_to, PublishOptions::default(), props, (n * n).to_string())
                 .await?;
@@ -46,16 +47,11 @@ async fn main() -> Result<(), Error> {
     let url = std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into());
     let conn = Connection::connect(&url).await?;
 
+    // The server shares this connection: its request queue can be exclusive (RabbitMQ 4.3
+    // refuses queues that are neither durable nor exclusive).
     let server_ch = conn.open_channel().await?;
     server_ch
-        .queue_declare(
-            QUEUE,
-            QueueDeclareOptions {
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
+        .queue_declare(QUEUE, QueueDeclareOptions::exclusive(), FieldTable::new())
         .await?;
     let server = tokio::spawn(serve(server_ch));
 
@@ -75,11 +71,10 @@ async fn main() -> Result<(), Error> {
     let mut waiting = HashMap::new();
     for n in 1..=5i64 {
         let id = format!("req-{n}");
-        let props = BasicProperties {
-            reply_to: Some(ShortStr::from_static(REPLY_TO)),
-            correlation_id: Some(ShortStr::try_from(id.as_str()).map_err(|e| Error::InvalidArgument(e.to_string()))?),
-            ..Default::default()
-        };
+        let props = BasicProperties::builder()
+            .reply_to(REPLY_TO)
+            .correlation_id(&id)
+            .build()?;
         let _sent = ch
             .basic_publish("", QUEUE, PublishOptions { mandatory: true }, props, n.to_string())
             .await?;

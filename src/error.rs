@@ -16,8 +16,60 @@
 use std::fmt;
 use std::io;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::wire::{MethodId, ReplyCode, ShortStrTooLong};
+use crate::wire::{InvalidProperty, MethodId, ReplyCode, ShortStrTooLong};
+
+/// Why the server cancelled a consumer ([`Error::ConsumerCancelled`]).
+///
+/// The server's `basic.cancel` carries no reason: RabbitMQ sends the same
+/// `basic.cancel(consumer_tag, nowait = true)` when the consumer's queue is deleted and,
+/// since 4.3, when the consumer kept a delivery unacknowledged past its consumer timeout
+/// (RabbitMQ 4.2 and earlier closed the whole channel with 406 PRECONDITION_FAILED
+/// "delivery acknowledgement on channel N timed out" instead; 4.3 does so too for clients
+/// that do not announce `consumer_cancel_notify`, which warren does). warren tells them
+/// apart by what it knows: a timeout can only cancel a consumer whose channel holds a
+/// delivery unacknowledged for at least the consumer timeout, which is the consumer's
+/// `x-consumer-timeout` argument when it has one, else
+/// [`proto::Config::consumer_timeout`](crate::proto::Config::consumer_timeout)
+/// (RabbitMQ's default, 30 minutes: set it to the broker's `consumer_timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// The channel's oldest unacknowledged delivery had been held for `held`, at least the
+    /// consumer timeout: RabbitMQ 4.3 returned the timed-out deliveries to the queue (their
+    /// acks are ignored) and cancelled the consumer. Consume again to go on.
+    AckTimeout {
+        /// How long the oldest unacknowledged delivery of the channel had been held.
+        held: Duration,
+    },
+    /// Any other cancel: the queue was deleted, or (in a cluster) became unavailable.
+    QueueDeleted,
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CancelReason::AckTimeout { held } => write!(
+                f,
+                "a delivery stayed unacknowledged past the consumer timeout (held {} ms)",
+                held.as_millis()
+            ),
+            CancelReason::QueueDeleted => f.write_str("its queue was deleted or became unavailable"),
+        }
+    }
+}
+
+/// A deprecated RabbitMQ feature that RabbitMQ 4.3 refuses by default
+/// ([`Error::deprecated_feature`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DeprecatedFeature {
+    /// `transient_nonexcl_queues`: a queue declared neither durable nor exclusive.
+    TransientNonExclusiveQueues,
+    /// `global_qos`: `basic.qos` with `global` set.
+    GlobalQos,
+}
 
 /// Who ended a channel or a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -151,12 +203,14 @@ pub enum Error {
         /// The channel number.
         channel: u16,
     },
-    /// The server cancelled a consumer (`basic.cancel` from the server: its queue was
-    /// deleted, or the queue's leader moved). The consumer's stream ends with this; the
-    /// channel and the connection go on.
+    /// The server cancelled a consumer (`basic.cancel` from the server): see
+    /// [`CancelReason`] for why. The consumer's stream ends with this; the channel and the
+    /// connection go on.
     ConsumerCancelled {
         /// The consumer's tag.
         consumer_tag: String,
+        /// Why, as far as the client can tell.
+        reason: CancelReason,
     },
     /// The server has blocked publishing (`connection.blocked`) and the driver gave up
     /// waiting.
@@ -207,6 +261,38 @@ impl Error {
         }
     }
 
+    /// The deprecated RabbitMQ feature the server refused, when this is such a refusal.
+    /// RabbitMQ 4.3 denies some deprecated features by default: declaring a queue neither
+    /// durable nor exclusive, or `basic.qos` with `global`, makes it close the connection
+    /// with 541 INTERNAL_ERROR "Feature `transient_nonexcl_queues` is deprecated" (or
+    /// `global_qos`). Such a close is not [recoverable](Self::is_recoverable): the same
+    /// declare would be refused again.
+    pub fn deprecated_feature(&self) -> Option<DeprecatedFeature> {
+        let text = match self {
+            Error::ChannelClosed {
+                by: Initiator::Server,
+                text,
+                ..
+            }
+            | Error::ConnectionClosed {
+                by: Initiator::Server,
+                text,
+                ..
+            } => text,
+            _ => return None,
+        };
+        if !text.contains("is deprecated") {
+            return None;
+        }
+        if text.contains("`transient_nonexcl_queues`") {
+            Some(DeprecatedFeature::TransientNonExclusiveQueues)
+        } else if text.contains("`global_qos`") {
+            Some(DeprecatedFeature::GlobalQos)
+        } else {
+            None
+        }
+    }
+
     /// True when only a channel failed: the connection and its other channels go on.
     pub fn is_channel_error(&self) -> bool {
         matches!(self, Error::ChannelClosed { .. })
@@ -244,10 +330,11 @@ impl Error {
                 code,
                 ..
             } => {
-                matches!(
-                    *code,
-                    ReplyCode::CONNECTION_FORCED | ReplyCode::INTERNAL_ERROR | ReplyCode::RESOURCE_ERROR
-                )
+                self.deprecated_feature().is_none()
+                    && matches!(
+                        *code,
+                        ReplyCode::CONNECTION_FORCED | ReplyCode::INTERNAL_ERROR | ReplyCode::RESOURCE_ERROR
+                    )
             }
             Error::ConnectionClosed {
                 by: Initiator::Library, ..
@@ -277,9 +364,10 @@ impl Error {
     }
 
     /// The end of a consumer's stream when the server cancelled it.
-    pub(crate) fn consumer_cancelled(consumer_tag: &crate::wire::ShortStr) -> Self {
+    pub(crate) fn consumer_cancelled(consumer_tag: &crate::wire::ShortStr, reason: CancelReason) -> Self {
         Error::ConsumerCancelled {
             consumer_tag: consumer_tag.to_string(),
+            reason,
         }
     }
 
@@ -342,7 +430,13 @@ impl PartialEq for Error {
             (NotAllowed { reason }, NotAllowed { reason: r2 }) => reason == r2,
             (ChannelLimit { max }, ChannelLimit { max: m2 }) => max == m2,
             (ChannelNotOpen { channel }, ChannelNotOpen { channel: c2 }) => channel == c2,
-            (ConsumerCancelled { consumer_tag }, ConsumerCancelled { consumer_tag: t2 }) => consumer_tag == t2,
+            (
+                ConsumerCancelled { consumer_tag, reason },
+                ConsumerCancelled {
+                    consumer_tag: t2,
+                    reason: r2,
+                },
+            ) => consumer_tag == t2 && reason == r2,
             (Blocked, Blocked) | (NotConnected, NotConnected) | (Closed, Closed) => true,
             (Tls(a), Tls(b)) | (Uri(a), Uri(b)) => a == b,
             (Io(a), Io(b)) => Arc::ptr_eq(a, b),
@@ -358,16 +452,33 @@ fn write_method(f: &mut fmt::Formatter<'_>, method: &Option<MethodId>) -> fmt::R
     }
 }
 
+/// What to do instead of a deprecated feature the server refused.
+fn write_deprecation_hint(f: &mut fmt::Formatter<'_>, e: &Error) -> fmt::Result {
+    match e.deprecated_feature() {
+        Some(DeprecatedFeature::TransientNonExclusiveQueues) => f.write_str(
+            "; RabbitMQ 4.3+ refuses queues that are neither durable nor exclusive by default: \
+             declare the queue durable (with x-expires to clean it up) or exclusive",
+        ),
+        Some(DeprecatedFeature::GlobalQos) => f.write_str(
+            "; RabbitMQ 4.3+ refuses global QoS by default: use a per-consumer prefetch, \
+             basic_qos(count, false)",
+        ),
+        None => Ok(()),
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::ChannelClosed { by, code, text, method } => {
                 write!(f, "channel closed by {by}: {code} {text}")?;
-                write_method(f, method)
+                write_method(f, method)?;
+                write_deprecation_hint(f, self)
             }
             Error::ConnectionClosed { by, code, text, method } => {
                 write!(f, "connection closed by {by}: {code} {text}")?;
-                write_method(f, method)
+                write_method(f, method)?;
+                write_deprecation_hint(f, self)
             }
             Error::ConnectionLost { reason, source } => match source {
                 Some(e) => write!(f, "connection lost: {reason}: {e}"),
@@ -402,8 +513,8 @@ impl fmt::Display for Error {
             Error::NotAllowed { reason } => write!(f, "not allowed: {reason}"),
             Error::ChannelLimit { max } => write!(f, "all {max} channel numbers are in use"),
             Error::ChannelNotOpen { channel } => write!(f, "channel {channel} is not open"),
-            Error::ConsumerCancelled { consumer_tag } => {
-                write!(f, "the server cancelled consumer {consumer_tag} (queue deleted?)")
+            Error::ConsumerCancelled { consumer_tag, reason } => {
+                write!(f, "the server cancelled consumer {consumer_tag}: {reason}")
             }
             Error::Blocked => f.write_str("the server blocked publishing"),
             Error::NotConnected => f.write_str("the connection is not open yet"),
@@ -435,6 +546,15 @@ impl From<io::Error> for Error {
 /// `Result<_, Error>`.
 impl From<ShortStrTooLong> for Error {
     fn from(e: ShortStrTooLong) -> Self {
+        Error::InvalidArgument(e.to_string())
+    }
+}
+
+/// A property too long for its type, from
+/// [`PropertiesBuilder::build`](crate::wire::PropertiesBuilder::build): `?` works on it
+/// in functions returning `Result<_, Error>`.
+impl From<InvalidProperty> for Error {
+    fn from(e: InvalidProperty) -> Self {
         Error::InvalidArgument(e.to_string())
     }
 }

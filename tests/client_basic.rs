@@ -77,7 +77,7 @@ async fn publish_and_get_roundtrip() {
     // Closing again is fine; the channel reports the close.
     conn.close().await.unwrap();
     assert!(
-        ch.queue_declare(&q, QueueDeclareOptions::default(), FieldTable::new())
+        ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
             .await
             .is_err()
     );
@@ -230,7 +230,7 @@ async fn topology_exchanges_queues_bindings() {
     .unwrap();
     // Queue delete reports the messages it held.
     let dq = unique("del");
-    ch.queue_declare(&dq, QueueDeclareOptions::default(), FieldTable::new())
+    ch.queue_declare(&dq, QueueDeclareOptions::exclusive(), FieldTable::new())
         .await
         .unwrap();
     ch.confirm_select().await.unwrap();
@@ -254,6 +254,7 @@ async fn no_wait_declares() {
             &q,
             QueueDeclareOptions {
                 no_wait: true,
+                exclusive: true,
                 auto_delete: true,
                 ..Default::default()
             },
@@ -299,6 +300,7 @@ async fn no_wait_declares() {
             "",
             QueueDeclareOptions {
                 no_wait: true,
+                exclusive: true,
                 ..Default::default()
             },
             FieldTable::new()
@@ -469,7 +471,6 @@ async fn thousand_channels_on_one_connection() {
 async fn qos_and_tx_commit_rollback() {
     let (conn, ch) = channel().await;
     ch.basic_qos(5, false).await.unwrap();
-    ch.basic_qos(50, true).await.unwrap();
     let q = unique("tx");
     ch.queue_declare(
         &q,
@@ -537,6 +538,7 @@ async fn cancelled_rpc_leaves_the_channel_consistent() {
         let fut = ch.queue_declare(
             &q,
             QueueDeclareOptions {
+                exclusive: true,
                 auto_delete: true,
                 ..Default::default()
             },
@@ -549,6 +551,7 @@ async fn cancelled_rpc_leaves_the_channel_consistent() {
         .queue_declare(
             &q,
             QueueDeclareOptions {
+                exclusive: true,
                 auto_delete: true,
                 ..Default::default()
             },
@@ -565,6 +568,7 @@ async fn cancelled_rpc_leaves_the_channel_consistent() {
         .queue_declare(
             &q,
             QueueDeclareOptions {
+                exclusive: true,
                 auto_delete: true,
                 ..Default::default()
             },

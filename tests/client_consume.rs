@@ -11,6 +11,7 @@ use common::*;
 use futures_core::Stream;
 use warren::Error;
 use warren::client::*;
+use warren::error::CancelReason;
 use warren::wire::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
 async fn publish_n(ch: &Channel, q: &str, n: usize) {
@@ -165,16 +166,9 @@ async fn multiple_ack_and_nack() {
 async fn double_ack_and_stale_ack_are_typed_errors() {
     let (conn, ch) = channel().await;
     let q = unique("double");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            auto_delete: false,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     publish_n(&ch, &q, 3).await;
     ch.basic_qos(10, false).await.unwrap();
     let mut consumer = ch
@@ -287,7 +281,7 @@ async fn a_clone_or_a_recovered_delivery_is_refused_like_a_second_basic_ack() {
 async fn server_cancel_on_queue_delete_ends_the_stream() {
     let (conn, ch) = channel().await;
     let q = unique("cancelled");
-    ch.queue_declare(&q, QueueDeclareOptions::default(), FieldTable::new())
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
         .await
         .unwrap();
     publish_n(&ch, &q, 1).await;
@@ -301,7 +295,10 @@ async fn server_cancel_on_queue_delete_ends_the_stream() {
     other.queue_delete(&q, QueueDeleteOptions::default()).await.unwrap();
     let end = within(10, "cancel", consumer.next()).await;
     match end {
-        Some(Err(Error::ConsumerCancelled { consumer_tag })) => assert_eq!(consumer_tag, consumer.tag().as_str()),
+        Some(Err(Error::ConsumerCancelled {
+            consumer_tag,
+            reason: CancelReason::QueueDeleted,
+        })) => assert_eq!(consumer_tag, consumer.tag().as_str()),
         other => panic!("expected the consumer-cancelled error, got {other:?}"),
     }
     assert!(consumer.next().await.is_none());
@@ -554,4 +551,144 @@ async fn wait_until(mut done: impl FnMut() -> bool, what: &str) {
         assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+}
+
+#[tokio::test]
+async fn drain_with_messages_in_flight_loses_nothing_and_leaves_nothing_unacked() {
+    const TOTAL: usize = 200;
+    const TAKEN: usize = 60;
+    let (conn, ch) = channel().await;
+    ch.confirm_select().await.unwrap();
+    let q = exclusive_queue(&ch, "drain").await;
+    publish_n(&ch, &q, TOTAL).await;
+    ch.basic_qos(100, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    // Workers take a while over each message; the consumer's buffer fills behind them.
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for i in 0..TAKEN {
+        let d = next(&mut consumer).await;
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300 + (i as u64 * 37) % 400)).await;
+            d.ack().await.unwrap();
+            acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+    // Let the broker fill the prefetch window (100): 40 more deliveries are buffered, not
+    // yielded. The workers are all still busy when the drain starts.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(acked.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let drained = within(15, "drain", consumer.drain(deadline)).await.unwrap();
+    assert_eq!(drained.unsettled, 0, "every worker settled in time");
+    assert_eq!(
+        acked.load(std::sync::atomic::Ordering::SeqCst),
+        TAKEN,
+        "drain returned only after the workers' acks"
+    );
+    assert!(drained.requeued >= 40, "the prefetch window was buffered: {drained:?}");
+    assert!(drained.buffered.is_empty());
+    // Every message not acked is ready again, with the channel still open (closing it
+    // would requeue what it left unacknowledged): none was lost, none is left unacked.
+    // RabbitMQ answers the count ahead of requeues it has not applied yet: poll.
+    let info = within(10, "every unacked message ready again", async {
+        loop {
+            let info = passive_declare(&ch, &q).await.unwrap();
+            if info.message_count as usize == TOTAL - TAKEN {
+                return info;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(info.consumer_count, 0, "the consumer is cancelled");
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn drain_hands_out_what_a_no_ack_consumer_buffered() {
+    const TOTAL: usize = 50;
+    let (conn, ch) = channel().await;
+    ch.confirm_select().await.unwrap();
+    let q = exclusive_queue(&ch, "drain-noack").await;
+    publish_n(&ch, &q, TOTAL).await;
+    let no_ack = ConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
+    let mut consumer = ch.basic_consume(&q, "", no_ack, FieldTable::new()).await.unwrap();
+    for _ in 0..5 {
+        next(&mut consumer).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let drained = within(15, "drain", consumer.drain(deadline)).await.unwrap();
+    assert_eq!((drained.requeued, drained.unsettled), (0, 0));
+    let left = passive_declare(&ch, &q).await.unwrap().message_count as usize; // no requeue to wait for
+    assert_eq!(5 + drained.buffered.len() + left, TOTAL, "every message is somewhere");
+    assert!(!drained.buffered.is_empty(), "the broker had sent more than 5");
+    for d in &drained.buffered {
+        assert!(d.ack().await.is_err(), "a no-ack delivery cannot be settled");
+    }
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn drain_gives_up_at_the_deadline_and_counts_what_is_still_held() {
+    let (conn, ch) = channel().await;
+    ch.confirm_select().await.unwrap();
+    let q = exclusive_queue(&ch, "drain-deadline").await;
+    publish_n(&ch, &q, 3).await;
+    ch.basic_qos(10, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let held = next(&mut consumer).await;
+    let dropped = next(&mut consumer).await;
+    let copy = dropped.clone();
+    drop(dropped); // dropped unsettled: no longer waited for
+    let started = std::time::Instant::now();
+    let drained = within(5, "drain", consumer.drain(started + Duration::from_millis(300)))
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!((drained.requeued, drained.unsettled), (1, 1), "{drained:?}");
+    held.ack().await.unwrap();
+    copy.reject(true).await.unwrap();
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn drain_after_the_server_cancelled_the_consumer_still_waits_for_the_workers() {
+    let (conn, ch) = channel().await;
+    ch.confirm_select().await.unwrap();
+    let q = exclusive_queue(&ch, "drain-cancelled").await;
+    publish_n(&ch, &q, 5).await;
+    ch.basic_qos(10, false).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let d = next(&mut consumer).await;
+    let started = std::time::Instant::now();
+    let worker = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        d.ack().await.unwrap();
+    });
+    ch.queue_delete(&q, QueueDeleteOptions::default()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let drained = within(10, "drain", consumer.drain(deadline)).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "drain waited for the worker's ack"
+    );
+    assert_eq!(drained.unsettled, 0);
+    worker.await.unwrap();
+    assert!(ch.is_open());
+    conn.close().await.unwrap();
 }

@@ -49,7 +49,7 @@ print("published")
 async fn warren_consumes_what_pika_published() {
     let (conn, ch) = channel().await;
     let q = unique("from-pika");
-    ch.queue_declare(&q, QueueDeclareOptions::default(), FieldTable::new())
+    ch.queue_declare(&q, QueueDeclareOptions::durable(), FieldTable::new())
         .await
         .unwrap();
     let url = amqp_url();
@@ -165,7 +165,7 @@ async fn pika_consumes_what_warren_published() {
     let (conn, ch) = channel().await;
     ch.confirm_select().await.unwrap();
     let q = unique("to-pika");
-    ch.queue_declare(&q, QueueDeclareOptions::default(), FieldTable::new())
+    ch.queue_declare(&q, QueueDeclareOptions::durable(), FieldTable::new())
         .await
         .unwrap();
     let mut nested = FieldTable::new();

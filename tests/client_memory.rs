@@ -45,13 +45,20 @@ fn config(budget: usize) -> ConnectionConfig {
     config
 }
 
+/// The tests' queues are filled and read by different connections, so they cannot be
+/// exclusive; durable (RabbitMQ 4.3 refuses transient non-exclusive queues), and deleted
+/// by the broker a minute after their last use.
+fn expires_unused() -> QueueArguments {
+    QueueArguments::new().expires(Duration::from_secs(60))
+}
+
 /// Fills a fresh queue with `n` messages of `size` bytes (one shared body) from a
 /// connection of its own, closed before this returns.
 async fn fill(q: &str, n: usize, size: usize) {
     let conn = connect().await;
     let ch = conn.open_channel().await.unwrap();
     ch.confirm_select().await.unwrap();
-    ch.queue_declare(q, QueueDeclareOptions::default(), FieldTable::new())
+    ch.queue_declare(q, QueueDeclareOptions::durable(), expires_unused())
         .await
         .unwrap();
     let body = Bytes::from(vec![7u8; size]);
@@ -174,7 +181,7 @@ async fn publish_large(q: &str, n: usize, size: usize, budget: usize) -> (usize,
     let conn = connect_config(config).await;
     let ch = conn.open_channel().await.unwrap();
     ch.confirm_select().await.unwrap();
-    ch.queue_declare(q, QueueDeclareOptions::default(), FieldTable::new())
+    ch.queue_declare(q, QueueDeclareOptions::durable(), expires_unused())
         .await
         .unwrap();
     let base = rss();

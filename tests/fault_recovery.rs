@@ -500,16 +500,9 @@ async fn deleted_entities_stay_deleted_and_failures_are_reported() {
     let clash = unique("rec.clash");
     let kept = unique("rec.kept");
     for q in [&gone, &clash, &kept] {
-        ch.queue_declare(
-            q,
-            QueueDeclareOptions {
-                auto_delete: false,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
-        .await
-        .unwrap();
+        ch.queue_declare(q, QueueDeclareOptions::durable(), FieldTable::new())
+            .await
+            .unwrap();
     }
     ch.queue_delete(&gone, QueueDeleteOptions::default()).await.unwrap();
     // Someone else re-creates `clash` with other arguments: it cannot be re-declared as ours.
@@ -520,7 +513,7 @@ async fn deleted_entities_stay_deleted_and_failures_are_reported() {
     dch.queue_delete(&clash, QueueDeleteOptions::default()).await.unwrap();
     let mut args = FieldTable::new();
     args.insert(ShortStr::from_static("x-max-length"), 5);
-    dch.queue_declare(&clash, QueueDeclareOptions::default(), args)
+    dch.queue_declare(&clash, QueueDeclareOptions::durable(), args)
         .await
         .unwrap();
     // The direct connection survives the cut only if it recovers too: it does (default on).
@@ -778,6 +771,7 @@ async fn trickled_and_delayed_links_work_and_recover() {
     ch.queue_declare(
         &queue,
         QueueDeclareOptions {
+            durable: true,
             auto_delete: true,
             ..Default::default()
         },
@@ -839,6 +833,7 @@ async fn cancelled_auto_delete_queue_is_not_restored() {
     ch.queue_declare(
         &queue,
         QueueDeclareOptions {
+            durable: true,
             auto_delete: true,
             ..Default::default()
         },

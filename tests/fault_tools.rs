@@ -291,7 +291,7 @@ async fn a_consumer_only_connection_acks_through_an_alarm_that_blocks_a_publishe
         .unwrap();
     let queue = unique("alarm");
     let cch = consumer.open_channel().await.unwrap();
-    cch.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::new())
+    cch.queue_declare(&queue, QueueDeclareOptions::durable(), FieldTable::new())
         .await
         .unwrap();
     let pch = publisher.open_channel().await.unwrap();

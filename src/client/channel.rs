@@ -262,13 +262,19 @@ impl Channel {
 
     /// Declares a queue; an empty `queue` asks the server to name it (see
     /// [`QueueInfo::name`]). `arguments` carry `x-queue-type`, `x-max-length`,
-    /// `x-dead-letter-exchange`, `x-message-ttl`...
+    /// `x-dead-letter-exchange`, `x-message-ttl`...: typed as [`QueueArguments`](super::QueueArguments),
+    /// or a raw [`FieldTable`].
+    ///
+    /// RabbitMQ 4.3 refuses a queue that is neither durable nor exclusive by default (it
+    /// closes the connection with 541, `transient_nonexcl_queues`): declare queues
+    /// `durable`, or `exclusive` to the connection.
     pub async fn queue_declare(
         &self,
         queue: &str,
         options: QueueDeclareOptions,
-        arguments: FieldTable,
+        arguments: impl Into<FieldTable>,
     ) -> Result<QueueInfo, Error> {
+        let arguments = arguments.into();
         if options.no_wait && queue.is_empty() {
             return Err(Error::InvalidArgument(
                 "a server-named queue cannot be declared with no_wait".into(),
@@ -365,7 +371,8 @@ impl Channel {
 
     /// Limits unacknowledged deliveries: per consumer, or for the whole channel when
     /// `global` (RabbitMQ's reading). 0 means no limit. Also sizes the buffers of
-    /// consumers started afterwards.
+    /// consumers started afterwards. RabbitMQ 4.3 refuses `global` by default (it closes
+    /// the connection, see [`Error::deprecated_feature`]): use a per-consumer prefetch.
     pub async fn basic_qos(&self, prefetch_count: u16, global: bool) -> Result<(), Error> {
         let m = BasicQos {
             prefetch_size: 0,
@@ -575,14 +582,16 @@ impl Channel {
     }
 
     /// Starts a consumer on `queue`. An empty `consumer_tag` lets the server choose one
-    /// ([`Consumer::tag`]). `arguments` carry e.g. `x-priority` or `x-stream-offset`.
+    /// ([`Consumer::tag`]). `arguments` carry e.g. `x-priority` or `x-stream-offset`:
+    /// typed as [`ConsumerArguments`](super::ConsumerArguments), or a raw [`FieldTable`].
     pub async fn basic_consume(
         &self,
         queue: &str,
         consumer_tag: &str,
         options: ConsumeOptions,
-        arguments: FieldTable,
+        arguments: impl Into<FieldTable>,
     ) -> Result<Consumer, Error> {
+        let arguments = arguments.into();
         let m = BasicConsume {
             queue: short("queue", queue)?,
             consumer_tag: short("consumer tag", consumer_tag)?,

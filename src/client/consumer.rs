@@ -1,9 +1,10 @@
 //! Consumers ([`Consumer`], a bounded `Stream`) and the messages they yield ([`Delivery`]).
 
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use super::command::Command;
 use super::handle::ChannelInner;
@@ -32,13 +33,84 @@ use crate::wire::{BasicCancel, Method, ShortStr};
 /// costs one queue push per message.
 pub type Delivery = proto::Delivery<Settler>;
 
-/// What settles a [`Delivery`]: its channel.
-#[derive(Debug, Clone)]
-pub struct Settler(Arc<ChannelInner>);
+/// What settles a [`Delivery`]: its channel, and for the handle a consumer yielded (not
+/// its clones) its share of the consumer's [`HandedOut`], given back by the first
+/// settle or the drop.
+#[derive(Debug)]
+pub struct Settler {
+    channel: Arc<ChannelInner>,
+    held: Option<Held>,
+}
+
+impl Clone for Settler {
+    fn clone(&self) -> Self {
+        Settler::new(self.channel.clone())
+    }
+}
 
 impl Settler {
     pub(crate) fn new(channel: Arc<ChannelInner>) -> Self {
-        Settler(channel)
+        Settler { channel, held: None }
+    }
+}
+
+/// The deliveries a manual-ack consumer handed out and nobody settled (or dropped) yet,
+/// which [`Consumer::drain`] waits for.
+#[derive(Debug, Default)]
+pub(crate) struct HandedOut {
+    count: AtomicUsize,
+    /// A drain waits: the last release wakes it.
+    draining: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl HandedOut {
+    fn take(self: &Arc<Self>) -> Held {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        Held {
+            handed_out: self.clone(),
+            released: AtomicBool::new(false),
+        }
+    }
+
+    fn release(&self) {
+        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 && self.draining.load(Ordering::SeqCst) {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Waits until nothing is handed out, or `deadline`; returns what still is.
+    async fn settled_by(&self, deadline: tokio::time::Instant) -> usize {
+        self.draining.store(true, Ordering::SeqCst);
+        loop {
+            let mut notified = pin!(self.notify.notified());
+            notified.as_mut().enable();
+            let left = self.count.load(Ordering::SeqCst);
+            if left == 0 || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.count.load(Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// One delivery's count in its consumer's [`HandedOut`].
+#[derive(Debug)]
+struct Held {
+    handed_out: Arc<HandedOut>,
+    released: AtomicBool,
+}
+
+impl Held {
+    fn release(&self) {
+        if !self.released.swap(true, Ordering::AcqRel) {
+            self.handed_out.release();
+        }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -64,7 +136,11 @@ impl proto::Delivery<Settler> {
     }
 
     async fn settle(&self, how: Settle) -> Result<(), Error> {
-        self.settler.0.settle(self.delivery_tag, how).await
+        self.settler.channel.settle(self.delivery_tag, how).await?;
+        if let Some(held) = &self.settler.held {
+            held.release();
+        }
+        Ok(())
     }
 }
 
@@ -96,13 +172,14 @@ pub struct GetMessage {
 /// wake-up of the connection per batch, not one per message.
 ///
 /// The stream ends (`None`) after [`cancel`](Self::cancel). When the server cancels the
-/// consumer (its queue was deleted) or the channel or connection closes, the last item
-/// is an `Err` saying why ([`Error::ConsumerCancelled`] for a server cancel,
-/// [`Error::ChannelClosed`], [`Error::ConnectionLost`]...),
-/// then `None`.
+/// consumer (its queue was deleted, or with RabbitMQ 4.3 it kept a delivery past its
+/// consumer timeout: [`CancelReason`](crate::error::CancelReason)) or the channel or
+/// connection closes, the last item is an `Err` saying why ([`Error::ConsumerCancelled`]
+/// for a server cancel, [`Error::ChannelClosed`], [`Error::ConnectionLost`]...), then
+/// `None`.
 ///
 /// Dropping a consumer cancels it and requeues the deliveries it had buffered but not
-/// yielded.
+/// yielded. To stop without losing or stranding anything, [`drain`](Self::drain) it.
 #[derive(Debug)]
 pub struct Consumer {
     rx: DeliveryReceiver,
@@ -111,6 +188,22 @@ pub struct Consumer {
     no_ack: bool,
     finished: bool,
     channel: Arc<ChannelInner>,
+    handed_out: Arc<HandedOut>,
+}
+
+/// What [`Consumer::drain`] did.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Drained {
+    /// Deliveries buffered but never yielded, requeued (`basic.reject` with requeue): the
+    /// broker delivers them again, to this or another consumer.
+    pub requeued: usize,
+    /// For a no-ack consumer: deliveries buffered but never yielded, handed out here (the
+    /// broker already forgot them; nothing can requeue them).
+    pub buffered: Vec<Delivery>,
+    /// Deliveries the application still held unsettled at the deadline (0: every one
+    /// was acked, nacked, rejected or dropped in time).
+    pub unsettled: usize,
 }
 
 impl Consumer {
@@ -128,6 +221,7 @@ impl Consumer {
             no_ack,
             finished: false,
             channel,
+            handed_out: Arc::default(),
         }
     }
 
@@ -152,6 +246,74 @@ impl Consumer {
         self.channel.rpc(Method::BasicCancel(cancel), timeout).await.map(drop)
     }
 
+    /// Stops consuming gracefully, by `deadline`: cancels the consumer (`basic.cancel`,
+    /// waiting for `cancel-ok`, after which the broker sends it nothing more), requeues
+    /// the deliveries buffered but never yielded (a no-ack consumer hands them out in
+    /// [`Drained::buffered`] instead), then waits until every delivery this consumer
+    /// yielded is settled ([`Delivery::ack`], `nack`, `reject`) or dropped, and returns.
+    ///
+    /// Settles are queued for the connection, which sends them before anything sent on
+    /// the channel afterwards. A delivery settled through
+    /// [`Channel::basic_ack`](super::Channel::basic_ack) instead of its own methods
+    /// counts when it is dropped; one dropped unsettled stays unacknowledged until its
+    /// channel closes. What the application still holds at the deadline is counted in
+    /// [`Drained::unsettled`]. If the cancel itself does not finish by the deadline, the
+    /// error is [`Error::Timeout`] `{ operation: "drain" }` and the consumer is dropped
+    /// (which cancels it and requeues its buffer). A consumer that already ended (the
+    /// server cancelled it, its channel closed) is not cancelled again; its buffer is
+    /// requeued where the channel still allows it.
+    ///
+    /// ```no_run
+    /// # async fn run(consumer: warren::client::Consumer) -> Result<(), warren::Error> {
+    /// use std::time::{Duration, Instant};
+    /// // On shutdown: stop taking work, let the workers finish for up to 10 s.
+    /// let drained = consumer.drain(Instant::now() + Duration::from_secs(10)).await?;
+    /// if drained.unsettled > 0 {
+    ///     eprintln!("{} deliveries still in progress", drained.unsettled);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn drain(mut self, deadline: Instant) -> Result<Drained, Error> {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        // A consumer the server cancelled, or whose channel closed, has nothing to cancel.
+        if !self.finished && self.end.reason.get().is_none() {
+            tokio::time::timeout_at(deadline, self.cancel())
+                .await
+                .unwrap_or(Err(Error::Timeout { operation: "drain" }))?;
+        }
+        // After cancel-ok the stream ends once the buffer is through.
+        let (mut requeued, mut buffered) = (0, Vec::new());
+        let generation = self.channel.handle.shared.generation.load(Ordering::Acquire);
+        while !self.finished {
+            let next = std::future::poll_fn(|cx| self.rx.poll_next(cx));
+            let Ok(next) = tokio::time::timeout_at(deadline, next).await else {
+                break; // the drop requeues the rest
+            };
+            let Some(d) = next else {
+                self.finished = true;
+                break;
+            };
+            if self.no_ack {
+                buffered.push(d.with_settler(Settler::new(self.channel.clone())));
+            } else if d.delivery_tag.generation() == generation
+                && self
+                    .channel
+                    .settle(d.delivery_tag, Settle::Reject { requeue: true })
+                    .await
+                    .is_ok()
+            {
+                requeued += 1;
+            }
+        }
+        let unsettled = self.handed_out.settled_by(deadline).await;
+        Ok(Drained {
+            requeued,
+            buffered,
+            unsettled,
+        })
+    }
+
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Delivery, Error>>> {
         if self.finished {
             return Poll::Ready(None);
@@ -172,7 +334,11 @@ impl Consumer {
                 // acked any more.
                 continue;
             }
-            return Poll::Ready(Some(Ok(d.with_settler(Settler::new(self.channel.clone())))));
+            let mut settler = Settler::new(self.channel.clone());
+            if !self.no_ack {
+                settler.held = Some(self.handed_out.take());
+            }
+            return Poll::Ready(Some(Ok(d.with_settler(settler))));
         }
     }
 }

@@ -26,6 +26,7 @@
 //! Everything is bounded: the command queue to the connection task, each consumer's
 //! buffer, and the unconfirmed publishes per channel.
 
+mod arguments;
 mod channel;
 mod command;
 mod config;
@@ -45,11 +46,14 @@ mod transport;
 mod wake;
 
 pub use crate::proto::{ChannelId, DeliveryTag, Returned, Sasl, Tune};
+pub use arguments::{
+    ConsumerArguments, DeadLetterStrategy, LeaderLocator, Overflow, QueueArguments, QueueType, StreamOffset,
+};
 pub use channel::{Channel, QueueInfo, Returns};
 pub use config::ConnectionConfig;
 pub use confirm::{Confirmation, Confirmed};
 pub use connection::Connection;
-pub use consumer::{Consumer, Delivery, GetMessage, Settler};
+pub use consumer::{Consumer, Delivery, Drained, GetMessage, Settler};
 pub use metrics::Metrics;
 pub use options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,

@@ -110,6 +110,18 @@ pub struct ExchangeDeleteOptions {
 }
 
 /// Flags of `queue.declare`.
+///
+/// The default declares a queue that is neither durable nor exclusive, which RabbitMQ 4.3
+/// refuses by default (`transient_nonexcl_queues`, see
+/// [`Error::deprecated_feature`](crate::Error::deprecated_feature)): start from
+/// [`durable`](Self::durable) or [`exclusive`](Self::exclusive) instead.
+///
+/// ```
+/// use warren::client::QueueDeclareOptions;
+/// let work = QueueDeclareOptions::durable();
+/// let replies = QueueDeclareOptions { auto_delete: true, ..QueueDeclareOptions::exclusive() };
+/// assert!(work.durable && replies.exclusive && replies.auto_delete);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct QueueDeclareOptions {
     /// Only check that the queue exists (404 closes the channel if not).
@@ -123,6 +135,30 @@ pub struct QueueDeclareOptions {
     /// Do not wait for `declare-ok`: the result then has zero counts and the name as
     /// given (a server-named queue cannot be declared this way).
     pub no_wait: bool,
+}
+
+impl QueueDeclareOptions {
+    /// A durable queue: it survives a broker restart.
+    pub const fn durable() -> Self {
+        QueueDeclareOptions {
+            passive: false,
+            durable: true,
+            exclusive: false,
+            auto_delete: false,
+            no_wait: false,
+        }
+    }
+
+    /// An exclusive queue: used only by this connection, deleted when it closes.
+    pub const fn exclusive() -> Self {
+        QueueDeclareOptions {
+            passive: false,
+            durable: false,
+            exclusive: true,
+            auto_delete: false,
+            no_wait: false,
+        }
+    }
 }
 
 /// Flags of `queue.delete`.

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::{ChannelId, DeliveryTag};
 use crate::error::Error;
@@ -64,8 +65,17 @@ struct Ledger {
     generation: u32,
     /// False once the channel or its connection ended: every tag is stale.
     live: bool,
-    /// Ascending tags, and whether each one's settle is claimed but not yet written.
-    tags: VecDeque<(u64, bool)>,
+    /// Ascending tags, oldest first.
+    tags: VecDeque<Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    tag: u64,
+    /// Its settle is claimed but not yet written.
+    claimed: bool,
+    /// When it arrived, if the state machine was told the time.
+    at: Option<Instant>,
 }
 
 /// A settle the ledger accepted; only [`Outstanding::claim`] makes one.
@@ -123,28 +133,40 @@ impl Outstanding {
         }
         let unknown = Error::UnknownDeliveryTag { tag: tag.tag };
         let at = ledger.position(tag.tag).ok_or(unknown.clone())?;
-        if ledger.tags[at].1 {
+        if ledger.tags[at].claimed {
             return Err(unknown);
         }
         if how.is_multiple() {
-            ledger.tags.range_mut(..=at).for_each(|t| t.1 = true);
+            ledger.tags.range_mut(..=at).for_each(|e| e.claimed = true);
         } else {
-            ledger.tags[at].1 = true;
+            ledger.tags[at].claimed = true;
         }
         Ok(Claimed { tag, how })
     }
 
-    /// Records a delivery that needs a settle.
-    pub(super) fn push(&self, tag: u64) {
+    /// Records a delivery that needs a settle, received `at`.
+    pub(super) fn push(&self, tag: u64, at: Option<Instant>) {
         let mut ledger = self.ledger();
+        let entry = Entry {
+            tag,
+            claimed: false,
+            at,
+        };
         match ledger.tags.back() {
-            Some(&(last, _)) if tag <= last => {
-                if let Err(at) = ledger.tags.binary_search_by_key(&tag, |t| t.0) {
-                    ledger.tags.insert(at, (tag, false));
+            Some(last) if tag <= last.tag => {
+                if let Err(i) = ledger.tags.binary_search_by_key(&tag, |e| e.tag) {
+                    ledger.tags.insert(i, entry);
                 }
             }
-            _ => ledger.tags.push_back((tag, false)),
+            _ => ledger.tags.push_back(entry),
         }
+    }
+
+    /// How long the oldest outstanding delivery has been held at `now` (RabbitMQ numbers
+    /// deliveries in the order it sends them, so it is the lowest tag).
+    pub(super) fn oldest_held(&self, now: Instant) -> Option<Duration> {
+        let at = self.ledger().tags.front()?.at?;
+        Some(now.saturating_duration_since(at))
     }
 
     /// Forgets `tag` (and with `multiple` every earlier tag) as its settle is written.
@@ -196,15 +218,15 @@ impl Outstanding {
 impl Ledger {
     fn position(&self, tag: u64) -> Option<usize> {
         match self.tags.front() {
-            Some(&(first, _)) if first == tag => Some(0),
-            _ => self.tags.binary_search_by_key(&tag, |t| t.0).ok(),
+            Some(first) if first.tag == tag => Some(0),
+            _ => self.tags.binary_search_by_key(&tag, |e| e.tag).ok(),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Outstanding, Settle};
+    use super::{Duration, Instant, Outstanding, Settle};
     use crate::error::Error;
     use crate::proto::{ChannelId, DeliveryTag};
 
@@ -230,7 +252,7 @@ mod tests {
     #[test]
     fn a_tag_is_claimed_once_and_released_when_written() {
         let o = Outstanding::new(channel(), 0);
-        (1..=3).for_each(|t| o.push(t));
+        (1..=3).for_each(|t| o.push(t, None));
         assert!(o.claim(tag(2), ACK).is_ok());
         assert_eq!(o.claim(tag(2), ACK).map(drop), unknown(2), "claimed twice");
         assert_eq!(o.claim(tag(2), Settle::Reject { requeue: true }).map(drop), unknown(2));
@@ -245,7 +267,7 @@ mod tests {
     #[test]
     fn a_multiple_claim_covers_earlier_tags_and_needs_its_own() {
         let o = Outstanding::new(channel(), 0);
-        (1..=5).for_each(|t| o.push(t));
+        (1..=5).for_each(|t| o.push(t, None));
         assert!(o.claim(tag(2), ACK).is_ok());
         assert!(o.claim(tag(4), ACK_MULTIPLE).is_ok());
         assert_eq!(o.claim(tag(3), ACK).map(drop), unknown(3), "covered by the multiple");
@@ -260,7 +282,7 @@ mod tests {
     #[test]
     fn an_ack_is_through_only_when_no_earlier_claim_is_still_unwritten() {
         let o = Outstanding::new(channel(), 0);
-        (1..=2).for_each(|t| o.push(t));
+        (1..=2).for_each(|t| o.push(t, None));
         o.claim(tag(1), ACK).unwrap();
         o.claim(tag(2), ACK).unwrap();
         // 2 is written first: 1's ack is still on its way, so 2 must not become a
@@ -272,14 +294,14 @@ mod tests {
     #[test]
     fn recover_end_and_restart() {
         let o = Outstanding::new(channel(), 0);
-        o.push(1);
+        o.push(1, None);
         o.clear();
         assert_eq!(o.claim(tag(1), ACK).map(drop), unknown(1), "basic.recover forgot it");
-        o.push(2);
+        o.push(2, None);
         o.end();
         assert_eq!(o.claim(tag(2), ACK).map(drop), Err(Error::StaleDelivery { tag: 2 }));
         o.restart(1);
-        o.push(2);
+        o.push(2, None);
         assert_eq!(
             o.claim(tag(2), ACK).map(drop),
             Err(Error::StaleDelivery { tag: 2 }),
@@ -300,11 +322,23 @@ mod tests {
     #[test]
     fn out_of_order_pushes_stay_sorted_and_once() {
         let o = Outstanding::new(channel(), 0);
-        o.push(9);
-        o.push(7);
-        o.push(7);
+        o.push(9, None);
+        o.push(7, None);
+        o.push(7, None);
         assert_eq!(o.len(), 2);
         assert_eq!(o.release(7, false), Some(true));
         assert_eq!(o.release(9, false), Some(true));
+    }
+
+    #[test]
+    fn the_oldest_is_the_lowest_tag() {
+        let t0 = Instant::now();
+        let o = Outstanding::new(channel(), 0);
+        assert_eq!(o.oldest_held(t0), None);
+        o.push(2, Some(t0 + Duration::from_secs(1)));
+        o.push(1, Some(t0));
+        assert_eq!(o.oldest_held(t0 + Duration::from_secs(5)), Some(Duration::from_secs(5)));
+        o.release(1, false);
+        assert_eq!(o.oldest_held(t0 + Duration::from_secs(5)), Some(Duration::from_secs(4)));
     }
 }

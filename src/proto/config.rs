@@ -131,6 +131,11 @@ pub struct Config {
     /// the socket alone for this long after a read, when nothing but the stream can be
     /// held up by it. `None` (the default here; the tokio client uses 1 ms): never.
     pub read_coalescing: Option<Duration>,
+    /// The broker's consumer timeout (RabbitMQ's `consumer_timeout`, default 30 minutes),
+    /// for a consumer without an `x-consumer-timeout` argument: a server cancel that finds
+    /// a delivery of its channel unacknowledged for at least this long is reported as
+    /// [`CancelReason::AckTimeout`](crate::error::CancelReason::AckTimeout).
+    pub consumer_timeout: Duration,
 }
 
 impl Default for Config {
@@ -149,6 +154,7 @@ impl Default for Config {
             generation: 0,
             locale: "en_US".into(),
             read_coalescing: None,
+            consumer_timeout: Duration::from_secs(30 * 60),
         }
     }
 }

@@ -85,6 +85,13 @@ pub(super) struct Io {
     pub(super) unconsumed: Vec<ShortStr>,
     /// Deliveries and confirms since the last [`Connection::read_pause`].
     pub(super) streamed: Streamed,
+    /// The time of the input being handled (when deliveries arrive, for their age).
+    pub(super) now: Option<Instant>,
+    /// [`Config::consumer_timeout`].
+    pub(super) consumer_timeout: Duration,
+    /// The server answers `basic.cancel-ok` to its own `basic.cancel` (RabbitMQ 4.3.7+
+    /// announces `accept_consumer_cancel_ok`; older servers refuse it).
+    pub(super) accept_cancel_ok: bool,
 }
 
 /// Where the last coalescible `basic.ack` frame sits in [`Io::out`].
@@ -146,7 +153,11 @@ impl Connection {
     /// [`poll_transmit`](Self::poll_transmit). An invalid `config` (see
     /// [`Config::validate`]) gives a connection that is already closed with the error.
     pub fn new(config: Config, now: Instant) -> Self {
-        let mut io = Io::default();
+        let mut io = Io {
+            now: Some(now),
+            consumer_timeout: config.consumer_timeout,
+            ..Io::default()
+        };
         io.out.buf_mut().extend_from_slice(&PROTOCOL_HEADER);
         let handshake_deadline = config.handshake_timeout.and_then(|t| now.checked_add(t));
         let pacing = ReadPacing::new(config.read_coalescing);

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::{ChannelId, DeliveryTag, RecoveryReport, Tune};
-use crate::error::Error;
+use crate::error::{CancelReason, Error};
 use crate::wire::{BasicProperties, FieldTable, Method, ReplyCode, ShortStr};
 
 /// Something that happened, taken with [`Connection::poll_event`](super::Connection::poll_event).
@@ -74,12 +74,14 @@ pub enum Event {
         /// The message.
         returned: Box<Returned>,
     },
-    /// The server cancelled a consumer (queue deleted, failover...).
+    /// The server cancelled a consumer (queue deleted, consumer timeout...).
     ConsumerCancelled {
         /// The channel.
         channel: ChannelId,
         /// The consumer.
         consumer_tag: ShortStr,
+        /// Why, as far as the state machine can tell.
+        reason: CancelReason,
     },
     /// The server asked to pause (`active == false`) or resume deliveries
     /// (`channel.flow`); warren already answered `flow-ok`.

@@ -29,6 +29,14 @@ const CAPABILITIES: [&str; 7] = [
     "per_consumer_qos",
 ];
 
+/// Whether the server's properties announce `capability` as true.
+fn server_capability(server_properties: &FieldTable, capability: &str) -> bool {
+    matches!(
+        server_properties.get("capabilities"),
+        Some(FieldValue::Table(caps)) if caps.get(capability) == Some(&FieldValue::Bool(true))
+    )
+}
+
 /// The client properties sent in `start-ok`.
 pub(super) fn client_properties(config: &Config) -> FieldTable {
     let mut capabilities = FieldTable::new();
@@ -167,6 +175,7 @@ impl super::Connection {
             locale: short_text(&self.config.locale),
         };
         encode_method(0, &Method::ConnectionStartOk(start_ok), self.io.out.buf_mut());
+        self.io.accept_cancel_ok = server_capability(&m.server_properties, "accept_consumer_cancel_ok");
         self.phase = Phase::AwaitSecureOrTune {
             server_properties: m.server_properties,
             secure_rounds: 0,

@@ -15,7 +15,7 @@
 //! - a body larger than `max_content_size`: 311 CONTENT_TOO_LARGE, at the header;
 //! - `basic.ack`/`nack` for a publish number never used: 406 PRECONDITION_FAILED.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 
@@ -24,10 +24,11 @@ use super::connection::{Discard, Io, Phase, method_id, short_text};
 use super::content::{Assembly, ContentKind, Stage};
 use super::topology::Topology;
 use super::{Connection, Delivery, DeliveryTag, Event, Returned};
-use crate::error::{Error, Initiator};
+use crate::error::{CancelReason, Error, Initiator};
 use crate::wire::{
     BasicCancelOk, BasicProperties, ChannelClose, ChannelCloseOk, ChannelFlowOk, ConnectionClose, ConnectionCloseOk,
-    ContentHeader, Frame, Method, MethodId, ReplyCode, ShortStr, WireError, encode_method, parse_protocol_header,
+    ContentHeader, FieldValue, Frame, Method, MethodId, ReplyCode, ShortStr, WireError, encode_method,
+    parse_protocol_header,
 };
 
 /// What a channel handler asks the connection to do next.
@@ -100,6 +101,7 @@ impl Connection {
     /// framing error (bad frame end, unknown frame type) the rest of the input is
     /// dropped, since frame boundaries are lost.
     pub fn handle_input(&mut self, buf: &mut BytesMut, now: Instant) {
+        self.io.now = Some(now);
         loop {
             if self.is_closed() {
                 buf.clear();
@@ -469,8 +471,11 @@ impl Channel {
             Method::BasicAck(m) => return self.on_confirm(m.delivery_tag, m.multiple, true, id, io),
             Method::BasicNack(m) => return self.on_confirm(m.delivery_tag, m.multiple, false, id, io),
             Method::BasicCancel(m) => {
+                let reason = self.cancel_reason(&m.consumer_tag, io);
                 self.consumers.remove(&m.consumer_tag);
-                if !m.no_wait {
+                // RabbitMQ 4.3.7+ takes a cancel-ok for its own no-wait cancel (and drops
+                // the consumer sooner); older servers refuse one.
+                if !m.no_wait || io.accept_cancel_ok {
                     let ok = BasicCancelOk {
                         consumer_tag: m.consumer_tag.clone(),
                     };
@@ -479,6 +484,7 @@ impl Channel {
                 io.events.push_back(Event::ConsumerCancelled {
                     channel: self.id,
                     consumer_tag: m.consumer_tag,
+                    reason,
                 });
             }
             Method::ChannelFlow(m) => {
@@ -495,6 +501,24 @@ impl Channel {
             _ => {}
         }
         Ok(Step::Continue)
+    }
+
+    /// Why the server cancels `consumer_tag`: a consumer timeout (RabbitMQ 4.3+) can only
+    /// strike while the channel holds a delivery unacknowledged for at least the consumer's
+    /// timeout (its `x-consumer-timeout` argument, else the configured broker default);
+    /// anything else is the queue's end.
+    fn cancel_reason(&self, consumer_tag: &ShortStr, io: &Io) -> CancelReason {
+        let timeout = self
+            .consumers
+            .get(consumer_tag)
+            .and_then(|c| c.spec.arguments.get("x-consumer-timeout"))
+            .and_then(FieldValue::as_i64)
+            .and_then(|ms| u64::try_from(ms).ok())
+            .map_or(io.consumer_timeout, Duration::from_millis);
+        match io.now.and_then(|now| self.acks.oldest_held(now)) {
+            Some(held) if held >= timeout => CancelReason::AckTimeout { held },
+            _ => CancelReason::QueueDeleted,
+        }
     }
 
     /// A reply: it must answer the oldest pending call.
@@ -597,7 +621,7 @@ impl Channel {
             ContentKind::Deliver(m) => {
                 let needs_ack = self.needs_ack(&m.consumer_tag);
                 if needs_ack {
-                    self.acks.push(m.delivery_tag);
+                    self.acks.push(m.delivery_tag, io.now);
                 }
                 // The broker waits for acks once the prefetch is used up.
                 let prefetch = usize::from(self.prefetch);
@@ -636,7 +660,7 @@ impl Channel {
             ContentKind::GetOk { method, no_ack } => {
                 self.pending.pop_front();
                 if !no_ack {
-                    self.acks.push(method.delivery_tag);
+                    self.acks.push(method.delivery_tag, io.now);
                 }
                 let content = Some(Box::new(Delivery {
                     delivery_tag: DeliveryTag {

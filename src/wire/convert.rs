@@ -185,6 +185,29 @@ impl FieldTable {
         self.insert(key.try_into()?, value);
         Ok(self)
     }
+
+    /// [`insert`](Self::insert) with a key given as text (`&str`, `String`, `&String` or
+    /// [`ShortStr`]): a key over 255 bytes is an error, which converts into
+    /// [`warren::Error`](crate::Error).
+    ///
+    /// ```
+    /// use warren::wire::{FieldTable, FieldValue};
+    ///
+    /// let mut headers = FieldTable::new();
+    /// let tenant = String::from("x-tenant");
+    /// headers.try_insert(&tenant, "acme")?.try_insert("x-attempt", 2u8)?;
+    /// assert_eq!(headers.get("x-attempt"), Some(&FieldValue::U8(2)));
+    /// assert!(headers.try_insert("k".repeat(256), 1).is_err());
+    /// # Ok::<(), warren::Error>(())
+    /// ```
+    pub fn try_insert<K, V>(&mut self, key: K, value: V) -> Result<&mut Self, ShortStrTooLong>
+    where
+        K: TryInto<ShortStr>,
+        ShortStrTooLong: From<K::Error>,
+        V: Into<FieldValue>,
+    {
+        Ok(self.insert(key.try_into()?, value))
+    }
 }
 
 /// Collects `(key, value)` pairs into a table, keeping every pair in order (repeated

@@ -12,6 +12,7 @@ mod convert;
 mod error;
 mod frame;
 mod output;
+mod properties;
 mod spec;
 mod types;
 
@@ -22,6 +23,7 @@ pub use frame::{
     encode_content_shared, encode_header, encode_method, encode_publish, extend_ack, parse_protocol_header,
 };
 pub use output::{Mark, Output, Span};
+pub use properties::{InvalidProperty, PropertiesBuilder};
 pub use spec::*;
 pub use types::{
     Decimal, ErrorSeverity, FieldArray, FieldRef, FieldTable, FieldValue, MethodId, MethodInfo, ReplyCode, ShortStr,

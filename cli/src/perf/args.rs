@@ -61,8 +61,9 @@ Topology:
                          with K.i and a message is published with K.<random i>
                          (without -K, every queue bound to the exchange gets every message)
       --queue-args k=v,...   queue arguments (integers, true/false, else strings), e.g.
-                         x-max-length=1000,x-queue-mode=lazy
-      --durable          durable queues (and exchange)
+                         x-max-length=1000,x-overflow=reject-publish
+      --durable          durable exchange (and queues; queues that are not exclusive
+                         always are: RabbitMQ 4.3 refuses transient non-exclusive queues)
       --quorum, -qq      quorum queues (x-queue-type=quorum, durable)
       --exclusive, -E    exclusive queues, declared by the consumer connection that reads them
       --auto-delete, -ad [BOOL]  auto-delete queues (deleted when their last consumer goes)

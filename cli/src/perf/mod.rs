@@ -265,7 +265,7 @@ async fn perf(o: &Options, series: Option<BufWriter<File>>) -> (Summary, Option<
         confirm: o.confirm,
         prefetch: o.prefetch,
         ack: o.ack.label(),
-        queue_kind: match (o.quorum, o.durable) {
+        queue_kind: match (o.quorum, o.durable || !o.exclusive) {
             (true, _) => "quorum",
             (false, true) => "classic, durable",
             (false, false) => "classic",

@@ -154,7 +154,8 @@ impl Topology {
     pub async fn declare_queue(&self, o: &Options, ch: &Channel, i: usize) -> Result<(), String> {
         let q = &self.queues[i];
         let options = QueueDeclareOptions {
-            durable: o.durable || o.quorum,
+            // RabbitMQ 4.3 refuses queues neither durable nor exclusive by default.
+            durable: o.durable || o.quorum || !o.exclusive,
             exclusive: o.exclusive,
             auto_delete: o.auto_delete,
             ..Default::default()

@@ -315,7 +315,7 @@ pub fn with_declared_queue(queue: &str, f: impl AsyncFnOnce(&warren::client::Cha
             .await
             .expect("broker (scripts/broker.sh start)");
         let ch = conn.open_channel().await.unwrap();
-        ch.queue_declare(queue, QueueDeclareOptions::default(), FieldTable::new())
+        ch.queue_declare(queue, QueueDeclareOptions::durable(), FieldTable::new())
             .await
             .unwrap();
         f(&ch).await;

@@ -152,10 +152,18 @@ impl Driver {
                 returned,
             } => self.on_confirm(channel, seq, ack, returned),
             Event::Return { channel, returned } => self.on_return(channel, *returned),
-            Event::ConsumerCancelled { channel, consumer_tag } => {
+            Event::ConsumerCancelled {
+                channel,
+                consumer_tag,
+                reason,
+            } => {
                 let Some(slot) = self.slot(channel) else { return };
-                tracing::info!(channel = channel.number(), %consumer_tag, "consumer cancelled by the server");
-                let _ = end_consumer(slot, &consumer_tag, Some(Error::consumer_cancelled(&consumer_tag)));
+                tracing::info!(channel = channel.number(), %consumer_tag, %reason, "consumer cancelled by the server");
+                let _ = end_consumer(
+                    slot,
+                    &consumer_tag,
+                    Some(Error::consumer_cancelled(&consumer_tag, reason)),
+                );
             }
             Event::Flow { channel, active } => {
                 tracing::info!(channel = channel.number(), active, "channel.flow from the server");

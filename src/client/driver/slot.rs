@@ -365,7 +365,7 @@ mod tests {
             settler: (),
         });
         slot.consumers.insert(tag.clone(), consumer);
-        let reason = Error::consumer_cancelled(&tag);
+        let reason = Error::consumer_cancelled(&tag, crate::error::CancelReason::QueueDeleted);
         assert!(end_consumer(&mut slot, &tag, Some(reason.clone())));
         assert!(
             slot.consumers.get(&tag).is_some_and(|c| c.ended),

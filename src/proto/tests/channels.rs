@@ -322,11 +322,13 @@ fn server_cancel_is_answered_unless_no_wait() {
         vec![
             Event::ConsumerCancelled {
                 channel: ch,
-                consumer_tag: s("c1")
+                consumer_tag: s("c1"),
+                reason: CancelReason::QueueDeleted,
             },
             Event::ConsumerCancelled {
                 channel: ch,
-                consumer_tag: s("c2")
+                consumer_tag: s("c2"),
+                reason: CancelReason::QueueDeleted,
             },
         ]
     );

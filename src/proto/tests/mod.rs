@@ -13,6 +13,7 @@ mod heartbeat;
 mod hold;
 mod hostile;
 mod pacing;
+mod rabbitmq43;
 mod recovery;
 mod replay;
 
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::*;
-use crate::error::{Error, Initiator};
+use crate::error::{CancelReason, Error, Initiator};
 use crate::wire::*;
 
 /// The server side of one connection, driven by hand.
