@@ -14,17 +14,48 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Transport for T {}
 /// The transport of one connection (a new one after each recovery).
 pub(crate) type BoxTransport = Box<dyn Transport>;
 
-/// Connects TCP (with `TCP_NODELAY`) to `host:port`, then TLS if configured.
+/// Connects TCP (with `TCP_NODELAY`) to `host:port`, trying each address the name
+/// resolves to in turn, then TLS if configured.
 pub(crate) async fn open_transport(config: &ConnectionConfig, host: &str, port: u16) -> Result<BoxTransport, Error> {
-    let tcp = TcpStream::connect((host, port)).await?;
+    let tcp = connect_tcp(host, port).await?;
     tcp.set_nodelay(true)?;
     #[cfg(feature = "tls")]
     if let Some(tls) = &config.tls {
+        tracing::debug!(host, "TLS handshake");
         let stream = tls.connect(host, tcp).await?;
-        tracing::debug!("TLS established");
+        let (_, session) = stream.get_ref();
+        tracing::debug!(
+            host,
+            version = ?session.protocol_version(),
+            cipher_suite = ?session.negotiated_cipher_suite().map(|s| s.suite()),
+            "TLS established"
+        );
         return Ok(Box::new(stream));
     }
     #[cfg(not(feature = "tls"))]
     let _ = config;
     Ok(Box::new(tcp))
+}
+
+/// What `TcpStream::connect` does, with an event for each address tried: the first
+/// address that accepts wins; with none, the last error.
+async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
+    tracing::debug!(host, port, "resolving");
+    let mut last = None;
+    for address in tokio::net::lookup_host((host, port)).await? {
+        tracing::debug!(%address, "TCP connect attempt");
+        match TcpStream::connect(address).await {
+            Ok(tcp) => {
+                tracing::debug!(%address, local = ?tcp.local_addr().ok(), "TCP connected");
+                return Ok(tcp);
+            }
+            Err(e) => {
+                tracing::debug!(%address, error = %e, "TCP connect failed");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last
+        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{host}: no address")))
+        .into())
 }
