@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::connection::{Phase, short_text};
+use super::connection::{Denied, Phase, short_text};
 use super::{Config, Event, Sasl, Tune};
 use crate::error::Error;
 use crate::wire::{
@@ -168,6 +168,7 @@ impl super::Connection {
             return;
         }
         tracing::debug!(mechanism, "connection.start-ok");
+        self.denied = Denied::from_server_properties(&m.server_properties);
         let start_ok = ConnectionStartOk {
             client_properties: client_properties(&self.config),
             mechanism: ShortStr::from_static(mechanism),
