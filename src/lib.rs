@@ -34,6 +34,12 @@ mod fastmap;
 /// blocks are compiled as this module's doctests.
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}
+pub mod prelude;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 pub mod proto;
 #[cfg(feature = "tls")]
 pub mod tls;

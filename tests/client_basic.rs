@@ -414,6 +414,15 @@ async fn connection_refused_and_connect_timeout() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Io(_)), "{err:?}");
+    // It says where, and keeps the kind.
+    assert!(
+        err.to_string().contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{err}"
+    );
+    match &err {
+        Error::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        other => panic!("{other:?}"),
+    }
 
     // A server that accepts and never answers: the connect timeout fires.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -38,11 +38,17 @@ pub(crate) async fn open_transport(config: &ConnectionConfig, host: &str, port: 
 }
 
 /// What `TcpStream::connect` does, with an event for each address tried: the first
-/// address that accepts wins; with none, the last error.
+/// address that accepts wins; with none, the last error. The error names the address
+/// (`127.0.0.1:5999: Connection refused`), keeping its `io::ErrorKind`.
 async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
+    use std::io;
     tracing::debug!(host, port, "resolving");
+    let named = |what: String, e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"));
+    let addresses = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| named(format!("cannot resolve {host}:{port}"), e))?;
     let mut last = None;
-    for address in tokio::net::lookup_host((host, port)).await? {
+    for address in addresses {
         tracing::debug!(%address, "TCP connect attempt");
         match TcpStream::connect(address).await {
             Ok(tcp) => {
@@ -51,11 +57,16 @@ async fn connect_tcp(host: &str, port: u16) -> Result<TcpStream, Error> {
             }
             Err(e) => {
                 tracing::debug!(%address, error = %e, "TCP connect failed");
-                last = Some(e);
+                let what = if address.ip().to_string() == host {
+                    format!("cannot connect to {address}")
+                } else {
+                    format!("cannot connect to {address} ({host}:{port})")
+                };
+                last = Some(named(what, e));
             }
         }
     }
     Err(last
-        .unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("{host}: no address")))
+        .unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}:{port} resolves to no address")))
         .into())
 }

@@ -10,6 +10,7 @@ pub mod codec;
 mod convert;
 mod error;
 mod frame;
+mod properties;
 mod spec;
 mod types;
 
