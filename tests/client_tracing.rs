@@ -5,9 +5,15 @@
 //!
 //! A small `tracing::Subscriber` of its own records every event and span of the process
 //! (the connection runs on a thread of its own, so it is the global default). One test
-//! in this binary: a global subscriber is set once per process.
+//! in this binary: a global subscriber is set once per process. `connection.blocked`
+//! and `unblocked` come from a scripted peer (RabbitMQ sends them only under a memory or
+//! disk alarm).
 
 mod common;
+// The scripted peer of the fault tests, for the one step the default broker will not
+// show on demand: `connection.blocked` needs a resource alarm (the fault node's job).
+#[path = "fault_support/fake_broker.rs"]
+mod fake_broker;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -210,7 +216,43 @@ async fn a_connections_life_is_traced_without_secrets() {
     conn.close().await.unwrap();
     drop(conn);
 
+    // Blocked and unblocked, from a scripted peer.
+    let broker = fake_broker::FakeBroker::spawn(|mut peer| async move {
+        peer.handshake(fake_broker::tune(2047, 131_072, 0)).await;
+        let blocked = warren::wire::ConnectionBlocked {
+            reason: warren::wire::ShortStr::from_static("low on memory"),
+        };
+        peer.send(0, warren::wire::Method::ConnectionBlocked(blocked)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peer.send(0, warren::wire::Method::ConnectionUnblocked(Default::default()))
+            .await;
+        peer.expect_connection_close().await;
+    })
+    .await;
+    let blocked_from = log.lock().unwrap().events.len();
+    let scripted = connect_config(broker.config()).await;
+    within(10, "blocked, then unblocked", async {
+        while log.lock().unwrap().find(blocked_from, "connection unblocked").is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    scripted.close().await.unwrap();
+    broker.join().await;
+
     let log = log.lock().unwrap();
+    expect_in_order(
+        &log,
+        blocked_from,
+        &[
+            ("connection blocked by the server: publishes wait", &["reason"]),
+            ("connection unblocked", &[]),
+        ],
+    );
+    let blocked = &log.events[log
+        .find(blocked_from, "connection blocked by the server: publishes wait")
+        .unwrap()];
+    assert_eq!(blocked.fields["reason"], "low on memory");
     let end = expect_in_order(
         &log,
         start,
