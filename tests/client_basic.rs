@@ -59,7 +59,9 @@ async fn publish_and_get_roundtrip() {
     assert_eq!(got.message_count, 0);
     assert!(!got.delivery.redelivered);
     assert_eq!(got.delivery.routing_key, q.as_str());
-    got.delivery.ack().await.unwrap();
+    // A GetMessage reads as its delivery.
+    assert_eq!(&got.body[..], b"hello");
+    got.ack().await.unwrap();
     assert!(
         ch.basic_get(&q, false).await.unwrap().is_none(),
         "queue is empty after the ack"
