@@ -4,6 +4,8 @@
 #   - python3 with pika (a reference AMQP client the interop tests and hand checks use)
 #     and pamqp (a second, independent Python codec the wire interop tests compare with)
 #   - headless Chromium (cli/tests/perf_report.rs opens `warren perf --report`'s page in it)
+#   - amqp-tools (the C client's amqp-publish and amqp-consume) and garagemq (a second AMQP 0-9-1
+#     broker), for tests/client_peers.rs; garagemq is started on a private port by scripts/garagemq.sh
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -27,6 +29,13 @@ if ! chromium_bin >/dev/null; then
     apt_install chromium
     chromium_bin >/dev/null || die "chromium installed but not on PATH"
 fi
+
+if ! command -v amqp-publish >/dev/null 2>&1 || ! command -v amqp-consume >/dev/null 2>&1; then
+    apt_install amqp-tools
+fi
+
+# Installs garagemq when missing; prints its URI (the tests' default, 127.0.0.1:5740).
+garagemq_uri=$("$here/garagemq.sh" start | tail -n 1)
 
 if ! command -v python3 >/dev/null 2>&1; then
     apt_install python3 python3-pip
@@ -54,4 +63,4 @@ for want in "pika==$PIKA_VERSION" "pamqp==$PAMQP_VERSION"; do
     py_ok "$module" "$version" || die "$want installed but 'import $module' in python3 does not see it"
 done
 
-echo "test deps ready: $(openssl version | cut -d' ' -f1-2), python3 $(python3 -c 'import sys; print(sys.version.split()[0])') + pika $PIKA_VERSION + pamqp $PAMQP_VERSION, $("$(chromium_bin)" --version 2>/dev/null | head -1)"
+echo "test deps ready: garagemq at ${garagemq_uri}, amqp-tools $(dpkg-query -W -f '${Version}' amqp-tools 2>/dev/null), $(openssl version | cut -d' ' -f1-2), python3 $(python3 -c 'import sys; print(sys.version.split()[0])') + pika $PIKA_VERSION + pamqp $PAMQP_VERSION, $("$(chromium_bin)" --version 2>/dev/null | head -1)"

@@ -192,6 +192,14 @@ pub enum Error {
         /// Why.
         reason: &'static str,
     },
+    /// The server said in its `capabilities` (`connection.start`) that it does not support
+    /// this, e.g. `exchange_exchange_bindings` or `publisher_confirms` set to false by
+    /// garagemq for the former. Nothing was sent: such a server closes the whole
+    /// connection (540 not-implemented) for the method, or never answers it.
+    NotSupported {
+        /// The capability the server denies.
+        capability: &'static str,
+    },
     /// Every channel number up to the negotiated `channel_max` is in use.
     ChannelLimit {
         /// The negotiated `channel_max`.
@@ -428,6 +436,7 @@ impl PartialEq for Error {
             (UnknownDeliveryTag { tag }, UnknownDeliveryTag { tag: t2 }) => tag == t2,
             (InvalidArgument(a), InvalidArgument(b)) => a == b,
             (NotAllowed { reason }, NotAllowed { reason: r2 }) => reason == r2,
+            (NotSupported { capability }, NotSupported { capability: c2 }) => capability == c2,
             (ChannelLimit { max }, ChannelLimit { max: m2 }) => max == m2,
             (ChannelNotOpen { channel }, ChannelNotOpen { channel: c2 }) => channel == c2,
             (
@@ -511,6 +520,10 @@ impl fmt::Display for Error {
             Error::UnknownDeliveryTag { tag } => write!(f, "delivery tag {tag} is not outstanding on its channel"),
             Error::InvalidArgument(text) => write!(f, "invalid argument: {text}"),
             Error::NotAllowed { reason } => write!(f, "not allowed: {reason}"),
+            Error::NotSupported { capability } => write!(
+                f,
+                "the server does not support this: its capabilities set {capability} to false (nothing was sent)"
+            ),
             Error::ChannelLimit { max } => write!(f, "all {max} channel numbers are in use"),
             Error::ChannelNotOpen { channel } => write!(f, "channel {channel} is not open"),
             Error::ConsumerCancelled { consumer_tag, reason } => {

@@ -7,6 +7,9 @@
 //!   [`client::Consumer`], publisher confirms; [`uri`] parses `amqp://` URIs and `tls`
 //!   (cargo feature `tls`, on by default) sets up rustls.
 //!
+//! New here? [`guide`] (also `docs/guide.md`) is how to keep every message: acks,
+//! prefetch, durability, confirms, dead-lettering, retries, recovery, monitoring, TLS.
+//!
 //! Message bodies are [`bytes::Bytes`]; the [`bytes`] crate is re-exported, so
 //! `warren::bytes::Bytes` needs no dependency of your own. Header and argument tables
 //! are built like map literals with [`field_table!`] (see [`wire::FieldTable`]):
@@ -27,6 +30,16 @@
 pub mod client;
 pub mod error;
 mod fastmap;
+/// The guide: how to keep a consumer from losing messages (`docs/guide.md`). Its code
+/// blocks are compiled as this module's doctests.
+#[doc = include_str!("../docs/guide.md")]
+pub mod guide {}
+pub mod prelude;
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 pub mod proto;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -59,7 +59,9 @@ async fn publish_and_get_roundtrip() {
     assert_eq!(got.message_count, 0);
     assert!(!got.delivery.redelivered);
     assert_eq!(got.delivery.routing_key, q.as_str());
-    got.delivery.ack().await.unwrap();
+    // A GetMessage reads as its delivery.
+    assert_eq!(&got.body[..], b"hello");
+    got.ack().await.unwrap();
     assert!(
         ch.basic_get(&q, false).await.unwrap().is_none(),
         "queue is empty after the ack"
@@ -416,6 +418,15 @@ async fn connection_refused_and_connect_timeout() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Io(_)), "{err:?}");
+    // It says where, and keeps the kind.
+    assert!(
+        err.to_string().contains(&format!("cannot connect to 127.0.0.1:{port}")),
+        "{err}"
+    );
+    match &err {
+        Error::Io(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+        other => panic!("{other:?}"),
+    }
 
     // A server that accepts and never answers: the connect timeout fires.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

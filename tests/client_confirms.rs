@@ -428,3 +428,37 @@ async fn returns_outside_confirm_mode_reach_the_returns_stream() {
     assert!(returns.next().await.is_none(), "the stream ends with the channel");
     conn.close().await.unwrap();
 }
+
+/// A newcomer's trap: `basic_publish` to an exchange that does not exist returns `Ok` (the
+/// broker answers asynchronously, by closing the channel with 404). In confirm mode the
+/// publish's confirmation carries that 404; the channel is closed for what follows, and
+/// the connection goes on.
+#[tokio::test]
+async fn a_publish_to_a_missing_exchange_fails_its_confirmation_with_404() {
+    let (conn, ch) = channel().await;
+    ch.confirm_select().await.unwrap();
+    let exchange = unique("missing-exchange");
+    let confirmation = ch
+        .basic_publish(
+            &exchange,
+            "k",
+            PublishOptions::default(),
+            BasicProperties::persistent(),
+            "x",
+        )
+        .await
+        .expect("handed to the connection");
+    let err = within(10, "the confirmation", confirmation).await.unwrap_err();
+    assert!(err.is_channel_error(), "{err:?}");
+    assert_eq!(err.reply_code(), Some(ReplyCode::NOT_FOUND), "{err}");
+    assert!(err.to_string().contains(&exchange), "{err}");
+    let next = ch
+        .basic_publish("", "k", PublishOptions::default(), BasicProperties::default(), "y")
+        .await
+        .map(drop)
+        .unwrap_err();
+    assert_eq!(next.reply_code(), Some(ReplyCode::NOT_FOUND), "{next}");
+    assert!(conn.is_open());
+    conn.open_channel().await.unwrap().basic_qos(1, false).await.unwrap();
+    conn.close().await.unwrap();
+}

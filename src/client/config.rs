@@ -194,6 +194,48 @@ impl ConnectionConfig {
         self
     }
 
+    /// Sets the virtual host to open (the URI's path; `"/"` by default).
+    pub fn with_vhost(mut self, vhost: impl Into<String>) -> Self {
+        self.protocol.vhost = vhost.into();
+        self
+    }
+
+    /// Asks for a heartbeat every `seconds` (the URI's `?heartbeat=`); the smaller of this
+    /// and the server's non-zero value wins. A dead peer is noticed after about two
+    /// intervals without a frame.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use warren::client::{ConnectionConfig, RecoveryConfig};
+    ///
+    /// let config = ConnectionConfig::from_uri("amqp://guest:guest@rabbit-1/%2f")?
+    ///     .with_vhost("billing")
+    ///     .with_heartbeat(15)
+    ///     .with_rpc_timeout(Some(Duration::from_secs(10)))
+    ///     .with_recovery(RecoveryConfig { max_attempts: Some(10), ..Default::default() });
+    /// assert_eq!(config.protocol.vhost, "billing");
+    /// assert_eq!(config.protocol.heartbeat, Some(15));
+    /// # Ok::<(), warren::Error>(())
+    /// ```
+    pub fn with_heartbeat(mut self, seconds: u16) -> Self {
+        self.protocol.heartbeat = Some(seconds);
+        self
+    }
+
+    /// Sets how long a call on a channel waits for its reply (`None`: no limit); see
+    /// [`rpc_timeout`](Self::rpc_timeout).
+    pub fn with_rpc_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.rpc_timeout = timeout;
+        self
+    }
+
+    /// Sets what happens when the connection is lost ([`RecoveryConfig::disabled`] for
+    /// nothing).
+    pub fn with_recovery(mut self, recovery: RecoveryConfig) -> Self {
+        self.recovery = recovery;
+        self
+    }
+
     /// Checks settings that would otherwise fail later or deadlock.
     pub(crate) fn check(&self) -> Result<(), Error> {
         if self.publish_window == 0 {

@@ -144,13 +144,22 @@ impl proto::Delivery<Settler> {
     }
 }
 
-/// The result of a successful [`Channel::basic_get`](super::Channel::basic_get).
+/// The result of a successful [`Channel::basic_get`](super::Channel::basic_get). It
+/// dereferences to its [`Delivery`]: `message.body`, `message.ack()`.
 #[derive(Debug, Clone)]
 pub struct GetMessage {
     /// The message.
     pub delivery: Delivery,
     /// Messages still ready in the queue after this one.
     pub message_count: u32,
+}
+
+impl std::ops::Deref for GetMessage {
+    type Target = Delivery;
+
+    fn deref(&self) -> &Delivery {
+        &self.delivery
+    }
 }
 
 /// A consumer: a bounded stream of [`Delivery`] items.

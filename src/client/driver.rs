@@ -84,6 +84,9 @@ pub(crate) struct Driver {
     /// What, since the task last slept, lets it sleep deaf.
     hints: WakeHints,
     overflow_bytes: usize,
+    /// Reading stopped because consumers' buffers are full (for the log: one event
+    /// when it stops, one when it resumes).
+    buffers_full: bool,
     /// Publish byte budget taken back since the last plan, given back to publishers
     /// there at once.
     publish_bytes_freed: usize,
@@ -135,6 +138,7 @@ impl Driver {
             confirmed: Vec::new(),
             hints: WakeHints::default(),
             overflow_bytes: 0,
+            buffers_full: false,
             publish_bytes_freed: 0,
             commands_open: true,
             closing: false,
@@ -222,11 +226,21 @@ impl Driver {
             .overflow_bytes
             .store(self.overflow_bytes as u64, std::sync::atomic::Ordering::Relaxed);
         let held = self.conn.held();
+        let full = !s.eof && (self.overflow_bytes >= OVERFLOW_BUDGET || self.consumer_over_budget());
+        if full != self.buffers_full {
+            self.buffers_full = full;
+            tracing::debug!(
+                overflow_bytes = self.overflow_bytes,
+                "{}",
+                if full {
+                    "consumer buffers full: not reading the socket"
+                } else {
+                    "consumer buffers have room: reading again"
+                }
+            );
+        }
         let mut plan = Plan {
-            read: !s.eof
-                && self.overflow_bytes < OVERFLOW_BUDGET
-                && !self.consumer_over_budget()
-                && !s.read_pause.is_armed(),
+            read: !s.eof && !full && !s.read_pause.is_armed(),
             write: s.wants_write(),
             commands: self.commands_open
                 && s.wbuf.len() < WRITE_HIGH_WATER
@@ -292,6 +306,11 @@ impl Driver {
                 // just closed must find it closed, with the reason.
                 self.dispatch();
                 if let Some(pause) = self.conn.read_pause(now(), n) {
+                    tracing::trace!(
+                        bytes = n,
+                        pause_us = pause.latest.saturating_duration_since(now()).as_micros() as u64,
+                        "read pause"
+                    );
                     Counters::inc(&self.shared.counters.read_pauses);
                     s.read_pause.set(Some(tokio::time::Instant::from_std(pause.timer)));
                     s.pause_latest = Some(pause.latest);

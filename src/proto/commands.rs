@@ -181,6 +181,7 @@ impl Connection {
             _ => {}
         }
         let number = channel.number;
+        self.denied.check(&method)?;
         {
             let ch = self.usable_channel(channel)?;
             match (&method, &ch.mode) {

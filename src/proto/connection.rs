@@ -132,6 +132,45 @@ pub struct Connection {
     pub(super) lost: Vec<ChannelRecord>,
     /// Read coalescing (see `pacing.rs`).
     pub(super) pacing: ReadPacing,
+    /// What the server said in `connection.start` that it does not do.
+    pub(super) denied: Denied,
+}
+
+/// Capabilities a server denies in its `connection.start` (`capabilities` set to false;
+/// a capability it does not name is not denied). A command that needs one is refused
+/// before it is sent: garagemq, for one, closes the connection with 540 for
+/// `exchange.bind`, which it denies.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Denied {
+    pub(super) exchange_bindings: bool,
+    pub(super) confirms: bool,
+}
+
+impl Denied {
+    pub(super) fn from_server_properties(properties: &FieldTable) -> Denied {
+        let denied = |name: &str| match properties.get("capabilities") {
+            Some(crate::wire::FieldValue::Table(caps)) => {
+                matches!(caps.get(name), Some(crate::wire::FieldValue::Bool(false)))
+            }
+            _ => false,
+        };
+        Denied {
+            exchange_bindings: denied("exchange_exchange_bindings"),
+            confirms: denied("publisher_confirms"),
+        }
+    }
+
+    /// The capability `method` needs that the server denies, if any.
+    pub(super) fn check(&self, method: &Method) -> Result<(), Error> {
+        let capability = match method {
+            Method::ExchangeBind(_) | Method::ExchangeUnbind(_) if self.exchange_bindings => {
+                "exchange_exchange_bindings"
+            }
+            Method::ConfirmSelect(_) if self.confirms => "publisher_confirms",
+            _ => return Ok(()),
+        };
+        Err(Error::NotSupported { capability })
+    }
 }
 
 /// A reply text cut to 255 bytes at a character boundary.
@@ -181,6 +220,7 @@ impl Connection {
             replay: None,
             lost: Vec::new(),
             pacing,
+            denied: Denied::default(),
         };
         if let Err(e) = conn.config.validate() {
             conn.io.out.clear();

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::connection::{Phase, short_text};
+use super::connection::{Denied, Phase, short_text};
 use super::{Config, Event, Sasl, Tune};
 use crate::error::Error;
 use crate::wire::{
@@ -145,6 +145,14 @@ impl super::Connection {
     }
 
     fn on_start(&mut self, m: ConnectionStart) {
+        tracing::debug!(
+            version_major = m.version_major,
+            version_minor = m.version_minor,
+            product = %server_text(&m.server_properties, "product"),
+            server_version = %server_text(&m.server_properties, "version"),
+            mechanisms = %String::from_utf8_lossy(&m.mechanisms),
+            "connection.start"
+        );
         if (m.version_major, m.version_minor) != (0, 9) {
             let reason = format!(
                 "the server speaks AMQP {}-{}, not 0-9",
@@ -168,6 +176,7 @@ impl super::Connection {
             return;
         }
         tracing::debug!(mechanism, "connection.start-ok");
+        self.denied = Denied::from_server_properties(&m.server_properties);
         let start_ok = ConnectionStartOk {
             client_properties: client_properties(&self.config),
             mechanism: ShortStr::from_static(mechanism),
@@ -187,6 +196,7 @@ impl super::Connection {
             return;
         };
         *secure_rounds += 1;
+        tracing::debug!(round = *secure_rounds, "connection.secure");
         if *secure_rounds > MAX_SECURE_ROUNDS {
             self.lost(Error::Authentication {
                 mechanism: self.config.sasl.mechanism().into(),
@@ -217,7 +227,16 @@ impl super::Connection {
                 return;
             }
         };
-        tracing::debug!(?tune, "connection.tune-ok");
+        tracing::debug!(
+            channel_max = tune.channel_max,
+            frame_max = tune.frame_max,
+            heartbeat = tune.heartbeat,
+            proposed_channel_max = m.channel_max,
+            proposed_frame_max = m.frame_max,
+            proposed_heartbeat = m.heartbeat,
+            "connection.tune-ok"
+        );
+        tracing::debug!(vhost = %self.config.vhost, "connection.open");
         let tune_ok = ConnectionTuneOk {
             channel_max: tune.channel_max,
             frame_max: tune.frame_max,
@@ -246,11 +265,19 @@ impl super::Connection {
         };
         let server_properties = std::mem::take(server_properties);
         self.phase = Phase::Open;
-        tracing::debug!("connection open");
+        tracing::debug!("connection.open-ok");
         self.io.events.push_back(Event::Connected {
             server_properties,
             tune,
         });
         self.start_replay();
+    }
+}
+
+/// A text entry of the server's properties (`product`, `version`), for the log.
+fn server_text(properties: &FieldTable, key: &str) -> String {
+    match properties.get(key) {
+        Some(FieldValue::LongStr(b)) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
     }
 }

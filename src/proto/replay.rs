@@ -237,6 +237,7 @@ impl Connection {
                     }
                 },
             };
+            tracing::debug!(step = %step.describe(), "recovery: restoring");
             match self.call_inner(scratch, step.method(), true) {
                 Ok(()) => {
                     replay.current = Some(step);
@@ -257,6 +258,12 @@ impl Connection {
             for spec in &record.consumers {
                 let mut consume = spec.clone();
                 consume.no_wait = false;
+                tracing::debug!(
+                    channel = record.id.number(),
+                    consumer_tag = %spec.consumer_tag,
+                    queue = %spec.queue,
+                    "recovery: restoring consumer"
+                );
                 match self.call_inner(record.id, Method::BasicConsume(consume), true) {
                     Ok(()) => replay.consumes.push((record.id, spec.consumer_tag.clone())),
                     Err(e) => {

@@ -118,6 +118,9 @@ impl Driver {
     fn call(&mut self, channel: ChannelId, method: Method, reply: Option<oneshot::Sender<CallReply>>) {
         let wants_reply = method.expects_reply();
         let side = Side::of(&method);
+        if let Method::BasicCancel(c) = &method {
+            tracing::debug!(channel = channel.number(), consumer_tag = %c.consumer_tag, "basic.cancel");
+        }
         match self.conn.call(channel, method) {
             Ok(()) => {
                 let Some(slot) = self.slot(channel) else { return };
@@ -147,6 +150,14 @@ impl Driver {
     ) {
         let (no_wait, no_ack) = (method.no_wait, method.no_ack);
         let tag = method.consumer_tag.clone();
+        tracing::debug!(
+            channel = channel.number(),
+            queue = %method.queue,
+            consumer_tag = %tag,
+            no_ack,
+            exclusive = method.exclusive,
+            "basic.consume"
+        );
         if let Err(e) = self.conn.call(channel, Method::BasicConsume(method)) {
             let _ = reply.send(Err(e));
             return;

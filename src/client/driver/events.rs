@@ -291,6 +291,7 @@ impl Driver {
     pub(super) fn reply(&mut self, channel: ChannelId, method: Method, content: Option<proto::Delivery>) {
         let Some(slot) = self.slot(channel) else { return };
         if let Method::BasicCancelOk(ok) = &method {
+            tracing::debug!(channel = channel.number(), consumer_tag = %ok.consumer_tag, "consumer cancelled");
             let _ = end_consumer(slot, &ok.consumer_tag, None);
         }
         match slot.pending.pop_front() {
@@ -317,6 +318,7 @@ impl Driver {
             }) => {
                 if let Method::BasicConsumeOk(ok) = method {
                     let tag = ok.consumer_tag;
+                    tracing::debug!(channel = channel.number(), consumer_tag = %tag, no_ack, "consumer started");
                     let cancelled = reply.send(Ok(tag.clone())).is_err();
                     slot.consumers.insert(
                         tag.clone(),

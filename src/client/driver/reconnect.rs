@@ -177,6 +177,7 @@ impl Driver {
             };
             match result {
                 Ok(Ok(transport)) => {
+                    tracing::debug!(attempt, "transport up: AMQP handshake");
                     self.conn = self.conn.successor(config.protocol_for(timeout), now(), r.topology);
                     return Some(transport);
                 }
@@ -228,6 +229,7 @@ impl Driver {
     pub(super) fn finish_replay(&mut self, report: RecoveryReport) {
         let Some(recovery) = self.recovery.take() else { return };
         let ids = self.channels.ids();
+        let mut republished = 0usize;
         for &id in &ids {
             let Some(slot) = self.channels.get_mut(id) else {
                 continue;
@@ -243,6 +245,7 @@ impl Driver {
                     Ok(Some(seq)) => {
                         Counters::inc(&self.shared.counters.published);
                         Counters::inc(&self.shared.counters.republished);
+                        republished += 1;
                         if let Some(slot) = self.channels.get_mut(id) {
                             slot.confirms.insert(seq, u);
                         }
@@ -259,7 +262,13 @@ impl Driver {
                 }
             }
         }
-        for cmd in std::mem::take(&mut self.parked) {
+        let parked = std::mem::take(&mut self.parked);
+        tracing::debug!(
+            waited = parked.len(),
+            republished,
+            "recovery finished: running the commands that waited"
+        );
+        for cmd in parked {
             self.command(cmd);
         }
         Counters::inc(&self.shared.counters.recoveries);

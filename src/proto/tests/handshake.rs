@@ -610,3 +610,71 @@ fn up_to_open_ok(b: &mut Broker) {
     tune_ok(b);
     b.expect_method(0);
 }
+
+/// A server that denies a capability in `connection.start` (garagemq sets
+/// `exchange_exchange_bindings` to false and closes the connection with 540 for
+/// `exchange.bind`): the command is refused with `NotSupported`, nothing is sent, and the
+/// rest goes on. A capability not named, or set to true, is not denied.
+#[test]
+fn a_denied_capability_refuses_its_command_before_sending() {
+    let mut caps = FieldTable::new();
+    caps.insert(s("exchange_exchange_bindings"), false);
+    caps.insert(s("publisher_confirms"), false);
+    caps.insert(s("basic.nack"), true);
+    let mut props = FieldTable::new();
+    props.insert(s("product"), "garagemq");
+    props.insert(s("capabilities"), caps);
+    let mut b = Broker::new(config());
+    b.send(
+        0,
+        ConnectionStart {
+            server_properties: props,
+            ..start("PLAIN")
+        },
+    );
+    start_ok(&mut b);
+    b.send(
+        0,
+        ConnectionTune {
+            channel_max: 0,
+            frame_max: 0,
+            heartbeat: 0,
+        },
+    );
+    tune_ok(&mut b);
+    b.expect_method(0);
+    b.send(0, ConnectionOpenOk {});
+    b.events();
+    let ch = b.open_channel();
+    let bind = Method::ExchangeBind(ExchangeBind {
+        destination: s("a"),
+        source: s("b"),
+        routing_key: s(""),
+        no_wait: false,
+        arguments: FieldTable::new(),
+    });
+    assert_eq!(
+        b.conn.call(ch, bind),
+        Err(Error::NotSupported {
+            capability: "exchange_exchange_bindings"
+        })
+    );
+    assert_eq!(
+        b.conn.call(ch, Method::ConfirmSelect(ConfirmSelect { nowait: false })),
+        Err(Error::NotSupported {
+            capability: "publisher_confirms"
+        })
+    );
+    b.expect_silence();
+    // What is not denied still goes.
+    b.conn.call(ch, Method::TxSelect(TxSelect {})).unwrap();
+    assert!(matches!(b.expect_method(ch.number), Method::TxSelect(_)));
+
+    // RabbitMQ's capabilities (all true): nothing is refused.
+    let mut b = Broker::open(config());
+    let ch = b.open_channel();
+    b.conn
+        .call(ch, Method::ConfirmSelect(ConfirmSelect { nowait: false }))
+        .unwrap();
+    assert!(matches!(b.expect_method(ch.number), Method::ConfirmSelect(_)));
+}
