@@ -26,6 +26,7 @@
 //! Everything is bounded: the command queue to the connection task, each consumer's
 //! buffer, and the unconfirmed publishes per channel.
 
+mod address;
 mod channel;
 mod command;
 mod config;
@@ -45,6 +46,7 @@ mod transport;
 mod wake;
 
 pub use crate::proto::{ChannelId, DeliveryTag, Returned, Sasl, Tune};
+pub use address::{Address, AddressOrder};
 pub use channel::{Channel, QueueInfo, Returns};
 pub use config::ConnectionConfig;
 pub use confirm::{Confirmation, Confirmed};

@@ -3,7 +3,7 @@
 //!
 //! What the driver does with them (see `driver.rs`): when the connection is lost for a
 //! reason that can heal ([`Error::is_recoverable`](crate::error::Error::is_recoverable)), it keeps every channel, consumer and
-//! unconfirmed publish, reconnects (hosts in turn, backoff with jitter, a timeout per
+//! unconfirmed publish, reconnects (addresses in turn, see `address.rs`; backoff with jitter, a timeout per
 //! attempt) with the next connection generation, then restores, in order: channels with
 //! their QoS, confirm and tx modes; exchanges, queues (server-named ones get new names,
 //! which bindings and consumers follow), queue bindings, exchange-to-exchange bindings;
@@ -43,8 +43,9 @@ pub struct RecoveryConfig {
     /// Fraction of each wait that is random (0.0 none, 1.0 "full jitter"), so that many
     /// clients do not reconnect in lockstep. Default 0.5.
     pub jitter: f64,
-    /// More brokers to try, in turn, after the configured host (same TLS settings and
-    /// credentials). Default none.
+    /// More brokers to try (same TLS settings and credentials): appended to
+    /// [`ConnectionConfig::more_addresses`](super::ConnectionConfig::more_addresses), which
+    /// they duplicate, and tried like them on the first connect too. Default none.
     pub hosts: Vec<(String, u16)>,
     /// Time allowed for one attempt: TCP connect, TLS and the AMQP handshake. Default 10 s.
     pub attempt_timeout: Duration,
