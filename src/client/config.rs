@@ -118,6 +118,7 @@ impl ConnectionConfig {
         let mut protocol = self.protocol.clone();
         protocol.handshake_timeout = Some(handshake_timeout);
         protocol.read_coalescing = self.read_coalescing;
+        protocol.reconsume = self.recovery.reconsume;
         protocol
     }
 
@@ -150,7 +151,10 @@ impl ConnectionConfig {
         let mut config = ConnectionConfig::from_parsed_uri(&first)?;
         for uri in rest {
             let u = AmqpUri::parse(uri.as_ref())?;
-            if u.scheme != first.scheme || u.user != first.user || u.password != first.password || u.vhost != first.vhost
+            if u.scheme != first.scheme
+                || u.user != first.user
+                || u.password != first.password
+                || u.vhost != first.vhost
             {
                 return Err(Error::Uri(format!(
                     "{} differs from the first URI in scheme, credentials or vhost: one connection has one login",
@@ -158,7 +162,9 @@ impl ConnectionConfig {
                 )));
             }
             config.more_addresses.push(Address::new(u.host, u.port));
-            config.more_addresses.extend(u.more_hosts.into_iter().map(Address::from));
+            config
+                .more_addresses
+                .extend(u.more_hosts.into_iter().map(Address::from));
         }
         Ok(config)
     }

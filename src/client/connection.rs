@@ -240,7 +240,13 @@ impl Connection {
     /// of the connection that was lost.
     pub fn address(&self) -> Address {
         // Set before `connect` returns (a transport is open before the handshake).
-        let address = self.handle.shared.address.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let address = self
+            .handle
+            .shared
+            .address
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         address.unwrap_or_else(|| Address::new("", 0))
     }
 

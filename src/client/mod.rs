@@ -57,7 +57,7 @@ pub use options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
-pub use recovery::{RecoveryConfig, RecoveryFailure, RecoveryReport};
+pub use recovery::{Reconsume, RecoveryConfig, RecoveryFailure, RecoveryReport};
 pub use state::{ConnectionState, StateChanges};
 
 #[cfg(test)]

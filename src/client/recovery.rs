@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::rng::Rng;
-pub use crate::proto::{RecoveryFailure, RecoveryReport};
+pub use crate::proto::{Reconsume, RecoveryFailure, RecoveryReport};
 
 /// How a connection recovers from the loss of its broker. On by default.
 ///
@@ -61,6 +61,13 @@ pub struct RecoveryConfig {
     /// the recovery to finish (`Some`), or fail at once with [`Error::NotConnected`](crate::error::Error::NotConnected)
     /// (`None`). Default `Some(30 s)`.
     pub publish_wait: Option<Duration>,
+    /// Consume again after the server cancels a consumer (`basic.cancel` from the
+    /// server, e.g. the node of its classic queue went away), with this backoff, once the
+    /// queue is reachable: the consumer's stream stays open and its deliveries resume
+    /// (see [`Reconsume`]). [`Metrics::server_cancels`](super::Metrics::server_cancels)
+    /// and [`reconsumed`](super::Metrics::reconsumed) count what happened. Default `None`:
+    /// the stream ends with [`Error::ConsumerCancelled`](crate::error::Error::ConsumerCancelled).
+    pub reconsume: Option<Reconsume>,
 }
 
 impl Default for RecoveryConfig {
@@ -76,6 +83,7 @@ impl Default for RecoveryConfig {
             topology: true,
             republish_unconfirmed: false,
             publish_wait: Some(Duration::from_secs(30)),
+            reconsume: None,
         }
     }
 }

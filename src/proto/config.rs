@@ -131,6 +131,11 @@ pub struct Config {
     /// the socket alone for this long after a read, when nothing but the stream can be
     /// held up by it. `None` (the default here; the tokio client uses 1 ms): never.
     pub read_coalescing: Option<Duration>,
+    /// Consume again, with this backoff, after the server cancels a consumer
+    /// (`basic.cancel` from the server, e.g. the node of its queue went away), once the
+    /// queue is reachable again: see [`Reconsume`](super::Reconsume). `None` (the
+    /// default): the consumer ends with [`Event::ConsumerCancelled`](super::Event::ConsumerCancelled).
+    pub reconsume: Option<super::Reconsume>,
 }
 
 impl Default for Config {
@@ -149,6 +154,7 @@ impl Default for Config {
             generation: 0,
             locale: "en_US".into(),
             read_coalescing: None,
+            reconsume: None,
         }
     }
 }

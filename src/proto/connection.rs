@@ -11,6 +11,7 @@ use bytes::BytesMut;
 use super::channel::{Channel, Mode};
 use super::config::PRE_OPEN_FRAME_MAX;
 use super::pacing::{Pause, ReadPacing, Streamed};
+use super::reconsume::Retry;
 use super::replay::{ChannelRecord, Replay};
 use super::store::Store;
 use super::topology::Topology;
@@ -83,6 +84,9 @@ pub(super) struct Io {
     /// Queues whose consumer the application cancelled: an auto-delete one with no
     /// consumer left is gone from the broker, and from the topology.
     pub(super) unconsumed: Vec<ShortStr>,
+    /// Consumers the server cancelled (`basic.cancel` answered), for the connection to
+    /// end or suspend (see `reconsume.rs`).
+    pub(super) server_cancels: Vec<(ChannelId, ShortStr)>,
     /// Deliveries and confirms since the last [`Connection::read_pause`].
     pub(super) streamed: Streamed,
 }
@@ -124,6 +128,8 @@ pub struct Connection {
     pub(super) lost: Vec<ChannelRecord>,
     /// Read coalescing (see `pacing.rs`).
     pub(super) pacing: ReadPacing,
+    /// Consumers the server cancelled, on their way back (see `reconsume.rs`).
+    pub(super) retries: Vec<Retry>,
 }
 
 /// A reply text cut to 255 bytes at a character boundary.
@@ -169,6 +175,7 @@ impl Connection {
             replay: None,
             lost: Vec::new(),
             pacing,
+            retries: Vec::new(),
         };
         if let Err(e) = conn.config.validate() {
             conn.io.out.clear();
@@ -223,13 +230,14 @@ impl Connection {
     // ----- time -----------------------------------------------------------------
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work:
-    /// giving up on the handshake, sending a heartbeat, declaring the server dead, or
-    /// giving up on `close-ok`. `None` when no timer runs.
+    /// giving up on the handshake, sending a heartbeat, declaring the server dead,
+    /// giving up on `close-ok`, or probing the queue of a consumer the server cancelled
+    /// (`reconsume.rs`). `None` when no timer runs.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let close = match self.phase {
             Phase::Closed => return None,
             Phase::AwaitCloseOk { deadline } => deadline,
-            Phase::Open => None,
+            Phase::Open => self.reconsume_deadline(),
             Phase::AwaitStart | Phase::AwaitSecureOrTune { .. } | Phase::AwaitOpenOk { .. } => self.handshake_deadline,
         };
         let (send, dead) = match self.heartbeat {
@@ -265,6 +273,7 @@ impl Connection {
                 self.enter_closed();
                 return;
             }
+            Phase::Open => self.reconsume_timeout(now),
             _ => {}
         }
         let Some(h) = self.heartbeat else { return };

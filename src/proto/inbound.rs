@@ -281,7 +281,7 @@ impl Connection {
             Ok(Step::Closed(error)) => {
                 if let Some(mut ch) = self.channels.remove_number(number) {
                     ch.hold.discard(&mut self.io.held);
-                    self.channel_gone(ch, error);
+                    self.channel_gone(ch, error, now);
                 }
             }
             Err(Fault::Connection { code, text, method }) => self.connection_error(code, text, method, now),
@@ -297,7 +297,7 @@ impl Connection {
                 self.begin_channel_close(number, code, reply_text, method, error);
             }
         }
-        self.after_replies();
+        self.after_replies(now);
     }
 
     fn on_channel_method(&mut self, number: u16, method: Method) -> Result<Step, Fault> {
@@ -461,17 +461,14 @@ impl Channel {
             Method::BasicAck(m) => return self.on_confirm(m.delivery_tag, m.multiple, true, id, io),
             Method::BasicNack(m) => return self.on_confirm(m.delivery_tag, m.multiple, false, id, io),
             Method::BasicCancel(m) => {
-                self.consumers.remove(&m.consumer_tag);
                 if !m.no_wait {
                     let ok = BasicCancelOk {
                         consumer_tag: m.consumer_tag.clone(),
                     };
                     encode_method(number, &Method::BasicCancelOk(ok), &mut io.out);
                 }
-                io.events.push_back(Event::ConsumerCancelled {
-                    channel: self.id,
-                    consumer_tag: m.consumer_tag,
-                });
+                // The connection ends or suspends it (`reconsume.rs`).
+                io.server_cancels.push((self.id, m.consumer_tag));
             }
             Method::ChannelFlow(m) => {
                 encode_method(
@@ -528,6 +525,7 @@ impl Channel {
                 let consumer = Consumer {
                     spec: *spec,
                     cancelling: false,
+                    suspended: false,
                 };
                 self.consumers.insert(m.consumer_tag.clone(), consumer);
                 self.hold.answered();

@@ -309,11 +309,17 @@ impl Connection {
         }
     }
 
-    /// Handles what the channel handlers left for the connection: replies to the replay,
-    /// queues whose consumer was cancelled.
-    pub(super) fn after_replies(&mut self) {
+    /// Handles what the channel handlers left for the connection: consumers the server
+    /// cancelled, replies to the replay and the re-consume, queues whose consumer was
+    /// cancelled.
+    pub(super) fn after_replies(&mut self, now: Instant) {
+        for (channel, tag) in std::mem::take(&mut self.io.server_cancels) {
+            self.on_server_cancel(channel, tag, now);
+        }
         while let Some((channel, method)) = self.io.internal.pop_front() {
-            self.on_replay_reply(channel, method);
+            if !self.on_reconsume_reply(channel, &method) {
+                self.on_replay_reply(channel, method);
+            }
         }
         if !self.io.unconsumed.is_empty() {
             for queue in std::mem::take(&mut self.io.unconsumed) {
@@ -323,8 +329,12 @@ impl Connection {
     }
 
     /// A channel's close handshake is over (or the server closed it).
-    pub(super) fn channel_gone(&mut self, channel: Channel, error: Error) {
+    pub(super) fn channel_gone(&mut self, channel: Channel, error: Error, now: Instant) {
         let id = channel.id;
+        if channel.internal && self.on_probe_gone(id, now) {
+            return;
+        }
+        self.retries.retain(|r| r.channel != id);
         if channel.internal {
             // The topology channel: the server closed it for the step it ran.
             if let Some(replay) = self.replay.as_mut().filter(|r| r.scratch == Some(id)) {

@@ -13,6 +13,7 @@ mod heartbeat;
 mod hold;
 mod hostile;
 mod pacing;
+mod reconsume;
 mod recovery;
 mod replay;
 
