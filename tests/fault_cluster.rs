@@ -1073,3 +1073,32 @@ async fn blackholed_link_is_detected_and_the_client_moves() {
     ensure_cluster().await;
     assert_clean(&outcome);
 }
+
+/// Several addresses on the first connect: a dead one is skipped, and shuffled
+/// connections spread over the nodes. No fault is injected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_connect_skips_a_dead_address_and_shuffled_spreads() {
+    let _turn = CLUSTER.lock().await;
+    ensure_cluster().await;
+    // Nothing listens on a port just released.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let two = ConnectionConfig::from_uris(&[format!("amqp://guest:guest@127.0.0.1:{dead}/%2f"), uri(2)]).unwrap();
+    let conn = connect(two).await;
+    assert_eq!(conn.address(), address(2));
+    conn.close().await.unwrap();
+
+    let mut shuffled = config(&[1, 2, 3], "warren-cluster-shuffled", false);
+    shuffled.address_order = warren::client::AddressOrder::Shuffled;
+    let mut nodes = HashSet::new();
+    for _ in 0..12 {
+        let conn = connect(shuffled.clone()).await;
+        nodes.insert(conn.address().port);
+        conn.close().await.unwrap();
+    }
+    // All 12 on one node has a chance of 3 in 3^12 (about 1 in 177 000).
+    assert!(nodes.len() >= 2, "shuffled connections all went to {nodes:?}");
+}
