@@ -125,8 +125,10 @@ impl Connection {
         if self.retries.is_empty() {
             return;
         }
+        // A waiting consumer the application cancelled, or whose channel is gone, is
+        // dropped here; one being probed when its probe answers.
         let mut retries = std::mem::take(&mut self.retries);
-        retries.retain(|r| self.still_suspended(r));
+        retries.retain(|r| !matches!(r.stage, Stage::Waiting { .. }) || self.still_suspended(r));
         for r in &mut retries {
             let Stage::Waiting { due } = r.stage else { continue };
             if now < due {
@@ -169,7 +171,23 @@ impl Connection {
             .filter(|ch| ch.state.is_usable())
             .and_then(|ch| ch.consumers.get(&r.tag))
             .is_some_and(|c| c.suspended && !c.cancelling)
-            || r.stage == Stage::Consuming
+    }
+
+    /// The consumers of `channel`, which is gone, will not consume again; their probes
+    /// under way are closed.
+    pub(super) fn forget_retries(&mut self, channel: ChannelId) {
+        let mut probes = Vec::new();
+        self.retries.retain(|r| match r.stage {
+            _ if r.channel != channel => true,
+            Stage::Probing { probe } => {
+                probes.push(probe);
+                false
+            }
+            _ => false,
+        });
+        for probe in probes {
+            let _ = self.close_channel(probe, ReplyCode::SUCCESS, "re-consume probe");
+        }
     }
 
     /// A reply to a call of the re-consume; false if it is not one.
@@ -188,6 +206,7 @@ impl Connection {
                 };
                 let _ = self.close_channel(probe, ReplyCode::SUCCESS, "re-consume probe");
                 let r = self.retries[i].clone();
+                // Still suspended? (The application may have cancelled it meanwhile.)
                 let spec = self
                     .channels
                     .get(r.channel)

@@ -334,7 +334,9 @@ impl Connection {
         if channel.internal && self.on_probe_gone(id, now) {
             return;
         }
-        self.retries.retain(|r| r.channel != id);
+        if !channel.internal {
+            self.forget_retries(id);
+        }
         if channel.internal {
             // The topology channel: the server closed it for the step it ran.
             if let Some(replay) = self.replay.as_mut().filter(|r| r.scratch == Some(id)) {

@@ -181,7 +181,7 @@ fn an_application_cancel_while_suspended_stops_the_probes() {
 }
 
 #[test]
-fn a_probe_during_which_the_consumers_channel_closes_is_dropped() {
+fn a_probe_during_which_the_consumers_channel_closes_is_closed() {
     let mut b = Broker::open(reconsuming());
     let ch = b.open_channel();
     b.consume(ch, "c1", false);
@@ -191,18 +191,21 @@ fn a_probe_during_which_the_consumers_channel_closes_is_dropped() {
     let probe = expect_probe(&mut b);
     b.conn.close_channel(ch, ReplyCode::SUCCESS, "bye").expect("close");
     b.send(ch.number(), ChannelCloseOk {});
-    b.send(probe, ChannelOpenOk {});
-    b.send(
-        probe,
-        QueueDeclareOk {
-            queue: s("q"),
-            message_count: 0,
-            consumer_count: 0,
-        },
-    );
+    // The consumer's channel is gone: its probe is closed, no consume follows.
     let methods = b.methods();
     assert!(
-        methods.iter().all(|(_, m)| !matches!(m, Method::BasicConsume(_))),
+        matches!(methods.as_slice(), [(c, Method::ChannelClose(_)), (p, Method::ChannelClose(_))] if *c == ch.number() && *p == probe),
+        "{methods:?}"
+    );
+    b.send(probe, ChannelOpenOk {});
+    b.send(probe, ChannelCloseOk {});
+    b.expect_silence();
+    b.advance(Duration::from_secs(10));
+    let methods = b.methods();
+    assert!(
+        methods
+            .iter()
+            .all(|(_, m)| !matches!(m, Method::BasicConsume(_) | Method::QueueDeclare(_))),
         "{methods:?}"
     );
 }
@@ -224,4 +227,52 @@ fn a_suspended_consumer_is_restored_by_recovery() {
         matches!(methods.as_slice(), [(1, Method::ChannelOpen(_)), (1, Method::BasicConsume(c))] if c.consumer_tag == s("c1")),
         "{methods:?}"
     );
+}
+
+#[test]
+fn a_cancel_during_the_probe_closes_the_probe_and_sends_no_consume() {
+    let mut b = Broker::open(reconsuming());
+    let ch = b.open_channel();
+    b.consume(ch, "c1", false);
+    server_cancel(&mut b, ch, "c1");
+    b.events();
+    b.advance(Duration::from_millis(500));
+    let probe = expect_probe(&mut b);
+    b.conn
+        .call(
+            ch,
+            BasicCancel {
+                consumer_tag: s("c1"),
+                no_wait: true,
+            }
+            .into(),
+        )
+        .expect("cancel");
+    assert!(matches!(b.expect_method(ch.number()), Method::BasicCancel(_)));
+    // The next timer does not drop the probe under way; its answer closes it.
+    b.advance(Duration::from_secs(1));
+    b.expect_silence();
+    b.send(probe, ChannelOpenOk {});
+    b.send(
+        probe,
+        QueueDeclareOk {
+            queue: s("q"),
+            message_count: 0,
+            consumer_count: 0,
+        },
+    );
+    assert_eq!(
+        b.methods(),
+        vec![(
+            probe,
+            Method::ChannelClose(ChannelClose {
+                reply_code: 200,
+                reply_text: s("re-consume probe"),
+                class_id: 0,
+                method_id: 0
+            })
+        )]
+    );
+    b.send(probe, ChannelCloseOk {});
+    assert!(b.events().is_empty());
 }
