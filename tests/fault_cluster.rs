@@ -9,8 +9,9 @@
 //!    nodes, the publisher on node 1 (republish of unconfirmed publishes on), consumers on
 //!    2 and 3; node 1 is SIGKILLed mid-run, then started.
 //! 4. `classic_consumer_is_cancelled_and_consumes_again`: a classic durable queue on node
-//!    1, a consumer through node 2 with re-consume on; node 1 stops, the broker cancels
-//!    the consumer; it consumes again when node 1 is back.
+//!    1, re-consume on, a consumer through node 2 and one through node 1; node 1 stops, the
+//!    broker cancels the first, the second's connection recovers on node 2; both consume
+//!    again when node 1 is back.
 //! 2. `quorum_leader_stopped_cleanly`: the leader's node stops, then starts: leadership
 //!    moves; what the consumers on the other nodes see is asserted.
 //! 3. `rolling_restart_of_all_three_nodes`: nodes 1, 2, 3 restarted one at a time.
@@ -866,10 +867,13 @@ async fn quorum_publisher_fails_over_when_its_node_is_killed() {
     );
 }
 
-/// Scenario 4: a classic durable queue on node 1, a consumer through node 2 with
-/// re-consume on. Node 1 stops: the broker cancels the consumer; it consumes again once
-/// node 1 is back, and nothing confirmed is lost. (Publishing happens before the fault:
-/// RabbitMQ 3.10 confirms a publish to a classic queue whose node is down and drops it.)
+/// Scenario 4: a classic durable queue on node 1; re-consume on. Consumer 1 is
+/// connected through node 2, consumer 2 through node 1. Node 1 stops: the broker cancels
+/// consumer 1, and consumer 2's connection is closed (recovery moves it to node 2, where
+/// it probes the queue instead of consuming, which would close its channel with 404).
+/// Neither stream ends; both consume again once node 1 is back, and nothing confirmed is
+/// lost. (Publishing happens before the fault: RabbitMQ 3.10 confirms a publish to a
+/// classic queue whose node is down and drops it.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn classic_consumer_is_cancelled_and_consumes_again() {
     let _turn = CLUSTER.lock().await;
@@ -889,60 +893,73 @@ async fn classic_consumer_is_cancelled_and_consumes_again() {
     run.book.target.store(n, Ordering::Relaxed);
     run.publish_now();
     run.until_acked(n, Duration::from_secs(120)).await;
-    // One consumer through node 2, at about 2000 messages/s.
-    let conn = connect(config(&[2, 3], "warren-cluster-s4-c2", false)).await;
-    assert_eq!(conn.address(), address(2));
-    let task = tokio::spawn(consume(
-        conn.clone(),
-        queue.clone(),
-        run.book.clone(),
-        "consumer 1",
-        Duration::from_micros(500),
-    ));
-    run.consumers.push((conn.clone(), task));
+    // Two paced consumers (about 1000 messages/s each).
+    let mut conns = Vec::new();
+    for (nodes, name, label) in [
+        (&[2, 3][..], "warren-cluster-s4-c2", "consumer 1"),
+        (&[1, 2][..], "warren-cluster-s4-c1", "consumer 2"),
+    ] {
+        let conn = connect(config(nodes, name, false)).await;
+        assert_eq!(conn.address(), address(nodes[0]));
+        let task = tokio::spawn(consume(
+            conn.clone(),
+            queue.clone(),
+            run.book.clone(),
+            label,
+            Duration::from_micros(500),
+        ));
+        run.consumers.push((conn.clone(), task));
+        conns.push(conn);
+    }
     while run.book.consumed.load(Ordering::Relaxed) < n / 4 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stopped_at = run.fault();
     cluster(&["stop-node", "1"]).await;
     let start = Instant::now();
-    while conn.metrics().server_cancels == 0 {
+    while conns[0].metrics().server_cancels == 0 || conns[1].metrics().recoveries == 0 {
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "the broker did not cancel the consumer"
+            "the broker did not cancel consumer 1, or consumer 2 did not recover"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!(
-        "[s4] consumer cancelled {:.2}s after node 1 began to stop",
+        "[s4] consumer 1 cancelled, consumer 2 recovered on {}, {:.2}s after node 1 began to stop",
+        conns[1].address(),
         stopped_at.elapsed().as_secs_f64()
     );
     let consumed_while_down = run.book.consumed.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        conn.metrics().reconsumed,
-        0,
-        "no consume while the queue's node is down"
-    );
+    for conn in &conns {
+        assert_eq!(
+            conn.metrics().reconsumed,
+            0,
+            "no consume while the queue's node is down"
+        );
+    }
     cluster(&["start-node", "1"]).await;
     let back = Instant::now();
-    while conn.metrics().reconsumed == 0 {
+    while conns.iter().any(|c| c.metrics().reconsumed == 0) {
         assert!(
             back.elapsed() < Duration::from_secs(30),
-            "the consumer did not consume again"
+            "a consumer did not consume again"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!(
-        "[s4] consuming again {:.2}s after node 1 was back",
+        "[s4] both consuming again {:.2}s after node 1 was back",
         back.elapsed().as_secs_f64()
     );
     let (outcome, consumers) = run
-        .finish("s4 classic queue's node stopped, consumer re-consumes")
+        .finish("s4 classic queue's node stopped, consumers re-consume")
         .await;
     ensure_cluster().await;
     assert_clean(&outcome);
-    assert!(consumers[0].delivered > consumed_while_down, "deliveries resumed");
+    assert!(
+        consumers.iter().map(|m| m.delivered).sum::<u64>() > consumed_while_down,
+        "deliveries resumed"
+    );
     assert_eq!(
         (
             consumers[0].server_cancels,
@@ -951,6 +968,7 @@ async fn classic_consumer_is_cancelled_and_consumes_again() {
         ),
         (1, 1, 0)
     );
+    assert!(consumers[1].recoveries >= 1 && consumers[1].reconsumed >= 1);
 }
 
 /// Scenario 2: the node that leads the quorum queue (node 1, where it was declared) is

@@ -67,6 +67,9 @@ pub struct RecoveryConfig {
     /// (see [`Reconsume`]). [`Metrics::server_cancels`](super::Metrics::server_cancels)
     /// and [`reconsumed`](super::Metrics::reconsumed) count what happened. Default `None`:
     /// the stream ends with [`Error::ConsumerCancelled`](crate::error::Error::ConsumerCancelled).
+    /// With it on, recovery restores consumers the same way, probing each queue before
+    /// consuming (a queue on the node that was lost would otherwise get the channel
+    /// closed with 404); they consume again just after the recovery.
     pub reconsume: Option<Reconsume>,
 }
 

@@ -17,11 +17,18 @@
 //! If the queue went away again between the probe and the consume, the server closes
 //! the consumer's channel (404): that is reported as any channel close. A consumer the
 //! application cancels while suspended is not consumed again.
+//!
+//! With re-consume on, connection recovery restores consumers the same way (probe, then
+//! consume; `replay.rs`): after the loss of a node, the queue of a consumer may be on that
+//! node, and a plain `basic.consume` would make the server close the channel. Those
+//! consumers come back after [`Event::Recovered`], each with its
+//! [`Event::ConsumerResumed`].
 
 use std::time::{Duration, Instant};
 
+use super::channel::Consumer;
 use super::{ChannelId, Connection, Event};
-use crate::wire::{Method, QueueDeclare, ReplyCode, ShortStr};
+use crate::wire::{BasicConsume, Method, QueueDeclare, ReplyCode, ShortStr};
 
 /// Backoff of the re-consume after a server cancel (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +113,32 @@ impl Connection {
         self.io.events.push_back(Event::ConsumerSuspended {
             channel,
             consumer_tag: tag,
+        });
+    }
+
+    /// Recovery restores consumer `spec` on `channel` (reopened) through the probe:
+    /// suspended, probed at once.
+    pub(super) fn reconsume_after_recovery(&mut self, channel: ChannelId, spec: BasicConsume) {
+        let Some(ch) = self.channels.get_mut(channel) else {
+            return;
+        };
+        let tag = spec.consumer_tag.clone();
+        let queue = spec.queue.clone();
+        ch.consumers.insert(
+            tag.clone(),
+            Consumer {
+                spec,
+                cancelling: false,
+                suspended: true,
+            },
+        );
+        self.retries.push(Retry {
+            channel,
+            tag,
+            queue,
+            attempt: 0,
+            // Now: the open-ok that started the replay was just read.
+            stage: Stage::Waiting { due: self.last_read },
         });
     }
 

@@ -250,6 +250,12 @@ impl Connection {
                 continue;
             }
             for spec in &record.consumers {
+                if self.config.reconsume.is_some() {
+                    // Its queue may be on the node that went away: probe it first, as
+                    // after a server cancel, so that a 404 does not close the channel.
+                    self.reconsume_after_recovery(record.id, spec.clone());
+                    continue;
+                }
                 let mut consume = spec.clone();
                 consume.no_wait = false;
                 match self.call_inner(record.id, Method::BasicConsume(consume), true) {

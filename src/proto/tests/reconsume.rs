@@ -211,15 +211,81 @@ fn a_probe_during_which_the_consumers_channel_closes_is_closed() {
 }
 
 #[test]
-fn a_suspended_consumer_is_restored_by_recovery() {
+fn with_reconsume_recovery_probes_each_consumers_queue_before_consuming() {
     let mut b = Broker::open(reconsuming());
     let ch = b.open_channel();
     b.consume(ch, "c1", false);
-    server_cancel(&mut b, ch, "c1");
+    b.consume(ch, "c2", false);
+    // c2 was suspended when the connection went: both come back the same way.
+    server_cancel(&mut b, ch, "c2");
     b.events();
     b.conn.handle_eof();
     b.events();
     let conn = b.conn.successor(reconsuming(), b.now, false);
+    let mut next = Broker::with(conn, b.now);
+    next.handshake(2047, 131_072, 60);
+    let methods = next.methods();
+    assert!(
+        matches!(methods.as_slice(), [(1, Method::ChannelOpen(_))]),
+        "{methods:?}"
+    );
+    // Recovered at once: the consumers follow, each after its probe.
+    let events = next.events();
+    assert!(
+        matches!(events.as_slice(), [Event::Connected { .. }, Event::Recovered(_)]),
+        "{events:?}"
+    );
+    next.send(1, ChannelOpenOk {});
+    next.advance(Duration::ZERO);
+    let methods = next.methods();
+    let probes: Vec<u16> = methods
+        .iter()
+        .filter_map(|(n, m)| matches!(m, Method::QueueDeclare(d) if d.passive).then_some(*n))
+        .collect();
+    assert_eq!(probes.len(), 2, "{methods:?}");
+    // The queue's node is down: the first probe is refused; the second finds it.
+    refuse_probe(&mut next, probes[0]);
+    next.send(probes[1], ChannelOpenOk {});
+    next.send(
+        probes[1],
+        QueueDeclareOk {
+            queue: s("q"),
+            message_count: 0,
+            consumer_count: 0,
+        },
+    );
+    let methods = next.methods();
+    let consumes: Vec<&str> = methods
+        .iter()
+        .filter_map(|(n, m)| match m {
+            Method::BasicConsume(c) if *n == 1 => Some(c.consumer_tag.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(consumes.len(), 1, "{methods:?}");
+    let tag = consumes[0].to_owned();
+    next.send(probes[1], ChannelCloseOk {});
+    next.send(1, BasicConsumeOk { consumer_tag: s(&tag) });
+    assert_eq!(
+        next.events(),
+        vec![Event::ConsumerResumed {
+            channel: ch,
+            consumer_tag: s(&tag)
+        }]
+    );
+    // The other one is probed again after the backoff.
+    next.advance(Duration::from_secs(1));
+    assert!(expect_probe(&mut next) > 0);
+}
+
+#[test]
+fn without_reconsume_recovery_consumes_directly() {
+    let mut b = Broker::open(config());
+    let ch = b.open_channel();
+    b.consume(ch, "c1", false);
+    b.conn.handle_eof();
+    b.events();
+    let conn = b.conn.successor(config(), b.now, false);
     let mut next = Broker::with(conn, b.now);
     next.handshake(2047, 131_072, 60);
     let methods = next.methods();
