@@ -24,6 +24,12 @@ pub struct ConnectionConfig {
     /// `host:port` as [`address_order`](Self::address_order) says, on the first connect
     /// and on every recovery: see [`addresses`](Self::addresses). Same TLS settings,
     /// credentials and vhost. Default none.
+    ///
+    /// The first connect tries each address once, moving on when TCP or TLS fails or takes
+    /// longer than [`RecoveryConfig::attempt_timeout`] (the whole within
+    /// [`connect_timeout`](Self::connect_timeout)); a refused AMQP handshake (credentials,
+    /// vhost) ends it. A recovery takes one address per attempt, starting after the one it
+    /// lost.
     pub more_addresses: Vec<Address>,
     /// In which order the addresses are tried. Default [`AddressOrder::InOrder`];
     /// [`AddressOrder::Shuffled`] spreads connections over the nodes.
