@@ -4,7 +4,8 @@
 #   scripts/test.sh [EXTRA_ARGS...]    EXTRA_ARGS go to the main test runner (nextest filters, or cargo test args)
 #
 # 1. ensures the default broker (scripts/broker.sh), the TLS node (scripts/tls-node.sh), the fault node
-#    (scripts/fault-node.sh) and the test dependencies (scripts/test-deps.sh)
+#    (scripts/fault-node.sh), the three-node cluster of the failover suite (scripts/cluster.sh, 5701-5703;
+#    tests/fault_cluster.rs fails without it) and the test dependencies (scripts/test-deps.sh)
 # 2. exports AMQP_URL (kept if already set), WARREN_TLS_DIR, WARREN_TLS_PORT=5681, WARREN_REQUIRE_BROKER=1
 # 3. cargo nextest run --workspace --locked   (+ cargo test --workspace --doc --locked, nextest skips doctests)
 #    or, without cargo-nextest, cargo test --workspace --locked
@@ -50,6 +51,10 @@ section "fault node (warren-fault@localhost, 5692)"
 # Started here, before any test process exists, so that a cold node starts with fresh data; the tests
 # themselves never wipe it (one of them kills the node and counts on its data surviving).
 "$here/fault-node.sh" start --fresh
+
+section "three-node cluster (warren-c1..c3@localhost, 5701-5703)"
+# For tests/fault_cluster.rs, which kills and restarts its nodes and leaves all three up.
+"$here/cluster.sh" start
 
 section "test dependencies"
 "$here/test-deps.sh"

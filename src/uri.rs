@@ -5,6 +5,14 @@
 //! to 5672 (`amqp`) or 5671 (`amqps`); an absent or empty path is the vhost `/`, and `%2f`
 //! spells `/` inside a vhost name (`amqp://host/%2f`).
 //!
+//! Several nodes of a cluster: a comma-separated list of `host:port` in the authority,
+//! `amqp://user:password@h1:5701,h2:5702,[::1]:5703/vhost`. The first is
+//! [`host`](AmqpUri::host)/[`port`](AmqpUri::port), the others
+//! [`more_hosts`](AmqpUri::more_hosts); each takes the scheme's default port when it has
+//! none; they share the credentials, vhost and parameters. A connection tries them as
+//! [`AddressOrder`](crate::client::AddressOrder) says, on its first connect and on every
+//! recovery.
+//!
 //! Query parameters (unknown ones are refused, so that a typo does not pass unnoticed):
 //!
 //! | key | value |
@@ -18,6 +26,7 @@
 //! | `certfile`, `keyfile` | client certificate chain and private key (PEM), both or neither |
 //! | `server_name_indication` | the name to verify the server certificate against and send as SNI |
 //! | `verify` | only `verify_peer`; verification cannot be turned off |
+//! | `address_order` | `in_order` (the default) or `shuffled`: how several hosts are tried |
 //!
 //! Every malformed input is an [`Error::Uri`] naming what was wrong;
 //! parsing never panics. The password never appears in `Debug` output.
@@ -72,6 +81,12 @@ pub struct AmqpUri {
     pub host: String,
     /// Port, the scheme's default when absent.
     pub port: u16,
+    /// The hosts after the first in a comma-separated list (`h1:5701,h2:5702`), with
+    /// their ports; empty for a single host.
+    pub more_hosts: Vec<(String, u16)>,
+    /// `address_order=shuffled`: try the hosts in a random order (spreads connections
+    /// over the nodes). Default false: in order.
+    pub shuffle_hosts: bool,
     /// Virtual host (decoded), `/` when the path is absent or empty.
     pub vhost: String,
     /// `heartbeat`: requested heartbeat interval in seconds.
@@ -102,6 +117,8 @@ impl fmt::Debug for AmqpUri {
             .field("password", &"<redacted>")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("more_hosts", &self.more_hosts)
+            .field("shuffle_hosts", &self.shuffle_hosts)
             .field("vhost", &self.vhost)
             .field("heartbeat", &self.heartbeat)
             .field("frame_max", &self.frame_max)
@@ -176,7 +193,15 @@ impl AmqpUri {
                 (if u.is_empty() { "guest".to_owned() } else { user }, password)
             }
         };
-        let (host, port) = parse_hostport(hostport, scheme)?;
+        if hostport.contains(',') && hostport.split(',').any(str::is_empty) {
+            return Err(err("empty host in the comma-separated host list"));
+        }
+        let mut hosts = hostport.split(',');
+        let (host, port) = parse_hostport(hosts.next().unwrap_or(""), scheme)?;
+        let mut more_hosts = Vec::new();
+        for h in hosts {
+            more_hosts.push(parse_hostport(h, scheme)?);
+        }
 
         let vhost = match path {
             None | Some("") => "/".to_owned(),
@@ -192,6 +217,8 @@ impl AmqpUri {
             password,
             host,
             port,
+            more_hosts,
+            shuffle_hosts: false,
             vhost,
             heartbeat: None,
             frame_max: None,
@@ -249,6 +276,17 @@ impl AmqpUri {
             "keyfile" => self.keyfile = Some(PathBuf::from(value)),
             "server_name_indication" => self.server_name = Some(value.to_owned()),
             "verify" if value == "verify_peer" => {}
+            "address_order" => {
+                self.shuffle_hosts = match value {
+                    "in_order" => false,
+                    "shuffled" => true,
+                    other => {
+                        return Err(err(format!(
+                            "address_order={other:?} is not supported: use in_order or shuffled"
+                        )));
+                    }
+                }
+            }
             "verify" => {
                 return Err(err(format!(
                     "verify={value:?} is refused: server certificate verification cannot be disabled \
@@ -259,7 +297,7 @@ impl AmqpUri {
                 return Err(err(format!(
                     "unknown query parameter {other:?} (known: heartbeat, frame_max, channel_max, \
                      connection_timeout, auth_mechanism, cacertfile, certfile, keyfile, \
-                     server_name_indication, verify)"
+                     server_name_indication, verify, address_order)"
                 )));
             }
         }
@@ -400,6 +438,34 @@ mod tests {
         assert_eq!((u.user.as_str(), u.password.as_str()), ("bob", "guest"));
         let u = AmqpUri::parse("amqp://bob:@h").unwrap();
         assert_eq!(u.password, "");
+    }
+
+    #[test]
+    fn host_lists() {
+        let u = AmqpUri::parse("amqp://u:p@h1:5701,h2:5702,[::1],h4/v?address_order=shuffled").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("h1", 5701));
+        assert_eq!(
+            u.more_hosts,
+            [("h2".into(), 5702), ("::1".into(), 5672), ("h4".into(), 5672)]
+        );
+        assert_eq!((u.user.as_str(), u.vhost.as_str()), ("u", "v"));
+        assert!(u.shuffle_hosts);
+        let u = AmqpUri::parse("amqps://h1,h2:1").unwrap();
+        assert_eq!(u.port, 5671);
+        assert_eq!(u.more_hosts, [("h2".into(), 1)]);
+        assert!(!u.shuffle_hosts);
+        assert!(AmqpUri::parse("amqp://h?address_order=in_order").is_ok());
+        for bad in [
+            "amqp://h1,",
+            "amqp://h1,,h2",
+            "amqp://,h2",
+            "amqp://h1,h2:0",
+            "amqp://h1,h2:x",
+            "amqp://h1,[::1",
+            "amqp://h?address_order=random",
+        ] {
+            assert!(matches!(AmqpUri::parse(bad), Err(Error::Uri(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -282,7 +282,7 @@ async fn a_connections_life_is_traced_without_secrets() {
             ("basic.consume", &["channel", "queue", "consumer_tag", "no_ack"]),
             ("consumer started", &["channel", "consumer_tag"]),
             ("connection lost: recovering", &["error"]),
-            ("reconnecting", &["attempt", "host", "port", "delay_ms"]),
+            ("reconnecting", &["attempt", "address", "delay_ms"]),
             ("TCP connect attempt", &["address"]),
             ("TCP connected", &["address"]),
             ("transport up: AMQP handshake", &["attempt"]),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::address::{Address, AddressOrder};
 use super::recovery::RecoveryConfig;
 use crate::error::Error;
 use crate::proto::{self, Sasl};
@@ -19,6 +20,20 @@ pub struct ConnectionConfig {
     pub host: String,
     /// TCP port.
     pub port: u16,
+    /// More brokers (the other nodes of a cluster), tried after or with
+    /// `host:port` as [`address_order`](Self::address_order) says, on the first connect
+    /// and on every recovery: see [`addresses`](Self::addresses). Same TLS settings,
+    /// credentials and vhost. Default none.
+    ///
+    /// The first connect tries each address once, moving on when TCP or TLS fails or takes
+    /// longer than [`RecoveryConfig::attempt_timeout`] (the whole within
+    /// [`connect_timeout`](Self::connect_timeout)); a refused AMQP handshake (credentials,
+    /// vhost) ends it. A recovery takes one address per attempt, starting after the one it
+    /// lost.
+    pub more_addresses: Vec<Address>,
+    /// In which order the addresses are tried. Default [`AddressOrder::InOrder`];
+    /// [`AddressOrder::Shuffled`] spreads connections over the nodes.
+    pub address_order: AddressOrder,
     /// TLS settings; `Some` makes this an `amqps` connection.
     #[cfg(feature = "tls")]
     pub tls: Option<TlsConfig>,
@@ -83,6 +98,8 @@ impl Default for ConnectionConfig {
         ConnectionConfig {
             host: "localhost".into(),
             port: Scheme::Amqp.default_port(),
+            more_addresses: Vec::new(),
+            address_order: AddressOrder::InOrder,
             #[cfg(feature = "tls")]
             tls: None,
             protocol: proto::Config::default(),
@@ -107,6 +124,7 @@ impl ConnectionConfig {
         let mut protocol = self.protocol.clone();
         protocol.handshake_timeout = Some(handshake_timeout);
         protocol.read_coalescing = self.read_coalescing;
+        protocol.reconsume = self.recovery.reconsume;
         protocol
     }
 
@@ -117,11 +135,57 @@ impl ConnectionConfig {
         ConnectionConfig::from_parsed_uri(&uri)
     }
 
+    /// Every address a connection tries: `host:port`, then
+    /// [`more_addresses`](Self::more_addresses), then the older
+    /// [`RecoveryConfig::hosts`] (which are tried on the first connect too).
+    pub fn addresses(&self) -> Vec<Address> {
+        let mut list = vec![Address::new(self.host.clone(), self.port)];
+        list.extend(self.more_addresses.iter().cloned());
+        list.extend(self.recovery.hosts.iter().cloned().map(Address::from));
+        list
+    }
+
+    /// A configuration from several URIs, one per node of a cluster: the first gives
+    /// every setting, the others add their `host:port` (and the hosts of their own
+    /// comma-separated lists). They must all have the same scheme, credentials and
+    /// vhost, or this is an [`Error::Uri`].
+    pub fn from_uris<S: AsRef<str>>(uris: &[S]) -> Result<Self, Error> {
+        let Some((first, rest)) = uris.split_first() else {
+            return Err(Error::Uri("no URI given".into()));
+        };
+        let first = AmqpUri::parse(first.as_ref())?;
+        let mut config = ConnectionConfig::from_parsed_uri(&first)?;
+        for uri in rest {
+            let u = AmqpUri::parse(uri.as_ref())?;
+            if u.scheme != first.scheme
+                || u.user != first.user
+                || u.password != first.password
+                || u.vhost != first.vhost
+            {
+                return Err(Error::Uri(format!(
+                    "{} differs from the first URI in scheme, credentials or vhost: one connection has one login",
+                    u.address()
+                )));
+            }
+            config.more_addresses.push(Address::new(u.host, u.port));
+            config
+                .more_addresses
+                .extend(u.more_hosts.into_iter().map(Address::from));
+        }
+        Ok(config)
+    }
+
     /// A configuration from an already parsed URI.
     pub fn from_parsed_uri(uri: &AmqpUri) -> Result<Self, Error> {
         let mut config = ConnectionConfig {
             host: uri.host.clone(),
             port: uri.port,
+            more_addresses: uri.more_hosts.iter().cloned().map(Address::from).collect(),
+            address_order: if uri.shuffle_hosts {
+                AddressOrder::Shuffled
+            } else {
+                AddressOrder::InOrder
+            },
             ..ConnectionConfig::default()
         };
         config.protocol.vhost = uri.vhost.clone();

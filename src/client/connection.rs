@@ -11,6 +11,7 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
+use super::address::{Address, Addresses};
 use super::channel::Channel;
 use super::command::Command;
 use super::config::ConnectionConfig;
@@ -20,7 +21,7 @@ use super::metrics::Metrics;
 use super::rng::Rng;
 use super::shared::{ConnShared, Limits, RecoveryLimits};
 use super::state::{ConnectionState, StateChanges};
-use super::transport::open_transport;
+use super::transport::{BoxTransport, open_transport};
 use crate::error::Error;
 use crate::proto::{self, Tune};
 use crate::wire::{FieldTable, ReplyCode};
@@ -74,7 +75,12 @@ impl Connection {
             vhost = %config.protocol.vhost,
             name = config.protocol.connection_name.as_deref().unwrap_or(""),
         );
-        let address = format!("{}:{}", config.host, config.port);
+        let address = config
+            .addresses()
+            .iter()
+            .map(Address::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         connect_inner(config, span.clone())
             .instrument(span)
             .await
@@ -229,6 +235,28 @@ impl Connection {
             .unwrap_or_default()
     }
 
+    /// The broker address this connection is on now: which node of a cluster, when
+    /// [`ConnectionConfig::more_addresses`] lists several. While recovering, the address
+    /// of the connection that was lost.
+    pub fn address(&self) -> Address {
+        // Set before `connect` returns (a transport is open before the handshake).
+        let address = self
+            .handle
+            .shared
+            .address
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        address.unwrap_or_else(|| Address::new("", 0))
+    }
+
+    /// The `cluster_name` the server announced in its properties (RabbitMQ sends it;
+    /// the same for every node of a cluster), if any.
+    pub fn cluster_name(&self) -> Option<String> {
+        let properties = self.server_properties();
+        properties.get("cluster_name")?.as_str().map(str::to_owned)
+    }
+
     /// Replaces the login secret (`connection.update-secret`, e.g. a refreshed OAuth 2
     /// token) and waits for `update-secret-ok`.
     pub async fn update_secret(&self, secret: impl Into<Bytes>, reason: &str) -> Result<(), Error> {
@@ -277,6 +305,7 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
     let transport_deadline = tokio::time::Instant::from_std(started) + config.connect_timeout;
     let config = Arc::new(config);
     let driver_shared = shared.clone();
+    let shared_for_address = shared.clone();
     // The connection task runs on a thread of its own, on a current-thread runtime: a
     // wake-up from the application is one eventfd write to that thread, with no
     // scheduler in between, and heartbeats keep going while the application's runtime
@@ -294,10 +323,11 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
             rt.block_on(
                 async move {
                     let mut connected_tx = connected_tx;
+                    let mut addresses = Addresses::new(config.addresses(), config.address_order);
                     let transport = {
                         let open = tokio::time::timeout_at(
                             transport_deadline,
-                            open_transport(&config, &config.host, config.port),
+                            first_transport(&config, &mut addresses, &shared_for_address),
                         );
                         let mut open =
                             pin!(async { open.await.unwrap_or(Err(Error::Timeout { operation: "connect" })) });
@@ -310,7 +340,7 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
                     };
                     match transport {
                         Some(Ok(transport)) => {
-                            let driver = Driver::new(conn, driver_shared, connected_tx, config);
+                            let driver = Driver::new(conn, driver_shared, connected_tx, config, addresses);
                             driver.run(transport, cmd_rx).await
                         }
                         Some(Err(e)) => {
@@ -324,6 +354,43 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
         })
         .map_err(Error::from)?;
     finish_connect(cmd_tx, shared, connected_rx).await
+}
+
+/// The first transport: one round over the addresses (see `address.rs`), each attempt
+/// bounded by the recovery's attempt timeout when there are several (the whole by the
+/// caller's connect timeout); the last error when none answers.
+async fn first_transport(
+    config: &ConnectionConfig,
+    addresses: &mut Addresses,
+    shared: &ConnShared,
+) -> Result<BoxTransport, Error> {
+    let mut rng = Rng::seeded();
+    let n = addresses.len();
+    let mut last = None;
+    for _ in 0..n {
+        let (index, address) = addresses.next(&mut rng);
+        let address = address.clone();
+        let open = open_transport(config, &address.host, address.port);
+        let result = if n > 1 {
+            tokio::time::timeout(config.recovery.attempt_timeout, open)
+                .await
+                .unwrap_or(Err(Error::Timeout { operation: "connect" }))
+        } else {
+            open.await
+        };
+        match result {
+            Ok(transport) => {
+                addresses.connected(index);
+                shared.set_address(address);
+                return Ok(transport);
+            }
+            Err(e) => {
+                tracing::debug!(%address, error = %e, "connect attempt failed");
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or(Error::Timeout { operation: "connect" }))
 }
 
 async fn finish_connect(

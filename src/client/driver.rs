@@ -30,6 +30,7 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
+use super::address::Addresses;
 use super::command::Command;
 use super::config::ConnectionConfig;
 use super::confirm::{ConfirmSender, Confirmed};
@@ -106,6 +107,8 @@ pub(crate) struct Driver {
     /// Publish order, for republishing in order.
     publish_order: u64,
     rng: Rng,
+    /// The brokers to connect to, and which one is in use (see `address.rs`).
+    addresses: Addresses,
 }
 
 /// A recovery under way.
@@ -125,6 +128,7 @@ impl Driver {
         shared: Arc<ConnShared>,
         connected: oneshot::Sender<Result<(), Error>>,
         config: Arc<ConnectionConfig>,
+        addresses: Addresses,
     ) -> Self {
         Driver {
             conn,
@@ -148,6 +152,7 @@ impl Driver {
             parked: VecDeque::new(),
             publish_order: 0,
             rng: Rng::seeded(),
+            addresses,
         }
     }
 

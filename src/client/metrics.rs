@@ -35,6 +35,12 @@ pub struct Metrics {
     pub stale: u64,
     /// Successful recoveries.
     pub recoveries: u64,
+    /// Consumers the server cancelled (`basic.cancel` from the server, e.g. the node of
+    /// their queue went away), whether they consume again or ended.
+    pub server_cancels: u64,
+    /// Of those, consumers that consume again once their queue was back
+    /// ([`RecoveryConfig::reconsume`](super::RecoveryConfig::reconsume)).
+    pub reconsumed: u64,
     /// Reads put off by read coalescing
     /// ([`ConnectionConfig::read_coalescing`](super::ConnectionConfig::read_coalescing)).
     pub read_pauses: u64,
@@ -65,6 +71,8 @@ pub(crate) struct Counters {
     pub(crate) acked: AtomicU64,
     pub(crate) stale: AtomicU64,
     pub(crate) recoveries: AtomicU64,
+    pub(crate) server_cancels: AtomicU64,
+    pub(crate) reconsumed: AtomicU64,
     pub(crate) read_pauses: AtomicU64,
     blocked: Mutex<Blocked>,
     /// Bytes of deliveries waiting for room in consumer queues (the task stores it once
@@ -134,6 +142,8 @@ impl Counters {
             acked: get(&self.acked),
             stale: get(&self.stale),
             recoveries: get(&self.recoveries),
+            server_cancels: get(&self.server_cancels),
+            reconsumed: get(&self.reconsumed),
             read_pauses: get(&self.read_pauses),
             time_blocked,
             delivery_bytes: self.delivery_bytes(),

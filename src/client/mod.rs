@@ -26,6 +26,7 @@
 //! Everything is bounded: the command queue to the connection task, each consumer's
 //! buffer, and the unconfirmed publishes per channel.
 
+mod address;
 mod arguments;
 mod channel;
 mod command;
@@ -46,6 +47,7 @@ mod transport;
 mod wake;
 
 pub use crate::proto::{ChannelId, DeliveryTag, Returned, Sasl, Tune};
+pub use address::{Address, AddressOrder};
 pub use arguments::{
     ConsumerArguments, DeadLetterStrategy, LeaderLocator, Overflow, QueueArguments, QueueType, StreamOffset,
 };
@@ -59,7 +61,7 @@ pub use options::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
     QueueDeleteOptions,
 };
-pub use recovery::{RecoveryConfig, RecoveryFailure, RecoveryReport};
+pub use recovery::{Reconsume, RecoveryConfig, RecoveryFailure, RecoveryReport};
 pub use state::{ConnectionState, StateChanges};
 
 #[cfg(test)]
@@ -98,6 +100,40 @@ mod tests {
         assert!(matches!(config.check(), Err(crate::error::Error::InvalidArgument(_))));
         assert!(matches!(
             ConnectionConfig::from_uri("amqp://h?cacertfile=/x.pem"),
+            Err(crate::error::Error::Uri(_))
+        ));
+    }
+
+    #[test]
+    fn config_from_several_uris_and_a_host_list() {
+        let config = ConnectionConfig::from_uri("amqp://u:p@h1:5701,h2:5702/v?address_order=shuffled").unwrap();
+        assert_eq!(config.addresses(), [Address::new("h1", 5701), Address::new("h2", 5702)]);
+        assert_eq!(config.address_order, AddressOrder::Shuffled);
+        let mut config = ConnectionConfig::from_uris(&["amqp://u:p@h1:5701/v", "amqp://u:p@h2:5702,h3/v"]).unwrap();
+        config.recovery.hosts = vec![("h4".into(), 1)];
+        assert_eq!(
+            config.addresses(),
+            [
+                Address::new("h1", 5701),
+                Address::new("h2", 5702),
+                Address::new("h3", 5672),
+                Address::new("h4", 1)
+            ]
+        );
+        assert_eq!(config.address_order, AddressOrder::InOrder);
+        for mismatch in [
+            ["amqp://u:p@h1/v", "amqp://x:p@h2/v"],
+            ["amqp://u:p@h1/v", "amqp://u:p@h2/w"],
+            ["amqp://u:p@h1/v", "amqps://u:p@h2/v"],
+        ] {
+            assert!(matches!(
+                ConnectionConfig::from_uris(&mismatch),
+                Err(crate::error::Error::Uri(_))
+            ));
+        }
+        let none: [&str; 0] = [];
+        assert!(matches!(
+            ConnectionConfig::from_uris(&none),
             Err(crate::error::Error::Uri(_))
         ));
     }

@@ -3,7 +3,7 @@
 //!
 //! What the driver does with them (see `driver.rs`): when the connection is lost for a
 //! reason that can heal ([`Error::is_recoverable`](crate::error::Error::is_recoverable)), it keeps every channel, consumer and
-//! unconfirmed publish, reconnects (hosts in turn, backoff with jitter, a timeout per
+//! unconfirmed publish, reconnects (addresses in turn, see `address.rs`; backoff with jitter, a timeout per
 //! attempt) with the next connection generation, then restores, in order: channels with
 //! their QoS, confirm and tx modes; exchanges, queues (server-named ones get new names,
 //! which bindings and consumers follow), queue bindings, exchange-to-exchange bindings;
@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::rng::Rng;
-pub use crate::proto::{RecoveryFailure, RecoveryReport};
+pub use crate::proto::{Reconsume, RecoveryFailure, RecoveryReport};
 
 /// How a connection recovers from the loss of its broker. On by default.
 ///
@@ -43,8 +43,9 @@ pub struct RecoveryConfig {
     /// Fraction of each wait that is random (0.0 none, 1.0 "full jitter"), so that many
     /// clients do not reconnect in lockstep. Default 0.5.
     pub jitter: f64,
-    /// More brokers to try, in turn, after the configured host (same TLS settings and
-    /// credentials). Default none.
+    /// More brokers to try (same TLS settings and credentials): appended to
+    /// [`ConnectionConfig::more_addresses`](super::ConnectionConfig::more_addresses), which
+    /// they duplicate, and tried like them on the first connect too. Default none.
     pub hosts: Vec<(String, u16)>,
     /// Time allowed for one attempt: TCP connect, TLS and the AMQP handshake. Default 10 s.
     pub attempt_timeout: Duration,
@@ -60,6 +61,16 @@ pub struct RecoveryConfig {
     /// the recovery to finish (`Some`), or fail at once with [`Error::NotConnected`](crate::error::Error::NotConnected)
     /// (`None`). Default `Some(30 s)`.
     pub publish_wait: Option<Duration>,
+    /// Consume again after the server cancels a consumer (`basic.cancel` from the
+    /// server, e.g. the node of its classic queue went away), with this backoff, once the
+    /// queue is reachable: the consumer's stream stays open and its deliveries resume
+    /// (see [`Reconsume`]). [`Metrics::server_cancels`](super::Metrics::server_cancels)
+    /// and [`reconsumed`](super::Metrics::reconsumed) count what happened. Default `None`:
+    /// the stream ends with [`Error::ConsumerCancelled`](crate::error::Error::ConsumerCancelled).
+    /// With it on, recovery restores consumers the same way, probing each queue before
+    /// consuming (a queue on the node that was lost would otherwise get the channel
+    /// closed with 404); they consume again just after the recovery.
+    pub reconsume: Option<Reconsume>,
 }
 
 impl Default for RecoveryConfig {
@@ -75,6 +86,7 @@ impl Default for RecoveryConfig {
             topology: true,
             republish_unconfirmed: false,
             publish_wait: Some(Duration::from_secs(30)),
+            reconsume: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
+use super::address::Address;
 use super::confirm::PublishCell;
 use super::metrics::Counters;
 use super::state::ConnectionState;
@@ -26,6 +27,8 @@ pub(crate) struct ConnShared {
     /// The current connection's handshake: its limits and the server's properties
     /// (every recovery replaces them).
     pub(crate) handshake: RwLock<Option<(Tune, FieldTable)>>,
+    /// The broker address of the current connection (of the last one while recovering).
+    pub(crate) address: RwLock<Option<Address>>,
     /// The connection's state, including recovery.
     pub(crate) state: watch::Sender<ConnectionState>,
     /// Every state change, for [`StateChanges`](super::StateChanges).
@@ -80,6 +83,7 @@ impl ConnShared {
             closed: watch::Sender::new(None),
             limits,
             handshake: RwLock::new(None),
+            address: RwLock::new(None),
             state: watch::Sender::new(ConnectionState::Connected),
             changes: broadcast::Sender::new(64),
             counters: Counters::default(),
@@ -121,6 +125,11 @@ impl ConnShared {
     /// handshake is done.
     pub(crate) fn handshake<T>(&self, f: impl FnOnce(&(Tune, FieldTable)) -> T) -> Option<T> {
         self.handshake.read().unwrap_or_else(|e| e.into_inner()).as_ref().map(f)
+    }
+
+    /// Records the broker address a transport was opened to.
+    pub(crate) fn set_address(&self, address: Address) {
+        *self.address.write().unwrap_or_else(|e| e.into_inner()) = Some(address);
     }
 
     /// Why the connection is closed, or a generic loss when the task ended without

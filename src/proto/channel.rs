@@ -125,6 +125,8 @@ pub(super) struct Consumer {
     /// A cancel went out: recovery does not restore it. (Deliveries in flight may still
     /// come; the entry keeps their ack mode until `cancel-ok` or the channel's end.)
     pub(super) cancelling: bool,
+    /// The server cancelled it and it waits to consume again (`reconsume.rs`).
+    pub(super) suspended: bool,
 }
 
 impl Channel {

@@ -218,6 +218,7 @@ impl Connection {
                     let consumer = Consumer {
                         spec: m.clone(),
                         cancelling: false,
+                        suspended: false,
                     };
                     ch.consumers.insert(m.consumer_tag.clone(), consumer);
                 } else {

@@ -136,6 +136,11 @@ pub struct Config {
     /// a delivery of its channel unacknowledged for at least this long is reported as
     /// [`CancelReason::AckTimeout`](crate::error::CancelReason::AckTimeout).
     pub consumer_timeout: Duration,
+    /// Consume again, with this backoff, after the server cancels a consumer
+    /// (`basic.cancel` from the server, e.g. the node of its queue went away), once the
+    /// queue is reachable again: see [`Reconsume`](super::Reconsume). `None` (the
+    /// default): the consumer ends with [`Event::ConsumerCancelled`](super::Event::ConsumerCancelled).
+    pub reconsume: Option<super::Reconsume>,
 }
 
 impl Default for Config {
@@ -155,6 +160,7 @@ impl Default for Config {
             locale: "en_US".into(),
             read_coalescing: None,
             consumer_timeout: Duration::from_secs(30 * 60),
+            reconsume: None,
         }
     }
 }

@@ -11,11 +11,12 @@ use bytes::BytesMut;
 use super::channel::{Channel, Mode};
 use super::config::PRE_OPEN_FRAME_MAX;
 use super::pacing::{Pause, ReadPacing, Streamed};
+use super::reconsume::Retry;
 use super::replay::{ChannelRecord, Replay};
 use super::store::Store;
 use super::topology::Topology;
 use super::{ChannelId, Config, Event, Held, Tune};
-use crate::error::{Error, Initiator};
+use crate::error::{CancelReason, Error, Initiator};
 use crate::wire::{
     ConnectionClose, FieldTable, Frame, Method, MethodId, Output, PROTOCOL_HEADER, ReplyCode, ShortStr, encode_method,
 };
@@ -83,6 +84,9 @@ pub(super) struct Io {
     /// Queues whose consumer the application cancelled: an auto-delete one with no
     /// consumer left is gone from the broker, and from the topology.
     pub(super) unconsumed: Vec<ShortStr>,
+    /// Consumers the server cancelled (`basic.cancel` answered), for the connection to
+    /// end or suspend (see `reconsume.rs`).
+    pub(super) server_cancels: Vec<(ChannelId, ShortStr, CancelReason)>,
     /// Deliveries and confirms since the last [`Connection::read_pause`].
     pub(super) streamed: Streamed,
     /// The time of the input being handled (when deliveries arrive, for their age).
@@ -134,6 +138,8 @@ pub struct Connection {
     pub(super) pacing: ReadPacing,
     /// What the server said in `connection.start` that it does not do.
     pub(super) denied: Denied,
+    /// Consumers the server cancelled, on their way back (see `reconsume.rs`).
+    pub(super) retries: Vec<Retry>,
 }
 
 /// Capabilities a server denies in its `connection.start` (`capabilities` set to false;
@@ -221,6 +227,7 @@ impl Connection {
             lost: Vec::new(),
             pacing,
             denied: Denied::default(),
+            retries: Vec::new(),
         };
         if let Err(e) = conn.config.validate() {
             conn.io.out.clear();
@@ -290,13 +297,14 @@ impl Connection {
     // ----- time -----------------------------------------------------------------
 
     /// The earliest instant at which [`handle_timeout`](Self::handle_timeout) has work:
-    /// giving up on the handshake, sending a heartbeat, declaring the server dead, or
-    /// giving up on `close-ok`. `None` when no timer runs.
+    /// giving up on the handshake, sending a heartbeat, declaring the server dead,
+    /// giving up on `close-ok`, or probing the queue of a consumer the server cancelled
+    /// (`reconsume.rs`). `None` when no timer runs.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let close = match self.phase {
             Phase::Closed => return None,
             Phase::AwaitCloseOk { deadline } => deadline,
-            Phase::Open => None,
+            Phase::Open => self.reconsume_deadline(),
             Phase::AwaitStart | Phase::AwaitSecureOrTune { .. } | Phase::AwaitOpenOk { .. } => self.handshake_deadline,
         };
         let (send, dead) = match self.heartbeat {
@@ -332,6 +340,7 @@ impl Connection {
                 self.enter_closed();
                 return;
             }
+            Phase::Open => self.reconsume_timeout(now),
             _ => {}
         }
         let Some(h) = self.heartbeat else { return };

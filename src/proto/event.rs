@@ -83,6 +83,22 @@ pub enum Event {
         /// Why, as far as the state machine can tell.
         reason: CancelReason,
     },
+    /// The server cancelled a consumer and [`Config::reconsume`](super::Config::reconsume)
+    /// is on: the consumer is kept and consumes again once its queue is reachable
+    /// ([`ConsumerResumed`](Self::ConsumerResumed)); its deliveries pause until then.
+    ConsumerSuspended {
+        /// The channel.
+        channel: ChannelId,
+        /// The consumer.
+        consumer_tag: ShortStr,
+    },
+    /// A suspended consumer consumes again (`consume-ok` of its new `basic.consume`).
+    ConsumerResumed {
+        /// The channel.
+        channel: ChannelId,
+        /// The consumer.
+        consumer_tag: ShortStr,
+    },
     /// The server asked to pause (`active == false`) or resume deliveries
     /// (`channel.flow`); warren already answered `flow-ok`.
     Flow {

@@ -291,7 +291,7 @@ impl Connection {
             Ok(Step::Closed(error)) => {
                 if let Some(mut ch) = self.channels.remove_number(number) {
                     ch.hold.discard(&mut self.io.held);
-                    self.channel_gone(ch, error);
+                    self.channel_gone(ch, error, now);
                 }
             }
             Err(Fault::Connection { code, text, method }) => self.connection_error(code, text, method, now),
@@ -307,7 +307,7 @@ impl Connection {
                 self.begin_channel_close(number, code, reply_text, method, error);
             }
         }
-        self.after_replies();
+        self.after_replies(now);
     }
 
     fn on_channel_method(&mut self, number: u16, method: Method) -> Result<Step, Fault> {
@@ -472,7 +472,6 @@ impl Channel {
             Method::BasicNack(m) => return self.on_confirm(m.delivery_tag, m.multiple, false, id, io),
             Method::BasicCancel(m) => {
                 let reason = self.cancel_reason(&m.consumer_tag, io);
-                self.consumers.remove(&m.consumer_tag);
                 // RabbitMQ 4.3.7+ takes a cancel-ok for its own no-wait cancel (and drops
                 // the consumer sooner); older servers refuse one.
                 if !m.no_wait || io.accept_cancel_ok {
@@ -481,11 +480,8 @@ impl Channel {
                     };
                     encode_method(number, &Method::BasicCancelOk(ok), io.out.buf_mut());
                 }
-                io.events.push_back(Event::ConsumerCancelled {
-                    channel: self.id,
-                    consumer_tag: m.consumer_tag,
-                    reason,
-                });
+                // The connection ends or suspends it (`reconsume.rs`).
+                io.server_cancels.push((self.id, m.consumer_tag, reason));
             }
             Method::ChannelFlow(m) => {
                 encode_method(
@@ -560,6 +556,7 @@ impl Channel {
                 let consumer = Consumer {
                     spec: *spec,
                     cancelling: false,
+                    suspended: false,
                 };
                 self.consumers.insert(m.consumer_tag.clone(), consumer);
                 self.hold.answered();

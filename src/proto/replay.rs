@@ -256,6 +256,12 @@ impl Connection {
                 continue;
             }
             for spec in &record.consumers {
+                if self.config.reconsume.is_some() {
+                    // Its queue may be on the node that went away: probe it first, as
+                    // after a server cancel, so that a 404 does not close the channel.
+                    self.reconsume_after_recovery(record.id, spec.clone());
+                    continue;
+                }
                 let mut consume = spec.clone();
                 consume.no_wait = false;
                 tracing::debug!(
@@ -321,11 +327,17 @@ impl Connection {
         }
     }
 
-    /// Handles what the channel handlers left for the connection: replies to the replay,
-    /// queues whose consumer was cancelled.
-    pub(super) fn after_replies(&mut self) {
+    /// Handles what the channel handlers left for the connection: consumers the server
+    /// cancelled, replies to the replay and the re-consume, queues whose consumer was
+    /// cancelled.
+    pub(super) fn after_replies(&mut self, now: Instant) {
+        for (channel, tag, reason) in std::mem::take(&mut self.io.server_cancels) {
+            self.on_server_cancel(channel, tag, reason, now);
+        }
         while let Some((channel, method)) = self.io.internal.pop_front() {
-            self.on_replay_reply(channel, method);
+            if !self.on_reconsume_reply(channel, &method) {
+                self.on_replay_reply(channel, method);
+            }
         }
         if !self.io.unconsumed.is_empty() {
             for queue in std::mem::take(&mut self.io.unconsumed) {
@@ -335,8 +347,14 @@ impl Connection {
     }
 
     /// A channel's close handshake is over (or the server closed it).
-    pub(super) fn channel_gone(&mut self, channel: Channel, error: Error) {
+    pub(super) fn channel_gone(&mut self, channel: Channel, error: Error, now: Instant) {
         let id = channel.id;
+        if channel.internal && self.on_probe_gone(id, now) {
+            return;
+        }
+        if !channel.internal {
+            self.forget_retries(id);
+        }
         if channel.internal {
             // The topology channel: the server closed it for the step it ran.
             if let Some(replay) = self.replay.as_mut().filter(|r| r.scratch == Some(id)) {

@@ -157,6 +157,7 @@ impl Driver {
                 consumer_tag,
                 reason,
             } => {
+                Counters::inc(&self.shared.counters.server_cancels);
                 let Some(slot) = self.slot(channel) else { return };
                 tracing::info!(channel = channel.number(), %consumer_tag, %reason, "consumer cancelled by the server");
                 let _ = end_consumer(
@@ -164,6 +165,16 @@ impl Driver {
                     &consumer_tag,
                     Some(Error::consumer_cancelled(&consumer_tag, reason)),
                 );
+            }
+            Event::ConsumerSuspended { channel, consumer_tag } => {
+                // The consumer's stream stays open: its deliveries resume when the state
+                // machine consumes again (`proto/reconsume.rs`).
+                Counters::inc(&self.shared.counters.server_cancels);
+                tracing::info!(channel = channel.number(), %consumer_tag, "consumer cancelled by the server: will consume again");
+            }
+            Event::ConsumerResumed { channel, consumer_tag } => {
+                Counters::inc(&self.shared.counters.reconsumed);
+                tracing::info!(channel = channel.number(), %consumer_tag, "consumer consuming again");
             }
             Event::Flow { channel, active } => {
                 tracing::info!(channel = channel.number(), active, "channel.flow from the server");

@@ -111,7 +111,7 @@ impl Driver {
         }
     }
 
-    /// Reconnects: attempts with backoff, hosts in turn, each bounded in time, while
+    /// Reconnects: attempts with backoff, addresses in turn (`address.rs`), each bounded in time, while
     /// serving commands (a close stops it, acks are stale, the rest waits). `None` when
     /// the recovery ends without a connection (closed, gave up, every handle dropped).
     pub(super) async fn reconnect(&mut self, commands: &mut mpsc::Receiver<Command>) -> Option<BoxTransport> {
@@ -132,18 +132,16 @@ impl Driver {
                 cause: cause.clone(),
             });
             let delay = r.backoff(attempt, &mut self.rng);
-            let hosts = 1 + r.hosts.len();
-            let (host, port) = match (attempt as usize - 1) % hosts {
-                0 => (config.host.clone(), config.port),
-                i => r.hosts[i - 1].clone(),
-            };
-            tracing::info!(attempt, %host, port, delay_ms = delay.as_millis() as u64, "reconnecting");
+            let (index, address) = self.addresses.next(&mut self.rng);
+            let address = address.clone();
+            tracing::info!(attempt, %address, delay_ms = delay.as_millis() as u64, "reconnecting");
             let timeout = r.attempt_timeout;
             let connect = {
                 let config = config.clone();
+                let address = address.clone();
                 async move {
                     tokio::time::sleep(delay).await;
-                    tokio::time::timeout(timeout, open_transport(&config, &host, port)).await
+                    tokio::time::timeout(timeout, open_transport(&config, &address.host, address.port)).await
                 }
             };
             let mut connect = pin!(connect);
@@ -178,6 +176,8 @@ impl Driver {
             match result {
                 Ok(Ok(transport)) => {
                     tracing::debug!(attempt, "transport up: AMQP handshake");
+                    self.addresses.connected(index);
+                    self.shared.set_address(address);
                     self.conn = self.conn.successor(config.protocol_for(timeout), now(), r.topology);
                     return Some(transport);
                 }

@@ -14,6 +14,7 @@ mod hold;
 mod hostile;
 mod pacing;
 mod rabbitmq43;
+mod reconsume;
 mod recovery;
 mod replay;
 
