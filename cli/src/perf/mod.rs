@@ -332,8 +332,8 @@ async fn perf(o: &Options, series: Option<BufWriter<File>>) -> (Summary, Option<
 ///
 /// Connections go to the `--uri` nodes in turn (`index` mod their number), and recover
 /// to the others: after its own node, a connection tries the next ones in the list, in
-/// order (the library's `RecoveryConfig::hosts`; they share the first URI's credentials,
-/// vhost and TLS settings). When the library takes several addresses per connection,
+/// order (the library's `RecoveryConfig::hosts`: only their host and port are taken, the
+/// credentials, vhost and TLS settings stay those of the connection's own URI). When the library takes several addresses per connection,
 /// this is where they go.
 fn connection_config(uris: &[String], index: usize, o: &Options, role: &str) -> Result<ConnectionConfig, String> {
     let parse = |uri: &String| ConnectionConfig::from_uri(uri).map_err(|e| format!("--uri {}: {e}", redact(uri)));
