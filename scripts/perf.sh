@@ -10,7 +10,7 @@
 # Defaults: --count 100000 --producers 2 --consumers 2 --confirm 1000 --prefetch 1000
 # (a --scenario replaces them, and options after it override the scenario).
 # AMQP_URL selects another broker (then scripts/broker.sh is not run). Exit status is
-# warren perf's: 0 ok, 1 a check failed (lost or duplicate messages...), 2 usage, 3 the run failed.
+# warren perf's: 0 ok, 1 a check failed (lost messages, unexplained duplicates...), 2 usage, 3 the run failed.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)

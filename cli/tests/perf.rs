@@ -22,7 +22,8 @@ fn confirms_and_per_message_acks_lose_nothing() {
     check_clean(&obj, 2000.0);
     assert_eq!(num(&obj, "confirmed"), 2000.0);
     assert_eq!(num(&obj, "acked"), 2000.0);
-    assert_eq!(num(&obj, "unconfirmed"), 0.0);
+    assert_eq!(num(&obj, "unknown"), 0.0);
+    assert_eq!(num(&obj, "recoveries"), 0.0);
 }
 
 #[test]

@@ -20,7 +20,10 @@ client memory. Short options follow RabbitMQ's PerfTest where it has the same op
 
 Load:
   -h, --uri URI          broker (default: $AMQP_URL, else amqp://guest:guest@127.0.0.1:5672/%2f);
-                         -h alone (or --help) prints this text
+                         -h alone (or --help) prints this text. Repeat it, or give a comma list
+                         (amqp://a:5672,amqp://b:5672), for several nodes of a cluster: connections
+                         are spread over them in turn, and each recovers to the others when its own
+                         node goes away
   -x, --producers P      producer connections (default 1)
   -y, --consumers C      consumer connections (default 1)
   -X, --producer-channels N   publishing channels per producer connection, one task each (default 1)
@@ -46,6 +49,13 @@ Load:
                          only the ack counts); --nack-requeue false drops or dead-letters them
                          instead (they are counted as nack-dropped, not lost)
       --nack-requeue BOOL  true (default) or false
+
+Faults (a lost connection recovers; the run goes on):
+      --republish        publishes whose confirm was pending when their connection was lost are
+                         sent again after it recovers (the library's republish mode: at least once);
+                         without it they are counted as unknown
+      --exactly-once-check  strict mode, for runs without faults: any duplicate, and any publish
+                         whose outcome is unknown, fails the run
 
 Topology:
   -u, --queue NAME       queue name (default: a unique warren-perf-... name); with --queues N the
@@ -105,8 +115,20 @@ first sample (1 s in), rss_max_mib, rss_end_mib when publishing ends (before any
 connection closes), and rss_growth_after_warmup_mib, the end minus the sample at 10 % of
 the run (the first sample for runs under 10 s). Values are null when unavailable.
 Ctrl-C stops publishing and finishes the run (drain, report, delete what was declared).
-Exit status: 0 ok; 1 a check failed (lost or duplicate messages, nacks or returns
-without --allow-nack); 2 bad usage; 3 the run itself failed (connection, channel...).";
+Faults: a lost connection recovers (the library's recovery, on the other --uri nodes in
+turn), and the run goes on. The count stays exact:
+- lost: confirmed by the broker (or, without confirms, published) and never consumed;
+- unknown: the connection was lost before the confirm; such a message may or may not be in
+  the queue, so one that never arrived is counted here, not as lost (the summary says
+  how many of them came through by the end of the drain);
+- duplicates, split in two: redelivered (the copy came with redelivered=true, or after its
+  consumer's connection recovered, or its publisher republished it after a recovery: all
+  expected with at-least-once delivery) and unexplained (none of these: a bug).
+The summary also gives the recoveries, how long the longest one took, and the longest gap
+between two confirms of one publishing channel (how long publishing stalled).
+Exit status: 0 ok; 1 a check failed (lost messages, unexplained duplicates, corrupt bodies,
+nacks or returns without --allow-nack; with --exactly-once-check also any duplicate or unknown
+outcome); 2 bad usage; 3 the run itself failed (connection, channel...).";
 
 /// The help text with the scenario list filled in.
 pub fn usage() -> String {
@@ -164,7 +186,8 @@ pub enum ArgValue {
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub uri: String,
+    /// `--uri`: one or more brokers (nodes of one cluster), never empty.
+    pub uris: Vec<String>,
     pub producers: u32,
     pub consumers: u32,
     pub producer_channels: u32,
@@ -206,12 +229,16 @@ pub struct Options {
     pub time_series: Option<PathBuf>,
     pub report: Option<PathBuf>,
     pub scenario: Option<&'static str>,
+    /// `--republish`: the library republishes unconfirmed publishes after a recovery.
+    pub republish: bool,
+    /// `--exactly-once-check`: any duplicate or unknown outcome fails the run.
+    pub exactly_once: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            uri: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            uris: vec!["amqp://guest:guest@127.0.0.1:5672/%2f".into()],
             producers: 1,
             consumers: 1,
             producer_channels: 1,
@@ -253,6 +280,8 @@ impl Default for Options {
             time_series: None,
             report: None,
             scenario: None,
+            republish: false,
+            exactly_once: false,
         }
     }
 }
@@ -279,8 +308,10 @@ pub enum Parsed {
 pub fn parse(args: &[String], amqp_url: Option<String>) -> Result<Parsed, String> {
     let mut o = Options::default();
     if let Some(url) = amqp_url.filter(|u| !u.is_empty()) {
-        o.uri = url;
+        o.uris = split_uris(&url);
     }
+    // The first --uri replaces the default; the next ones add nodes.
+    let mut uri_given = false;
     let mut variable_rate: Vec<String> = Vec::new();
     let mut i = 0;
     while i < args.len() {
@@ -302,11 +333,15 @@ pub fn parse(args: &[String], amqp_url: Option<String>) -> Result<Parsed, String
         };
         match name {
             // PerfTest's -h is the URI; alone, it is help.
-            "-h" if next.is_some_and(|n| n.starts_with("amqp://") || n.starts_with("amqps://")) => {
-                o.uri = value("a URI")?
+            "-h" | "--uri" if name == "--uri" || next.is_some_and(is_uri) => {
+                let uris = split_uris(&value("a URI")?);
+                if !uri_given {
+                    o.uris.clear();
+                    uri_given = true;
+                }
+                o.uris.extend(uris);
             }
             "-h" | "--help" | "-?" => return Ok(Parsed::Help),
-            "--uri" => o.uri = value("a URI")?,
             "-x" | "--producers" => o.producers = num(name, &value("a number")?)?,
             "-y" | "--consumers" => o.consumers = num(name, &value("a number")?)?,
             "-X" | "--producer-channels" | "--producer-channel-count" => {
@@ -394,6 +429,8 @@ pub fn parse(args: &[String], amqp_url: Option<String>) -> Result<Parsed, String
             "--priority" => o.priority = Some(num(name, &value("a priority 0-255")?)?),
             "--drain-timeout" => o.drain_timeout = secs(name, &value("seconds")?)?,
             "--allow-nack" => o.allow_nack = true,
+            "--republish" => o.republish = true,
+            "--exactly-once-check" => o.exactly_once = true,
             "--json" => o.json = true,
             "--quiet" => o.quiet = true,
             "--time-series" => o.time_series = Some(value("a file")?.into()),
@@ -416,8 +453,40 @@ pub fn parse(args: &[String], amqp_url: Option<String>) -> Result<Parsed, String
     Ok(Parsed::Run(Box::new(o)))
 }
 
+/// PerfTest's `-h` takes a URI; alone it is help.
+fn is_uri(v: &str) -> bool {
+    v.starts_with("amqp://") || v.starts_with("amqps://")
+}
+
+/// `amqp://a,amqp://b` into its URIs. A comma splits only where an `amqp://` or `amqps://`
+/// follows, so a comma inside one URI (a password, a query) stays.
+fn split_uris(v: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for piece in v.split(',') {
+        match out.last_mut() {
+            Some(last) if !is_uri(piece.trim_start()) => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => out.push(piece.trim().to_string()),
+        }
+    }
+    out.retain(|u| !u.is_empty());
+    out
+}
+
 /// Checks the combination of options; fills in what follows from them.
 fn validate(o: &mut Options) -> Result<(), String> {
+    if o.uris.is_empty() {
+        return Err("--uri needs at least one URI".into());
+    }
+    // `--queue-args x-queue-type=quorum` is a quorum queue, as `--quorum` is (durable).
+    if o.queue_args
+        .iter()
+        .any(|(k, v)| k == "x-queue-type" && *v == ArgValue::Str("quorum".into()))
+    {
+        o.quorum = true;
+    }
     let min = o.body.header_len();
     if o.sizes.min() < min {
         return Err(format!(
@@ -710,7 +779,7 @@ mod tests {
             "20",
         ])
         .unwrap();
-        assert_eq!(o.uri, "amqp://h/v");
+        assert_eq!(o.uris, ["amqp://h/v"]);
         assert_eq!(o.rate.unwrap().label(), "500");
         assert_eq!(o.consumer_rate, Some(200.0));
         assert_eq!(
@@ -765,7 +834,7 @@ mod tests {
         assert!(run(&["--ack", "multiple:500", "--prefetch", "0"]).is_ok());
         assert_eq!(run(&["--help"]).unwrap_err(), "help");
         let o = parse(&[], Some("amqp://h/v".into())).unwrap();
-        assert!(matches!(o, Parsed::Run(o) if o.uri == "amqp://h/v"));
+        assert!(matches!(o, Parsed::Run(o) if o.uris == ["amqp://h/v"]));
         // Combinations the lost/duplicate check cannot follow say why.
         for bad in [
             &["--nack", "0.5", "--ack", "auto"][..],
@@ -787,6 +856,31 @@ mod tests {
         }
         assert!(run(&["--exclusive", "--queues", "4", "-y", "2", "-Y", "2"]).is_ok());
         assert!(run(&["--queues", "3", "-y", "0"]).is_ok());
+    }
+
+    #[test]
+    fn several_uris_and_fault_options() {
+        let a = "amqp://guest:guest@127.0.0.1:5701/%2f";
+        let b = "amqp://guest:guest@127.0.0.1:5702/%2f";
+        let c = "amqps://u:p,w@127.0.0.1:5703/v?heartbeat=5";
+        let o = run(&["--uri", a, "-h", &format!("{b},{c}")]).unwrap();
+        assert_eq!(o.uris, [a, b, c], "repeatable, comma lists, a comma inside a URI stays");
+        let args: Vec<String> = ["--uri", a].iter().map(|s| s.to_string()).collect();
+        let Parsed::Run(o) = parse(&args, Some(format!("{b},{c}"))).unwrap() else {
+            panic!("help")
+        };
+        assert_eq!(o.uris, [a], "--uri replaces $AMQP_URL's list");
+        let Parsed::Run(o) = parse(&[], Some(format!("{b}, {c}"))).unwrap() else {
+            panic!("help")
+        };
+        assert_eq!(o.uris, [b, c], "$AMQP_URL may be a list too");
+        assert!(run(&["--uri", ""]).unwrap_err().contains("at least one URI"));
+        let o = run(&[]).unwrap();
+        assert!(!o.republish && !o.exactly_once);
+        let o = run(&["--republish", "--exactly-once-check"]).unwrap();
+        assert!(o.republish && o.exactly_once);
+        let o = run(&["--queue-args", "x-queue-type=quorum"]).unwrap();
+        assert!(o.quorum, "a quorum queue by its argument is durable, as --quorum");
     }
 
     #[test]

@@ -5,10 +5,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use tokio::sync::watch;
+use warren::Error;
 use warren::client::{Channel, ConsumeOptions, Consumer};
 use warren::wire::FieldTable;
 
 use super::args::{AckMode, Options};
+use super::faults::{self, Copy};
 use super::pace::{Pacer, RateSchedule};
 use super::rng::Rng;
 use super::topology::Topology;
@@ -41,6 +43,10 @@ impl Sub {
 
 /// Consumes until `stop` (or its `--cmessages` quota); `go` says when to subscribe if it
 /// has not yet.
+///
+/// Across a recovery of its connection the consumer goes on: an ack of a delivery from
+/// before it is refused as stale (nothing is sent; the broker requeued that message and
+/// delivers it again), which is not an error.
 pub async fn consume(
     run: &Run,
     stats: &ConsumerStats,
@@ -74,7 +80,8 @@ pub async fn consume(
     let quota = o.cmessages.unwrap_or(u64::MAX);
     let mut taken = 0u64;
     let mut unacked = 0u32;
-    let mut last_tag = None;
+    let mut last_tag: Option<warren::client::DeliveryTag> = None;
+    let mut first_generation = None;
     let result = loop {
         if let Some(p) = &mut pacer {
             if !p.next(&run.timer, || *stop.borrow()).await {
@@ -92,6 +99,18 @@ pub async fn consume(
             None => break Ok(()),
         };
         let now = run.clock.now_ns();
+        let generation = d.delivery_tag.generation();
+        let first_generation = *first_generation.get_or_insert(generation);
+        // A duplicate: counted, and told apart (see `faults`).
+        let duplicate = |seq: u64| {
+            stats.duplicates.fetch_add(1, Relaxed);
+            match faults::classify(d.redelivered, generation, first_generation) {
+                Copy::Redelivered => {
+                    stats.redelivered.fetch_add(1, Relaxed);
+                }
+                Copy::Suspect => run.suspects.push(ledger, seq),
+            }
+        };
         let header = body::read(o.body, &d.body);
         if let Some((_, stamp)) = header {
             stats.latency.record(run.clock.latency_us(o.body, stamp, now));
@@ -101,49 +120,73 @@ pub async fn consume(
             run.timer.sleep_until(Instant::now() + o.consumer_latency).await;
         }
         if o.nack > 0.0 && rng.chance(o.nack) {
-            if let Err(e) = d.nack(o.nack_requeue).await {
-                break Err(format!("nack: {e}"));
+            match d.nack(o.nack_requeue).await {
+                Ok(()) => {}
+                Err(Error::StaleDelivery { .. }) => {
+                    // From before a recovery: the broker delivers it again.
+                    stats.stale.fetch_add(1, Relaxed);
+                    continue;
+                }
+                Err(e) => break Err(format!("nack: {e}")),
             }
             stats.nacks.fetch_add(1, Relaxed);
             if !o.nack_requeue {
                 if let Some((seq, _)) = header {
                     match dropped.insert(seq) {
-                        Some(true) => stats.dropped.fetch_add(1, Relaxed),
-                        Some(false) => stats.duplicates.fetch_add(1, Relaxed),
-                        None => stats.corrupt.fetch_add(1, Relaxed),
-                    };
+                        Some(true) => {
+                            stats.dropped.fetch_add(1, Relaxed);
+                        }
+                        Some(false) => duplicate(seq),
+                        None => {
+                            stats.corrupt.fetch_add(1, Relaxed);
+                        }
+                    }
                 } else {
                     stats.corrupt.fetch_add(1, Relaxed);
                 }
             }
             continue;
         }
-        match header {
-            Some((seq, _)) => match seen.insert(seq) {
-                Some(true) => stats.consumed.fetch_add(1, Relaxed),
-                Some(false) => stats.duplicates.fetch_add(1, Relaxed),
-                None => stats.corrupt.fetch_add(1, Relaxed),
-            },
-            None => stats.corrupt.fetch_add(1, Relaxed),
-        };
+        match header.map(|(seq, _)| (seq, seen.insert(seq))) {
+            Some((_, Some(true))) => {
+                stats.consumed.fetch_add(1, Relaxed);
+            }
+            Some((seq, Some(false))) => duplicate(seq),
+            Some((_, None)) | None => {
+                stats.corrupt.fetch_add(1, Relaxed);
+            }
+        }
         match o.ack {
             AckMode::Auto => {
                 stats.acked.fetch_add(1, Relaxed);
             }
-            AckMode::Each => {
-                if let Err(e) = d.ack().await {
-                    break Err(format!("ack: {e}"));
+            AckMode::Each => match d.ack().await {
+                Ok(()) => {
+                    stats.acked.fetch_add(1, Relaxed);
                 }
-                stats.acked.fetch_add(1, Relaxed);
-            }
+                Err(Error::StaleDelivery { .. }) => {
+                    stats.stale.fetch_add(1, Relaxed);
+                }
+                Err(e) => break Err(format!("ack: {e}")),
+            },
             AckMode::Multiple(n) => {
+                if last_tag.is_some_and(|t| t.generation() != generation) {
+                    // The connection recovered: the broker requeued what was not acked.
+                    stats.stale.fetch_add(u64::from(unacked), Relaxed);
+                    unacked = 0;
+                }
                 unacked += 1;
                 last_tag = Some(d.delivery_tag);
                 if unacked >= n {
-                    if let Err(e) = ch.basic_ack(d.delivery_tag, true).await {
-                        break Err(format!("ack: {e}"));
+                    match ch.basic_ack(d.delivery_tag, true).await {
+                        Ok(()) => {
+                            stats.acked.fetch_add(u64::from(unacked), Relaxed);
+                        }
+                        Err(Error::StaleDelivery { .. }) => {
+                            stats.stale.fetch_add(u64::from(unacked), Relaxed);
+                        }
+                        Err(e) => break Err(format!("ack: {e}")),
                     }
-                    stats.acked.fetch_add(u64::from(unacked), Relaxed);
                     unacked = 0;
                 }
             }
@@ -155,8 +198,15 @@ pub async fn consume(
         }
     };
     if let (Some(tag), true) = (last_tag, unacked > 0 && result.is_ok()) {
-        ch.basic_ack(tag, true).await.map_err(|e| format!("ack: {e}"))?;
-        stats.acked.fetch_add(u64::from(unacked), Relaxed);
+        match ch.basic_ack(tag, true).await {
+            Ok(()) => {
+                stats.acked.fetch_add(u64::from(unacked), Relaxed);
+            }
+            Err(Error::StaleDelivery { .. }) => {
+                stats.stale.fetch_add(u64::from(unacked), Relaxed);
+            }
+            Err(e) => return Err(format!("ack: {e}")),
+        }
     }
     if result.is_ok() {
         // Ends the stream; deliveries still buffered are requeued when the channel closes.

@@ -125,8 +125,21 @@ fn summary_table(h: &mut String, s: &Summary) {
         ("nacked / returned", format!("{} / {}", s.nacked, s.returned)),
         ("consumed", format!("{} ({:.0}/s)", s.consumed, s.consume_rate())),
         ("lost", s.lost.to_string()),
-        ("duplicates", s.duplicates.to_string()),
+        (
+            "duplicates",
+            format!(
+                "{} ({} redelivered, {} unexplained)",
+                s.duplicates, s.redelivered, s.unexplained
+            ),
+        ),
     ];
+    if s.unknown > 0 || s.recoveries > 0 {
+        rows.push((
+            "unknown outcome",
+            format!("{} ({} arrived)", s.unknown, s.unknown_arrived),
+        ));
+        rows.push(("recoveries", s.recoveries.to_string()));
+    }
     if s.consumer_nacks > 0 {
         rows.push((
             "consumer nacks",

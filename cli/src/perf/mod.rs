@@ -14,6 +14,9 @@
 //! or `dropped` (or `--drain-timeout` passes); `lost` is what is in neither, less what is
 //! still counted in the queues when consumers stop early (`--cmessages`) or there are none.
 //!
+//! A lost connection is recovered by the library and the run goes on; publishes whose
+//! outcome it leaves unknown, and duplicates, are counted as [`faults`] says.
+//!
 //! Each producer and consumer connection has `-X`/`-Y` channels, one task each, on a
 //! multi-thread tokio runtime. Counters are per task (no shared cache line on the hot
 //! path); the reporter sums them once a second (see [`series`]).
@@ -21,6 +24,7 @@
 mod args;
 mod body;
 mod consumer;
+mod faults;
 mod hist;
 mod html;
 mod pace;
@@ -42,12 +46,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use warren::client::{Channel, Connection, ConnectionConfig};
+use warren::client::{Address, Channel, Connection, ConnectionConfig, RecoveryConfig};
 
 pub use args::usage;
 use args::{AckMode, Options, Parsed};
 use body::Clock;
 use consumer::Sub;
+use faults::{ConfirmGap, Recoveries, Suspects};
 use hist::{AtomicHist, Hist};
 use pace::FineTimer;
 use report::Summary;
@@ -139,14 +144,19 @@ fn verdict(o: &Options, s: &Summary, error: Option<&str>) -> Option<String> {
     if s.lost > 0 {
         why.push(format!("{} lost", s.lost));
     }
-    if s.duplicates > 0 {
-        why.push(format!("{} duplicates", s.duplicates));
+    if o.exactly_once && s.duplicates > 0 {
+        why.push(format!("{} duplicates (--exactly-once-check)", s.duplicates));
+    } else if s.unexplained > 0 {
+        why.push(format!("{} unexplained duplicates", s.unexplained));
     }
     if s.corrupt > 0 {
         why.push(format!("{} corrupt bodies", s.corrupt));
     }
-    if s.unconfirmed > 0 {
-        why.push(format!("{} publishes with unknown outcome", s.unconfirmed));
+    if o.exactly_once && s.unknown > 0 {
+        why.push(format!(
+            "{} publishes with unknown outcome (--exactly-once-check)",
+            s.unknown
+        ));
     }
     if !o.allow_nack && s.nacked > 0 {
         why.push(format!("{} nacked (--allow-nack to accept)", s.nacked));
@@ -179,6 +189,15 @@ struct Run {
     seen: Vec<SeqSet>,
     /// Nacked without requeue, per ledger.
     dropped: Vec<SeqSet>,
+    /// Publishes whose outcome is unknown (their connection was lost before the confirm).
+    unknown: SeqSet,
+    /// With `--republish`: confirmed publishes that may have been sent twice (their
+    /// connection changed state between the publish and the confirm).
+    retried: SeqSet,
+    /// Duplicates their consumer could not explain (see [`faults`]).
+    suspects: Suspects,
+    /// Recoveries of every connection of the run.
+    recoveries: Recoveries,
     /// Resident bytes when the first producer finished, before any connection closed.
     rss_end: OnceLock<Option<u64>>,
 }
@@ -201,7 +220,10 @@ struct ProducerStats {
     confirmed: AtomicU64,
     nacked: AtomicU64,
     returned: AtomicU64,
-    unconfirmed: AtomicU64,
+    /// Publishes whose outcome is unknown.
+    unknown: AtomicU64,
+    /// The longest wait for a confirm.
+    confirm_gap: ConfirmGap,
     /// `Clock::now_ns` when the last publish was settled.
     done_ns: AtomicU64,
     /// Publish → confirm latency, microseconds.
@@ -213,6 +235,10 @@ struct ConsumerStats {
     /// Distinct sequence numbers consumed (and acked).
     consumed: AtomicU64,
     duplicates: AtomicU64,
+    /// Of the duplicates, those that arrived flagged redelivered or after a recovery.
+    redelivered: AtomicU64,
+    /// Acks (and nacks) refused as stale: their delivery came before a recovery.
+    stale: AtomicU64,
     corrupt: AtomicU64,
     acked: AtomicU64,
     /// Deliveries nacked (`--nack`).
@@ -273,13 +299,13 @@ async fn perf(o: &Options, series: Option<BufWriter<File>>) -> (Summary, Option<
         persistent: o.persistent,
         ..Default::default()
     };
-    let config = match config(o, "control") {
+    let config = match connection_config(&o.uris, 0, o, "control") {
         Ok(c) => c,
         Err(e) => return (summary, Some(e)),
     };
     let control = match Connection::connect_with(config).await {
         Ok(c) => c,
-        Err(e) => return (summary, Some(format!("cannot connect to {}: {e}", redact(&o.uri)))),
+        Err(e) => return (summary, Some(format!("cannot connect to {}: {e}", redact(&o.uris[0])))),
     };
     let result = async {
         let ch = control
@@ -301,12 +327,43 @@ async fn perf(o: &Options, series: Option<BufWriter<File>>) -> (Summary, Option<
     (summary, result.err())
 }
 
-fn config(o: &Options, role: &str) -> Result<ConnectionConfig, String> {
-    let mut c = ConnectionConfig::from_uri(&o.uri).map_err(|e| format!("--uri {}: {e}", redact(&o.uri)))?;
+/// The configuration of the run's connection number `index` (control 0, then the
+/// consumers, then the producers), the one place where connections are configured.
+///
+/// Connections go to the `--uri` nodes in turn (`index` mod their number) and have the
+/// others as more addresses (`ConnectionConfig::more_addresses`): after its own node, a
+/// connection tries the next ones in the list, in order, on its first connect and on
+/// every recovery. Only their host and port are taken; the credentials, vhost and TLS
+/// settings stay those of the connection's own URI.
+fn connection_config(uris: &[String], index: usize, o: &Options, role: &str) -> Result<ConnectionConfig, String> {
+    let parse = |uri: &String| ConnectionConfig::from_uri(uri).map_err(|e| format!("--uri {}: {e}", redact(uri)));
+    let configs = uris.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let n = configs.len().max(1);
+    let mut c = configs
+        .get(index % n)
+        .cloned()
+        .ok_or_else(|| "--uri: no broker given".to_string())?;
+    // The others are this connection's other addresses: tried in turn on the first
+    // connect and on every recovery (the library starts after the one it lost).
+    c.more_addresses.extend(
+        (1..n)
+            .map(|k| &configs[(index + k) % n])
+            .map(|other| Address::new(other.host.clone(), other.port)),
+    );
+    c.recovery = RecoveryConfig {
+        republish_unconfirmed: o.republish,
+        ..c.recovery
+    };
     // Our window governs; the library's must not be the smaller one.
     c.publish_window = (o.confirm as usize).max(1);
     c.consumer_buffer = c.consumer_buffer.max(usize::from(o.prefetch));
     Ok(c.with_connection_name(format!("warren-perf {role}")))
+}
+
+/// Follows the recoveries of `conn` for the rest of the run.
+fn watch_recoveries(run: &Arc<Run>, conn: &Connection) {
+    let (run, changes) = (run.clone(), conn.state_changes());
+    tokio::spawn(async move { run.recoveries.watch(changes).await });
 }
 
 /// The URI without its password.
@@ -323,7 +380,8 @@ fn redact(uri: &str) -> String {
 /// Opens consumer connection `c` with its channels (declaring its queues with
 /// `--exclusive`), subscribed unless `--consume-after-publish`.
 async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Connection, Vec<Sub>), String> {
-    let conn = Connection::connect_with(config(o, &format!("consumer {c}"))?)
+    let config = connection_config(&o.uris, 1 + c as usize, o, &format!("consumer {c}"))?;
+    let conn = Connection::connect_with(config)
         .await
         .map_err(|e| format!("consumer {c}: connect: {e}"))?;
     let owned = if o.exclusive {
@@ -361,7 +419,8 @@ async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Con
 }
 
 async fn setup_producer(o: &Options, p: u32) -> Result<(Connection, Vec<Channel>), String> {
-    let conn = Connection::connect_with(config(o, &format!("producer {p}"))?)
+    let index = 1 + o.consumers as usize + p as usize;
+    let conn = Connection::connect_with(connection_config(&o.uris, index, o, &format!("producer {p}"))?)
         .await
         .map_err(|e| format!("producer {p}: connect: {e}"))?;
     let mut channels = Vec::new();
@@ -420,8 +479,20 @@ async fn load(
         sent: SeqSet::default(),
         seen: (0..ledgers).map(|_| SeqSet::default()).collect(),
         dropped: (0..ledgers).map(|_| SeqSet::default()).collect(),
+        unknown: SeqSet::default(),
+        retried: SeqSet::default(),
+        suspects: Suspects::default(),
+        recoveries: Recoveries::default(),
         rss_end: OnceLock::new(),
     });
+    let connections: Vec<Connection> = std::iter::once(control)
+        .chain(&consumer_conns)
+        .chain(producers.iter().map(|(conn, _)| conn))
+        .cloned()
+        .collect();
+    for conn in &connections {
+        watch_recoveries(&run, conn);
+    }
     let cpu_start = process::cpu_secs();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (go_tx, go_rx) = watch::channel(!o.consume_after_publish);
@@ -445,19 +516,20 @@ async fn load(
     let mut producer_tasks: Vec<JoinHandle<(Channel, Result<(), String>)>> = Vec::new();
     let mut index = 0usize;
     for (conn, channels) in producers {
-        producer_conns.push(conn);
         for ch in channels {
             let stats = pstats[index].clone();
             let (run, o, topology) = (run.clone(), o.clone(), topology.clone());
             let i = index as u32;
+            let epoch = producer::Epoch::new(conn.state());
             producer_tasks.push(tokio::spawn(async move {
-                let r = producer::publish(&run, &stats, &o, &topology, &ch, i).await;
+                let r = producer::publish(&run, &stats, &o, &topology, &ch, i, epoch).await;
                 stats.done_ns.store(run.clock.now_ns(), Relaxed);
                 run.rss_end.get_or_init(process::resident_bytes);
                 (ch, r)
             }));
             index += 1;
         }
+        producer_conns.push(conn);
     }
     {
         // Ctrl-C: stop publishing and finish the run (drain, report, delete the queues).
@@ -516,7 +588,13 @@ async fn load(
     s.confirmed = sum(&pstats, |p| &p.confirmed);
     s.nacked = sum(&pstats, |p| &p.nacked);
     s.returned = sum(&pstats, |p| &p.returned);
-    s.unconfirmed = sum(&pstats, |p| &p.unconfirmed);
+    s.unknown = sum(&pstats, |p| &p.unknown);
+    s.confirm_gap_max_secs = pstats
+        .iter()
+        .map(|p| p.confirm_gap.max_ns.load(Relaxed))
+        .max()
+        .unwrap_or(0) as f64
+        / 1e9;
     s.publish_secs = pstats.iter().map(|p| p.done_ns.load(Relaxed)).max().unwrap_or(0) as f64 / 1e9;
     let expected = if o.confirm > 0 { s.confirmed } else { s.published };
     let copies = topology.copies();
@@ -567,6 +645,15 @@ async fn load(
 
     s.consumed = sum(&cstats, |c| &c.consumed);
     s.duplicates = sum(&cstats, |c| &c.duplicates);
+    let (republished_copies, unexplained) = run.suspects.settle(&run.retried);
+    s.redelivered = sum(&cstats, |c| &c.redelivered) + republished_copies;
+    s.redelivered_republished = republished_copies;
+    s.unexplained = unexplained;
+    s.stale_acks = sum(&cstats, |c| &c.stale);
+    s.unknown_arrived = run.seen.iter().map(|seen| run.unknown.count_in(seen)).sum();
+    s.recoveries = connections.iter().map(|c| c.metrics().recoveries).sum();
+    s.recovery_max_secs = run.recoveries.longest_ns.load(Relaxed) as f64 / 1e9;
+    s.republished = connections.iter().map(|c| c.metrics().republished).sum();
     s.corrupt = sum(&cstats, |c| &c.corrupt);
     s.acked = sum(&cstats, |c| &c.acked);
     s.consumer_nacks = sum(&cstats, |c| &c.nacks);
@@ -668,8 +755,8 @@ impl Live {
         let secs = t1.duration_since(t0).as_secs_f64().max(1e-9);
         let rate = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
         let p = &self.producers;
-        let settled =
-            sum(p, |p| &p.confirmed) + sum(p, |p| &p.nacked) + sum(p, |p| &p.returned) + sum(p, |p| &p.unconfirmed);
+        let unknown = sum(p, |p| &p.unknown);
+        let settled = sum(p, |p| &p.confirmed) + sum(p, |p| &p.nacked) + sum(p, |p| &p.returned) + unknown;
         Point {
             at_secs: t1.duration_since(start).as_secs_f64(),
             published: now.published,
@@ -687,6 +774,8 @@ impl Live {
             confirm_latency: Percentiles::of(&now.confirm_hist.since(&before.confirm_hist)),
             rss_bytes: process::resident_bytes(),
             cpu_percent: now.cpu.zip(before.cpu).map(|(a, b)| (a - b) / secs * 100.0),
+            unknown,
+            recoveries: self.run.recoveries.count.load(Relaxed),
         }
     }
 
@@ -733,6 +822,72 @@ impl Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_fails_a_run() {
+        let strict = Options {
+            exactly_once: true,
+            ..Options::default()
+        };
+        let lax = Options::default();
+        let clean = Summary {
+            published: 10,
+            confirmed: 10,
+            consumed: 10,
+            ..Default::default()
+        };
+        assert_eq!(verdict(&lax, &clean, None), None);
+        assert_eq!(verdict(&strict, &clean, None), None);
+        // A cut: some outcomes unknown, a redelivered copy.
+        let faulty = Summary {
+            unknown: 3,
+            duplicates: 1,
+            redelivered: 1,
+            recoveries: 1,
+            ..clean.clone()
+        };
+        assert_eq!(verdict(&lax, &faulty, None), None, "at least once is no failure");
+        assert_eq!(
+            verdict(&strict, &faulty, None).as_deref(),
+            Some("1 duplicates (--exactly-once-check), 3 publishes with unknown outcome (--exactly-once-check)")
+        );
+        let unexplained = Summary {
+            duplicates: 2,
+            redelivered: 1,
+            unexplained: 1,
+            ..clean.clone()
+        };
+        assert_eq!(
+            verdict(&lax, &unexplained, None).as_deref(),
+            Some("1 unexplained duplicates")
+        );
+        let lost = Summary { lost: 1, ..faulty };
+        assert_eq!(verdict(&lax, &lost, None).as_deref(), Some("1 lost"));
+    }
+
+    #[test]
+    fn connections_spread_over_the_uris_and_recover_to_the_others() {
+        let uris: Vec<String> = (1..=3)
+            .map(|i| format!("amqp://guest:guest@127.0.0.1:570{i}/%2f"))
+            .collect();
+        let o = Options {
+            republish: true,
+            ..Options::default()
+        };
+        let ports = |index| {
+            let c = connection_config(&uris, index, &o, "test").unwrap();
+            assert!(c.recovery.republish_unconfirmed && c.recovery.enabled);
+            c.addresses().iter().map(|a| a.port).collect::<Vec<_>>()
+        };
+        assert_eq!(ports(0), [5701, 5702, 5703]);
+        assert_eq!(ports(1), [5702, 5703, 5701]);
+        assert_eq!(ports(5), [5703, 5701, 5702]);
+        let one = connection_config(&uris[..1], 7, &Options::default(), "x").unwrap();
+        assert!(one.more_addresses.is_empty() && !one.recovery.republish_unconfirmed);
+        assert_eq!(one.protocol.connection_name.as_deref(), Some("warren-perf x"));
+        let bad = connection_config(&["http://x".to_string()], 0, &o, "x").unwrap_err();
+        assert!(bad.starts_with("--uri http://x: "), "{bad}");
+    }
 
     #[test]
     fn redacts_password() {

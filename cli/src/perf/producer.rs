@@ -8,7 +8,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use warren::client::{Channel, Confirmation, Confirmed, PublishOptions};
+use tokio::sync::watch;
+use warren::client::{Channel, Confirmation, Confirmed, ConnectionState, PublishOptions};
 use warren::wire::{BasicProperties, FieldTable, ShortStr};
 
 use super::args::Options;
@@ -17,11 +18,41 @@ use super::rng::Rng;
 use super::topology::{HEADER_KEY, Topology};
 use super::{ProducerStats, Run, SEQ_BLOCK, body};
 
-/// A publish waiting for its confirm: sequence number, publish time (ns), the confirm.
-type InFlight = (u64, u64, Confirmation);
+/// A publish waiting for its confirm: sequence number, publish time (ns), the confirm,
+/// and the state epoch of its connection when it was published (see [`Epoch`]).
+type InFlight = (u64, u64, Confirmation, u32);
+
+/// Counts the state changes of the publisher's connection (lost, recovering, recovered,
+/// blocked...). A publish whose confirm comes in a later epoch than it went out may have
+/// been republished by the library (`--republish`), so a duplicate of it is expected.
+///
+/// The epoch is read before the publish is handed over: if the connection is lost after
+/// that, the change is seen by the time the republished copy is confirmed (the library
+/// announces the state before it republishes, and the confirm comes after).
+pub struct Epoch {
+    state: watch::Receiver<ConnectionState>,
+    n: u32,
+}
+
+impl Epoch {
+    pub fn new(state: watch::Receiver<ConnectionState>) -> Self {
+        Epoch { state, n: 0 }
+    }
+
+    fn now(&mut self) -> u32 {
+        if self.state.has_changed().unwrap_or(false) {
+            self.state.borrow_and_update();
+            self.n = self.n.wrapping_add(1);
+        }
+        self.n
+    }
+}
 
 /// Publishes until the count is reached or the duration is over, keeping at most
-/// `--confirm` publishes unconfirmed; returns once every publish is settled.
+/// `--confirm` publishes unconfirmed; returns once every publish is settled. A publish
+/// whose outcome is unknown (its connection was lost first) is counted, and the run goes
+/// on; an error of `basic_publish` itself (the channel or connection is gone for good)
+/// ends it.
 ///
 /// With `--rate`, the task waits for its token while watching the oldest confirm, so
 /// publish → confirm latency is taken when the confirm arrives. Without it, confirms are
@@ -34,6 +65,7 @@ pub async fn publish(
     topology: &Topology,
     ch: &Channel,
     index: u32,
+    mut epoch: Epoch,
 ) -> Result<(), String> {
     let mut properties = BasicProperties {
         delivery_mode: o.persistent.then_some(2),
@@ -82,15 +114,12 @@ pub async fn publish(
                 }
                 let wake = slot.min(now + Duration::from_millis(100));
                 match in_flight.front_mut() {
-                    Some((_, _, c)) => {
+                    Some((_, _, c, _)) => {
                         tokio::select! {
                             biased;
                             outcome = c => {
-                                let (seq, at, _) = in_flight.pop_front().expect("front exists");
-                                if let Err(e) = settle(run, stats, seq, at, outcome) {
-                                    result = Err(e);
-                                    break 'publishing;
-                                }
+                                let (seq, at, _, sent_in) = in_flight.pop_front().expect("front exists");
+                                settle(run, stats, o, seq, at, sent_in, &mut epoch, outcome);
                             }
                             () = run.timer.sleep_until(wake) => {}
                         }
@@ -111,6 +140,8 @@ pub async fn publish(
         }
         let size = o.sizes.pick(&mut rng);
         let now = run.clock.now_ns();
+        stats.confirm_gap.start(now);
+        let sent_in = epoch.now();
         let body = body::write(&mut arena, o.body, &run.clock, size, seq, now);
         let routing_key = if topology.random {
             &topology.keys[key]
@@ -133,30 +164,24 @@ pub async fn publish(
             run.sent.insert(seq);
             continue;
         }
-        in_flight.push_back((seq, now, confirmation));
+        in_flight.push_back((seq, now, confirmation, sent_in));
         if pacer.is_some() {
             // Take the confirms that are in without waiting (there is time between tokens).
-            while let Some((_, _, c)) = in_flight.front_mut() {
+            while let Some((_, _, c, _)) = in_flight.front_mut() {
                 let Some(outcome) = ready(c) else { break };
-                let (seq, at, _) = in_flight.pop_front().expect("front exists");
-                if let Err(e) = settle(run, stats, seq, at, outcome) {
-                    result = Err(e);
-                    break 'publishing;
-                }
+                let (seq, at, _, sent_in) = in_flight.pop_front().expect("front exists");
+                settle(run, stats, o, seq, at, sent_in, &mut epoch, outcome);
             }
         }
         if in_flight.len() >= window {
-            let (seq, at, c) = in_flight.pop_front().expect("window is not empty");
-            if let Err(e) = settle(run, stats, seq, at, c.await) {
-                result = Err(e);
-                break;
-            }
+            let (seq, at, c, sent_in) = in_flight.pop_front().expect("window is not empty");
+            let outcome = c.await;
+            settle(run, stats, o, seq, at, sent_in, &mut epoch, outcome);
         }
     }
-    for (seq, at, c) in in_flight {
-        if let Err(e) = settle(run, stats, seq, at, c.await) {
-            result = result.and(Err(e));
-        }
+    for (seq, at, c, sent_in) in in_flight {
+        let outcome = c.await;
+        settle(run, stats, o, seq, at, sent_in, &mut epoch, outcome);
     }
     result
 }
@@ -169,21 +194,29 @@ fn ready(c: &mut Confirmation) -> Option<Result<Confirmed, warren::Error>> {
     }
 }
 
-/// Records one publish's outcome; an error (outcome unknown) is returned as well.
+/// Records one publish's outcome. An error means the outcome is unknown: the channel or
+/// connection was lost before the confirm (see [`super::faults`]).
+#[allow(clippy::too_many_arguments)]
 fn settle(
     run: &Run,
     stats: &ProducerStats,
+    o: &Options,
     seq: u64,
     published_ns: u64,
+    sent_in: u32,
+    epoch: &mut Epoch,
     outcome: Result<Confirmed, warren::Error>,
-) -> Result<(), String> {
+) {
     match outcome {
         Ok(Confirmed::Ack | Confirmed::Sent) => {
+            let now = run.clock.now_ns();
             stats.confirmed.fetch_add(1, Relaxed);
-            stats
-                .confirm_latency
-                .record(run.clock.now_ns().saturating_sub(published_ns) / 1000);
+            stats.confirm_latency.record(now.saturating_sub(published_ns) / 1000);
+            stats.confirm_gap.confirm(now);
             run.sent.insert(seq);
+            if o.republish && epoch.now() != sent_in {
+                run.retried.insert(seq);
+            }
         }
         Ok(Confirmed::Nack) => {
             stats.nacked.fetch_add(1, Relaxed);
@@ -192,9 +225,11 @@ fn settle(
             stats.returned.fetch_add(1, Relaxed);
         }
         Err(e) => {
-            stats.unconfirmed.fetch_add(1, Relaxed);
-            return Err(format!("confirm of message {seq}: {e}"));
+            // The first of a channel is said on stderr; the rest are only counted.
+            if stats.unknown.fetch_add(1, Relaxed) == 0 && !o.quiet {
+                eprintln!("warren perf: confirm of message {seq}: {e}: outcome unknown (counted)");
+            }
+            run.unknown.insert(seq);
         }
     }
-    Ok(())
 }

@@ -48,8 +48,18 @@ pub struct Summary {
     pub confirmed: u64,
     pub nacked: u64,
     pub returned: u64,
-    /// Publishes whose outcome is unknown (connection lost before the confirm).
-    pub unconfirmed: u64,
+    /// Publishes whose outcome is unknown (connection lost before the confirm): not lost,
+    /// whether they arrived or not.
+    pub unknown: u64,
+    /// Copies of those unknown-outcome messages consumed by the end of the drain.
+    pub unknown_arrived: u64,
+    /// Publishes the library sent again after a recovery (`--republish`).
+    pub republished: u64,
+    /// Recoveries of the run's connections, and the longest (loss to reconnected), seconds.
+    pub recoveries: u64,
+    pub recovery_max_secs: f64,
+    /// The longest gap between two confirms of one publishing channel, seconds.
+    pub confirm_gap_max_secs: f64,
     /// Body bytes published.
     pub bytes: u64,
     /// Distinct messages consumed.
@@ -58,8 +68,17 @@ pub struct Summary {
     pub acked: u64,
     /// Messages that should have arrived (confirmed, or sent without confirms) and did not.
     pub lost: u64,
-    /// Deliveries of a sequence number already seen.
+    /// Deliveries of a sequence number already seen: `redelivered + unexplained`.
     pub duplicates: u64,
+    /// Duplicates at-least-once delivery explains: flagged redelivered, after the
+    /// consumer's recovery, or of a publish its publisher republished.
+    pub redelivered: u64,
+    /// Of which copies of a publish its publisher republished after a recovery.
+    pub redelivered_republished: u64,
+    /// Duplicates nothing explains.
+    pub unexplained: u64,
+    /// Acks and nacks refused as stale (their delivery came before a recovery).
+    pub stale_acks: u64,
     /// Deliveries whose body did not carry a valid sequence number.
     pub corrupt: u64,
     /// Deliveries the consumers nacked (`--nack`).
@@ -138,11 +157,20 @@ impl Summary {
         j.uint("confirmed", self.confirmed);
         j.uint("nacked", self.nacked);
         j.uint("returned", self.returned);
-        j.uint("unconfirmed", self.unconfirmed);
+        j.uint("unknown", self.unknown);
+        j.uint("unknown_arrived", self.unknown_arrived);
+        j.uint("republished", self.republished);
         j.uint("consumed", self.consumed);
         j.uint("acked", self.acked);
+        j.uint("stale_acks", self.stale_acks);
         j.uint("lost", self.lost);
         j.uint("duplicates", self.duplicates);
+        j.uint("duplicates_redelivered", self.redelivered);
+        j.uint("duplicates_republished", self.redelivered_republished);
+        j.uint("duplicates_unexplained", self.unexplained);
+        j.uint("recoveries", self.recoveries);
+        j.float("recovery_max_seconds", self.recovery_max_secs, 3);
+        j.float("confirm_gap_max_seconds", self.confirm_gap_max_secs, 3);
         j.uint("corrupt", self.corrupt);
         j.uint("consumer_nacks", self.consumer_nacks);
         j.uint("nack_dropped", self.nack_dropped);
@@ -244,7 +272,11 @@ impl Summary {
             "nacked / returned",
             format!("{} / {}", self.nacked, self.returned),
         );
-        row(&mut t, "unconfirmed", self.unconfirmed.to_string());
+        let mut unknown = format!("{} ({} arrived)", self.unknown, self.unknown_arrived);
+        if self.republished > 0 {
+            let _ = write!(unknown, ", {} republished", self.republished);
+        }
+        row(&mut t, "unknown outcome", unknown);
         row(
             &mut t,
             "consumed",
@@ -269,8 +301,30 @@ impl Summary {
         row(
             &mut t,
             "lost / duplicates",
-            format!("{} / {}", self.lost, self.duplicates),
+            format!(
+                "{} / {} ({} redelivered{}, {} unexplained)",
+                self.lost,
+                self.duplicates,
+                self.redelivered,
+                match self.redelivered_republished {
+                    0 => String::new(),
+                    n => format!(" of which {n} republished"),
+                },
+                self.unexplained
+            ),
         );
+        row(
+            &mut t,
+            "recoveries",
+            if self.recoveries > 0 {
+                format!("{} (longest {:.3} s)", self.recoveries, self.recovery_max_secs)
+            } else {
+                "0".into()
+            },
+        );
+        if self.stale_acks > 0 {
+            row(&mut t, "stale acks", self.stale_acks.to_string());
+        }
         if self.corrupt > 0 {
             row(&mut t, "corrupt bodies", self.corrupt.to_string());
         }
@@ -289,6 +343,11 @@ impl Summary {
         row(&mut t, "  publish -> consume", percentiles(&self.latency_us));
         if self.confirm_latency_us.count() > 0 {
             row(&mut t, "  publish -> confirm", percentiles(&self.confirm_latency_us));
+            row(
+                &mut t,
+                "longest confirm gap",
+                format!("{:.3} s (publishing stalled)", self.confirm_gap_max_secs),
+            );
         }
         match (self.cpu_secs, self.cpu_us_per_msg()) {
             (Some(c), Some(per)) => row(&mut t, "client CPU", format!("{c:.2} s ({per:.2} µs/msg)")),
@@ -451,6 +510,29 @@ mod tests {
             s.table("ok")
         );
         assert!(j.ends_with("\"error\":null,\"ok\":true}"), "{j}");
+        let s = Summary {
+            duplicates: 3,
+            redelivered: 2,
+            unexplained: 1,
+            unknown: 4,
+            unknown_arrived: 1,
+            recoveries: 2,
+            recovery_max_secs: 0.25,
+            ..s
+        };
+        let j = s.to_json(false, None);
+        assert!(j.contains("\"unknown\":4,\"unknown_arrived\":1,"), "{j}");
+        assert!(
+            j.contains("\"duplicates\":3,\"duplicates_redelivered\":2,\"duplicates_republished\":0,\"duplicates_unexplained\":1,\"recoveries\":2,\"recovery_max_seconds\":0.250,"),
+            "{j}"
+        );
+        let t = s.table("ok");
+        assert!(t.contains("unknown outcome        4 (1 arrived)"), "{t}");
+        assert!(
+            t.contains("lost / duplicates      0 / 3 (2 redelivered, 1 unexplained)"),
+            "{t}"
+        );
+        assert!(t.contains("recoveries             2 (longest 0.250 s)"), "{t}");
         assert!(!j.contains('\n'));
     }
 

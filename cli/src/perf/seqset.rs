@@ -76,6 +76,20 @@ impl SeqSet {
         self.count_missing_from_both(other, None)
     }
 
+    /// How many numbers are in both `self` and `other`.
+    pub fn count_in(&self, other: &SeqSet) -> u64 {
+        let mut n = 0;
+        for c in 0..CHUNKS {
+            let (Some(mine), Some(theirs)) = (self.chunk_if_any(c), other.chunk_if_any(c)) else {
+                continue;
+            };
+            for (w, t) in mine.iter().zip(theirs.iter()) {
+                n += u64::from((w.load(Relaxed) & t.load(Relaxed)).count_ones());
+            }
+        }
+        n
+    }
+
     /// How many numbers are in `self` but in neither `a` nor `b`.
     pub fn count_missing_from_both(&self, a: &SeqSet, b: Option<&SeqSet>) -> u64 {
         let mut n = 0;
@@ -114,5 +128,9 @@ mod tests {
         other.insert(64);
         other.insert(5 * CHUNK_BITS + 7);
         assert_eq!(published.count_missing_from_both(&seen, Some(&other)), 1);
+        assert_eq!(published.count_in(&seen), 4);
+        assert_eq!(published.count_in(&other), 2);
+        assert_eq!(other.count_in(&seen), 0);
+        assert_eq!(SeqSet::default().count_in(&published), 0);
     }
 }

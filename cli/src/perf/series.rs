@@ -48,6 +48,9 @@ pub struct Point {
     pub rss_bytes: Option<u64>,
     /// CPU time over the interval, in % of one core.
     pub cpu_percent: Option<f64>,
+    /// Totals so far: publishes whose outcome is unknown, recoveries of the run's connections.
+    pub unknown: u64,
+    pub recoveries: u64,
 }
 
 impl Point {
@@ -64,6 +67,9 @@ impl Point {
         let c = &self.consume_latency;
         if c.count > 0 {
             let _ = write!(l, "  lat p50 {} p99 {}", dur_us(c.values[0]), dur_us(c.values[3]));
+        }
+        if self.recoveries > 0 || self.unknown > 0 {
+            let _ = write!(l, "  recoveries {}  unknown {}", self.recoveries, self.unknown);
         }
         if let Some(rss) = self.rss_bytes {
             let _ = write!(l, "  rss {:.1} MiB", mib(rss));
@@ -85,6 +91,8 @@ impl Point {
         j.uint("confirmed", self.confirmed);
         j.uint("consumed", self.consumed);
         j.uint("unconfirmed", self.unconfirmed);
+        j.uint("unknown", self.unknown);
+        j.uint("recoveries", self.recoveries);
         for (prefix, p) in [
             ("latency", &self.consume_latency),
             ("confirm_latency", &self.confirm_latency),
@@ -123,5 +131,13 @@ mod tests {
         assert!(j.contains("\"latency_max_us\":30,\"confirm_latency_count\":0,"), "{j}");
         assert!(j.ends_with("\"rss_mib\":3.00,\"cpu_percent\":null}"), "{j}");
         assert!(p.line(true).contains("lat p50 20 µs p99 30 µs"));
+        assert!(!p.line(true).contains("recoveries"), "only once something happened");
+        let p = Point {
+            recoveries: 2,
+            unknown: 5,
+            ..p
+        };
+        assert!(p.line(true).contains("recoveries 2  unknown 5"), "{}", p.line(true));
+        assert!(p.to_json().contains("\"unknown\":5,\"recoveries\":2,"));
     }
 }
