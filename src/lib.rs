@@ -41,6 +41,7 @@ pub mod prelude;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 pub mod proto;
+mod rng;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod uri;

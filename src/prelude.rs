@@ -18,7 +18,7 @@
 //! ```
 //!
 //! The handles and their options ([`crate::client`]), the message types ([`crate::wire`]),
-//! [`Error`](crate::Error), and the [`field_table!`](crate::field_table) and
+//! [`Error`], and the [`field_table!`](crate::field_table) and
 //! [`field_array!`](crate::field_array) macros.
 
 pub use crate::client::{

@@ -13,19 +13,18 @@ use super::confirm::{Confirmation, Confirmed, PublishCell};
 use super::consumer::{Consumer, GetMessage, Settler};
 use super::handle::{ChannelInner, Handle};
 use super::handoff::delivery_queue_bytes;
-use super::options::{
-    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
 use super::shared::{ChannelShared, ConsumerEnd, publish_cost};
 use super::state::ConnectionState;
 use crate::error::Error;
 use crate::proto::{ChannelId, Delivery as Message, DeliveryTag, Returned, Settle};
+use crate::proto::{
+    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
+    QueueDeleteOptions, short,
+};
 use crate::wire::{
-    BasicCancel, BasicConsume, BasicGet, BasicGetEmpty, BasicGetOk, BasicProperties, BasicPublish, BasicQos,
-    BasicRecover, ConfirmSelect, ExchangeBind, ExchangeDeclare, ExchangeDelete, ExchangeUnbind, FieldTable, Method,
-    QueueBind, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge, QueuePurgeOk, QueueUnbind,
-    ReplyCode, ShortStr, TxCommit, TxRollback, TxSelect,
+    BasicCancel, BasicGet, BasicGetEmpty, BasicGetOk, BasicProperties, BasicPublish, BasicQos, BasicRecover,
+    ConfirmSelect, ExchangeBind, ExchangeUnbind, FieldTable, Method, QueueBind, QueueDeclareOk, QueueDeleteOk,
+    QueuePurge, QueuePurgeOk, QueueUnbind, ReplyCode, ShortStr, TxCommit, TxRollback, TxSelect,
 };
 
 /// Returned messages of a channel outside confirm mode: see [`Channel::returns`].
@@ -67,7 +66,7 @@ impl futures_core::Stream for Returns {
 /// the call that caused it with [`Error::ChannelClosed`] and every later call with the
 /// same error; the connection and other channels go on. Open a new channel to
 /// continue. The channel closes when [`close`](Self::close) is called or when its last
-/// handle (including consumers and undelivered [`Delivery`] values) is dropped.
+/// handle (including consumers and undelivered [`Delivery`](super::Delivery) values) is dropped.
 #[derive(Clone)]
 pub struct Channel {
     inner: Arc<ChannelInner>,
@@ -82,10 +81,6 @@ impl fmt::Debug for Channel {
             .field("closed", &self.inner.shared.closed.get())
             .finish()
     }
-}
-
-fn short(what: &str, s: &str) -> Result<ShortStr, Error> {
-    ShortStr::try_from(s).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
 }
 
 /// A queue as `queue.declare-ok` describes it.
@@ -197,28 +192,13 @@ impl Channel {
         options: ExchangeDeclareOptions,
         arguments: FieldTable,
     ) -> Result<(), Error> {
-        let kind = kind.into();
-        kind.check()?;
-        let m = ExchangeDeclare {
-            exchange: short("exchange", exchange)?,
-            kind: short("exchange type", kind.name())?,
-            passive: options.passive,
-            durable: options.durable,
-            auto_delete: options.auto_delete,
-            internal: options.internal,
-            no_wait: options.no_wait,
-            arguments,
-        };
+        let m = options.method(exchange, &kind.into(), arguments)?;
         self.call(Method::ExchangeDeclare(m), options.no_wait).await.map(drop)
     }
 
     /// Deletes an exchange.
     pub async fn exchange_delete(&self, exchange: &str, options: ExchangeDeleteOptions) -> Result<(), Error> {
-        let m = ExchangeDelete {
-            exchange: short("exchange", exchange)?,
-            if_unused: options.if_unused,
-            no_wait: options.no_wait,
-        };
+        let m = options.method(exchange)?;
         self.call(Method::ExchangeDelete(m), options.no_wait).await.map(drop)
     }
 
@@ -274,22 +254,8 @@ impl Channel {
         options: QueueDeclareOptions,
         arguments: impl Into<FieldTable>,
     ) -> Result<QueueInfo, Error> {
-        let arguments = arguments.into();
-        if options.no_wait && queue.is_empty() {
-            return Err(Error::InvalidArgument(
-                "a server-named queue cannot be declared with no_wait".into(),
-            ));
-        }
-        let name = short("queue", queue)?;
-        let m = QueueDeclare {
-            queue: name.clone(),
-            passive: options.passive,
-            durable: options.durable,
-            exclusive: options.exclusive,
-            auto_delete: options.auto_delete,
-            no_wait: options.no_wait,
-            arguments,
-        };
+        let m = options.method(queue, arguments.into())?;
+        let name = m.queue.clone();
         match self.call(Method::QueueDeclare(m), options.no_wait).await? {
             None => Ok(QueueInfo {
                 name,
@@ -354,12 +320,7 @@ impl Channel {
 
     /// Deletes a queue; returns how many messages it held.
     pub async fn queue_delete(&self, queue: &str, options: QueueDeleteOptions) -> Result<u32, Error> {
-        let m = QueueDelete {
-            queue: short("queue", queue)?,
-            if_unused: options.if_unused,
-            if_empty: options.if_empty,
-            no_wait: options.no_wait,
-        };
+        let m = options.method(queue)?;
         match self.call(Method::QueueDelete(m), options.no_wait).await? {
             None => Ok(0),
             Some(Method::QueueDeleteOk(ok)) => Ok(ok.message_count),
@@ -591,16 +552,7 @@ impl Channel {
         options: ConsumeOptions,
         arguments: impl Into<FieldTable>,
     ) -> Result<Consumer, Error> {
-        let arguments = arguments.into();
-        let m = BasicConsume {
-            queue: short("queue", queue)?,
-            consumer_tag: short("consumer tag", consumer_tag)?,
-            no_local: options.no_local,
-            no_ack: options.no_ack,
-            exclusive: options.exclusive,
-            no_wait: options.no_wait,
-            arguments,
-        };
+        let m = options.method(queue, consumer_tag, arguments.into())?;
         self.inner.check_open()?;
         let prefetch = usize::from(self.inner.shared.prefetch.load(Ordering::Relaxed));
         let capacity = self.inner.handle.shared.limits.consumer_buffer.max(prefetch).max(1);
@@ -644,7 +596,7 @@ impl Channel {
     }
 
     /// Acknowledges a delivery (`multiple`: and every earlier unacknowledged one of
-    /// this channel). The same rule as [`Delivery::ack`] answers, at once: a tag
+    /// this channel). The same rule as [`Delivery::ack`](super::Delivery::ack) answers, at once: a tag
     /// settled before, covered by a `multiple` settle or a [`basic_recover`](Self::basic_recover),
     /// or received with no-ack is [`Error::UnknownDeliveryTag`]; one from a closed channel or
     /// before a recovery is [`Error::StaleDelivery`]; nothing is sent for either.

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use super::address::{Address, AddressOrder};
 use super::recovery::RecoveryConfig;
 use crate::error::Error;
 use crate::proto::{self, Sasl};
+use crate::proto::{Address, AddressOrder};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 use crate::uri::{AmqpUri, AuthMechanism, Scheme};

@@ -11,19 +11,19 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use super::address::{Address, Addresses};
 use super::channel::Channel;
 use super::command::Command;
 use super::config::ConnectionConfig;
 use super::driver::Driver;
 use super::handle::Handle;
 use super::metrics::Metrics;
-use super::rng::Rng;
 use super::shared::{ConnShared, Limits, RecoveryLimits};
 use super::state::{ConnectionState, StateChanges};
 use super::transport::{BoxTransport, open_transport};
 use crate::error::Error;
 use crate::proto::{self, Tune};
+use crate::proto::{Address, Addresses};
+use crate::rng::Rng;
 use crate::wire::{FieldTable, ReplyCode};
 
 /// A connection to a broker: cheap to clone, `Send + Sync`.

@@ -34,7 +34,8 @@ use crate::wire::{BasicCancel, Method, ShortStr};
 pub type Delivery = proto::Delivery<Settler>;
 
 /// What settles a [`Delivery`]: its channel, and for the handle a consumer yielded (not
-/// its clones) its share of the consumer's [`HandedOut`], given back by the first
+/// its clones) its share of the consumer's count of handed-out deliveries (for
+/// [`Consumer::drain`]), given back by the first
 /// settle or the drop.
 #[derive(Debug)]
 pub struct Settler {

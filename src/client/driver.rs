@@ -30,19 +30,19 @@ use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use super::address::Addresses;
 use super::command::Command;
 use super::config::ConnectionConfig;
 use super::confirm::{ConfirmSender, Confirmed};
 use super::handoff::DeliveryQueue;
 use super::metrics::Counters;
-use super::rng::Rng;
 use super::shared::ConnShared;
 use super::state::ConnectionState;
 use super::transport::BoxTransport;
 use super::wake::{SETTLE_DELAY, WakeHints};
 use crate::error::Error;
+use crate::proto::Addresses;
 use crate::proto::{self, Store};
+use crate::rng::Rng;
 use crate::wire::ReplyCode;
 use session::{Plan, Session, Wakeup};
 use slot::{Slot, Waiter, fail_command};

@@ -26,8 +26,6 @@
 //! Everything is bounded: the command queue to the connection task, each consumer's
 //! buffer, and the unconfirmed publishes per channel.
 
-mod address;
-mod arguments;
 mod channel;
 mod command;
 mod config;
@@ -38,17 +36,19 @@ mod driver;
 mod handle;
 mod handoff;
 mod metrics;
-mod options;
 mod recovery;
-mod rng;
 mod shared;
 mod state;
 mod transport;
 mod wake;
 
+pub use crate::proto::{Address, AddressOrder};
 pub use crate::proto::{ChannelId, DeliveryTag, Returned, Sasl, Tune};
-pub use address::{Address, AddressOrder};
-pub use arguments::{
+pub use crate::proto::{
+    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+pub use crate::proto::{
     ConsumerArguments, DeadLetterStrategy, LeaderLocator, Overflow, QueueArguments, QueueType, StreamOffset,
 };
 pub use channel::{Channel, QueueInfo, Returns};
@@ -57,10 +57,6 @@ pub use confirm::{Confirmation, Confirmed};
 pub use connection::Connection;
 pub use consumer::{Consumer, Delivery, Drained, GetMessage, Settler};
 pub use metrics::Metrics;
-pub use options::{
-    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
 pub use recovery::{Reconsume, RecoveryConfig, RecoveryFailure, RecoveryReport};
 pub use state::{ConnectionState, StateChanges};
 

@@ -12,8 +12,8 @@
 
 use std::time::Duration;
 
-use super::rng::Rng;
 pub use crate::proto::{Reconsume, RecoveryFailure, RecoveryReport};
+use crate::rng::Rng;
 
 /// How a connection recovers from the loss of its broker. On by default.
 ///

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
-use super::address::Address;
 use super::confirm::PublishCell;
 use super::metrics::Counters;
 use super::state::ConnectionState;
 use super::wake::TaskWake;
 use crate::error::Error;
+use crate::proto::Address;
 use crate::proto::{ChannelId, Outstanding, Returned, Tune};
 use crate::wire::{FieldTable, ShortStr, ShortStrTooLong};
 

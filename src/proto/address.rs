@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use super::rng::Rng;
+use crate::rng::Rng;
 
 /// One broker address: host name or IP literal (IPv6 without brackets) and TCP port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

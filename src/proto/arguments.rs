@@ -1,5 +1,5 @@
-//! Typed `x-` arguments for [`Channel::queue_declare`](super::Channel::queue_declare)
-//! ([`QueueArguments`]) and [`Channel::basic_consume`](super::Channel::basic_consume)
+//! Typed `x-` arguments for [`Channel::queue_declare`](crate::client::Channel::queue_declare)
+//! ([`QueueArguments`]) and [`Channel::basic_consume`](crate::client::Channel::basic_consume)
 //! ([`ConsumerArguments`]): each setter writes the key and the value type RabbitMQ reads,
 //! and [`arg`](QueueArguments::arg) adds any other argument as it is. Both convert into a
 //! [`FieldTable`], which those methods take (`impl Into<FieldTable>`).
@@ -144,7 +144,7 @@ impl LeaderLocator {
     }
 }
 
-/// Typed queue arguments for [`Channel::queue_declare`](super::Channel::queue_declare).
+/// Typed queue arguments for [`Channel::queue_declare`](crate::client::Channel::queue_declare).
 ///
 /// ```
 /// use std::time::Duration;
@@ -187,7 +187,7 @@ impl QueueArguments {
 
     /// `x-delivery-limit`: a quorum queue dead-letters (or drops) a message returned more
     /// often than this (RabbitMQ 4.0+ defaults to 20; see
-    /// [`Delivery::delivery_count`](super::Delivery::delivery_count) for what counts).
+    /// [`Delivery::delivery_count`](crate::client::Delivery::delivery_count) for what counts).
     pub fn delivery_limit(self, limit: u32) -> Self {
         self.set("x-delivery-limit", count(u64::from(limit)))
     }
@@ -311,7 +311,7 @@ impl StreamOffset {
     }
 }
 
-/// Typed consumer arguments for [`Channel::basic_consume`](super::Channel::basic_consume).
+/// Typed consumer arguments for [`Channel::basic_consume`](crate::client::Channel::basic_consume).
 ///
 /// ```
 /// use std::time::Duration;

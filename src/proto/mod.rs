@@ -43,6 +43,8 @@
 //!   claiming 2^63 bytes allocates nothing).
 
 mod acks;
+mod address;
+mod arguments;
 mod channel;
 mod commands;
 mod config;
@@ -54,6 +56,7 @@ mod handshake;
 mod hold;
 mod ids;
 mod inbound;
+mod options;
 mod pacing;
 mod reconsume;
 mod replay;
@@ -64,12 +67,22 @@ mod topology;
 mod tests;
 
 pub use acks::{Claimed, Outstanding, Settle};
+pub(crate) use address::Addresses;
+pub use address::{Address, AddressOrder};
+pub use arguments::{
+    ConsumerArguments, DeadLetterStrategy, LeaderLocator, Overflow, QueueArguments, QueueType, StreamOffset,
+};
 pub use commands::SHARED_BODY_MIN;
 pub use config::{Config, PRE_OPEN_FRAME_MAX, Sasl, Tune};
 pub use connection::{Connection, State};
 pub use event::{Delivery, Event, Returned};
 pub use hold::Held;
 pub use ids::{ChannelId, DeliveryTag};
+pub(crate) use options::short;
+pub use options::{
+    ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, ExchangeKind, PublishOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 pub use pacing::Pause;
 pub use reconsume::Reconsume;
 pub use replay::{RecoveryFailure, RecoveryReport};

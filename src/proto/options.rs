@@ -5,8 +5,20 @@
 //! let durable = QueueDeclareOptions { durable: true, ..Default::default() };
 //! # let _ = durable;
 //! ```
+//!
+//! Each makes its method (`method`), with the checks a server would otherwise answer
+//! by closing the channel or the connection.
 
-/// The type of an exchange, for [`Channel::exchange_declare`](super::Channel::exchange_declare).
+use crate::error::Error;
+use crate::wire::{BasicConsume, ExchangeDeclare, ExchangeDelete, FieldTable, QueueDeclare, QueueDelete, ShortStr};
+
+/// A short-string field of a method: [`Error::InvalidArgument`] naming it when it does
+/// not fit (over 255 bytes).
+pub(crate) fn short(what: &str, s: &str) -> Result<ShortStr, Error> {
+    ShortStr::try_from(s).map_err(|e| Error::InvalidArgument(format!("{what}: {e}")))
+}
+
+/// The type of an exchange, for [`Channel::exchange_declare`](crate::client::Channel::exchange_declare).
 ///
 /// A typo in a bare string (`"fannout"`) would make RabbitMQ close the whole connection
 /// with 503; here it is a compile error, or, from a string, a typed error before anything
@@ -47,14 +59,12 @@ impl ExchangeKind {
     }
 
     /// `Ok` unless it is a custom type whose name cannot be one (see [`Custom`](Self::Custom)).
-    pub(crate) fn check(&self) -> Result<(), crate::error::Error> {
+    pub(crate) fn check(&self) -> Result<(), Error> {
         match self {
-            ExchangeKind::Custom(name) if !name.starts_with("x-") => {
-                Err(crate::error::Error::InvalidArgument(format!(
-                    "unknown exchange type {name:?}: RabbitMQ's are direct, fanout, topic and headers; \
+            ExchangeKind::Custom(name) if !name.starts_with("x-") => Err(Error::InvalidArgument(format!(
+                "unknown exchange type {name:?}: RabbitMQ's are direct, fanout, topic and headers; \
                      a plugin's start with x-"
-                )))
-            }
+            ))),
             _ => Ok(()),
         }
     }
@@ -190,8 +200,84 @@ pub struct ConsumeOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct PublishOptions {
     /// Return the message (`basic.return`) if no queue receives it. In confirm mode
-    /// the return is matched to this publish: [`Confirmed::Returned`](super::Confirmed::Returned).
+    /// the return is matched to this publish: [`Confirmed::Returned`](crate::client::Confirmed::Returned).
     /// Without confirm mode a returned message is only logged (`tracing` warning) and
     /// dropped: use confirm mode to act on returns.
     pub mandatory: bool,
+}
+
+impl ExchangeDeclareOptions {
+    /// The `exchange.declare` of `exchange`, of type `kind`.
+    pub fn method(self, exchange: &str, kind: &ExchangeKind, arguments: FieldTable) -> Result<ExchangeDeclare, Error> {
+        kind.check()?;
+        Ok(ExchangeDeclare {
+            exchange: short("exchange", exchange)?,
+            kind: short("exchange type", kind.name())?,
+            passive: self.passive,
+            durable: self.durable,
+            auto_delete: self.auto_delete,
+            internal: self.internal,
+            no_wait: self.no_wait,
+            arguments,
+        })
+    }
+}
+
+impl ExchangeDeleteOptions {
+    /// The `exchange.delete` of `exchange`.
+    pub fn method(self, exchange: &str) -> Result<ExchangeDelete, Error> {
+        Ok(ExchangeDelete {
+            exchange: short("exchange", exchange)?,
+            if_unused: self.if_unused,
+            no_wait: self.no_wait,
+        })
+    }
+}
+
+impl QueueDeclareOptions {
+    /// The `queue.declare` of `queue` (empty: the server names it, which needs a reply,
+    /// so not `no_wait`).
+    pub fn method(self, queue: &str, arguments: FieldTable) -> Result<QueueDeclare, Error> {
+        if self.no_wait && queue.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a server-named queue cannot be declared with no_wait".into(),
+            ));
+        }
+        Ok(QueueDeclare {
+            queue: short("queue", queue)?,
+            passive: self.passive,
+            durable: self.durable,
+            exclusive: self.exclusive,
+            auto_delete: self.auto_delete,
+            no_wait: self.no_wait,
+            arguments,
+        })
+    }
+}
+
+impl QueueDeleteOptions {
+    /// The `queue.delete` of `queue`.
+    pub fn method(self, queue: &str) -> Result<QueueDelete, Error> {
+        Ok(QueueDelete {
+            queue: short("queue", queue)?,
+            if_unused: self.if_unused,
+            if_empty: self.if_empty,
+            no_wait: self.no_wait,
+        })
+    }
+}
+
+impl ConsumeOptions {
+    /// The `basic.consume` of `queue` (an empty `consumer_tag`: the server names it).
+    pub fn method(self, queue: &str, consumer_tag: &str, arguments: FieldTable) -> Result<BasicConsume, Error> {
+        Ok(BasicConsume {
+            queue: short("queue", queue)?,
+            consumer_tag: short("consumer tag", consumer_tag)?,
+            no_local: self.no_local,
+            no_ack: self.no_ack,
+            exclusive: self.exclusive,
+            no_wait: self.no_wait,
+            arguments,
+        })
+    }
 }
