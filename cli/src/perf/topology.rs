@@ -5,7 +5,7 @@
 use warren::client::{
     Channel, Connection, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
-use warren::wire::{FieldTable, ShortStr};
+use warren::wire::{FieldTable, ReplyCode, ShortStr};
 
 use super::args::{ArgValue, ExchangeType, Options};
 
@@ -213,10 +213,11 @@ impl Topology {
         let mut first_error = None;
         if !o.exclusive {
             for q in &self.queues {
-                if !ch.is_open() {
-                    ch = conn.open_channel().await.map_err(|e| format!("control channel: {e}"))?;
-                }
-                if let Err(e) = ch.queue_delete(q, QueueDeleteOptions::default()).await {
+                let result = retried(conn, &mut ch, |ch| async move {
+                    ch.queue_delete(q, QueueDeleteOptions::default()).await.map(drop)
+                })
+                .await;
+                if let Err(e) = result {
                     if !o.auto_delete {
                         first_error.get_or_insert(format!("deleting queue {q}: {e}"));
                     }
@@ -224,19 +225,55 @@ impl Topology {
             }
         }
         if self.declare_exchange {
-            if !ch.is_open() {
-                ch = conn.open_channel().await.map_err(|e| format!("control channel: {e}"))?;
-            }
-            if let Err(e) = ch
-                .exchange_delete(&self.exchange, ExchangeDeleteOptions::default())
-                .await
-            {
+            let exchange = &self.exchange;
+            let result = retried(conn, &mut ch, |ch| async move {
+                ch.exchange_delete(exchange, ExchangeDeleteOptions::default()).await
+            })
+            .await;
+            if let Err(e) = result {
                 first_error.get_or_insert(format!("deleting exchange {}: {e}", self.exchange));
             }
         }
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),
+        }
+    }
+}
+
+/// Runs `op` on the control channel, reopened when closed; a connection lost meanwhile
+/// (a node dying during the cleanup) is retried once the library has recovered it, a
+/// few times, for up to about 30 s; a delete that the broker did before the loss is
+/// then not found, which is success.
+async fn retried<F, Fut>(conn: &Connection, ch: &mut Channel, op: F) -> Result<(), warren::Error>
+where
+    F: Fn(Channel) -> Fut,
+    Fut: std::future::Future<Output = Result<(), warren::Error>>,
+{
+    let mut attempt = 0;
+    loop {
+        if !ch.is_open() {
+            match conn.open_channel().await {
+                Ok(open) => *ch = open,
+                Err(e) if attempt < 10 && e.is_recoverable() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let result = if ch.is_open() {
+            op(ch.clone()).await
+        } else {
+            Err(warren::Error::NotConnected)
+        };
+        match result {
+            Err(e) if attempt < 10 && (e.is_recoverable() || matches!(e, warren::Error::NotConnected)) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+            }
+            // Done before the connection went, the retry finds nothing to delete.
+            Err(warren::Error::ChannelClosed { code, .. }) if attempt > 0 && code == ReplyCode::NOT_FOUND => {
+                return Ok(());
+            }
+            other => return other,
         }
     }
 }
