@@ -8,11 +8,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use super::command::{Command, Publish};
-use super::confirm::{Confirmation, Confirmed, PublishCell};
+use super::command::Command;
+use super::confirm::Confirmation;
 use super::consumer::{Consumer, GetMessage, Settler};
 use super::handle::{ChannelInner, Handle};
 use super::handoff::delivery_queue_bytes;
+use super::publish::{Confirmed, Publish, PublishCell};
 use super::shared::{ChannelShared, ConsumerEnd, publish_cost};
 use super::state::ConnectionState;
 use crate::error::Error;

@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 
-use super::confirm::PublishCell;
 use super::handoff::DeliverySender;
+use super::publish::PublishCell;
 use super::shared::{ChannelShared, ConsumerEnd};
 use crate::error::Error;
 use crate::proto::{ChannelId, Claimed, Delivery, DeliveryTag, Settle};
-use crate::wire::{BasicConsume, BasicProperties, BasicPublish, Method, ReplyCode, ShortStr};
+use crate::wire::{BasicConsume, Method, ReplyCode, ShortStr};
 
 /// The reply to a synchronous call: the reply method and, for `basic.get-ok`, the message.
 pub(crate) type CallReply = Result<(Method, Option<Delivery>), Error>;
@@ -72,18 +72,4 @@ pub(crate) enum Command {
         secret: Box<(Bytes, String)>,
         reply: oneshot::Sender<Result<(), Error>>,
     },
-}
-
-/// A publish, in a [`PublishCell`] to keep the command queue's slots small.
-#[derive(Debug)]
-pub(crate) struct Publish {
-    pub(crate) channel: ChannelId,
-    pub(crate) args: BasicPublish,
-    pub(crate) properties: BasicProperties,
-    pub(crate) body: Bytes,
-    /// In confirm mode: the window slot, held until the confirm (answered through the
-    /// publish's cell).
-    pub(crate) window: Option<OwnedSemaphorePermit>,
-    /// Its share of the publish byte budget.
-    pub(crate) bytes: OwnedSemaphorePermit,
 }

@@ -32,9 +32,9 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::command::Command;
 use super::config::ConnectionConfig;
-use super::confirm::{ConfirmSender, Confirmed};
 use super::handoff::DeliveryQueue;
 use super::metrics::Counters;
+use super::publish::{ConfirmSender, Confirmed};
 use super::shared::ConnShared;
 use super::state::ConnectionState;
 use super::transport::BoxTransport;

@@ -36,6 +36,7 @@ mod driver;
 mod handle;
 mod handoff;
 mod metrics;
+mod publish;
 mod recovery;
 mod shared;
 mod state;
@@ -53,10 +54,11 @@ pub use crate::proto::{
 };
 pub use channel::{Channel, QueueInfo, Returns};
 pub use config::ConnectionConfig;
-pub use confirm::{Confirmation, Confirmed};
+pub use confirm::Confirmation;
 pub use connection::Connection;
 pub use consumer::{Consumer, Delivery, Drained, GetMessage, Settler};
 pub use metrics::Metrics;
+pub use publish::Confirmed;
 pub use recovery::{Reconsume, RecoveryConfig, RecoveryFailure, RecoveryReport};
 pub use state::{ConnectionState, StateChanges};
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 
-use super::confirm::PublishCell;
 use super::metrics::Counters;
+use super::publish::PublishCell;
 use super::state::ConnectionState;
 use super::wake::TaskWake;
 use crate::error::Error;

@@ -8,10 +8,10 @@ use tokio::sync::oneshot;
 
 use super::slot::{ConsumerSlot, Pending, PendingConfirm, Retained, Side, Slot, Stored, fail_command};
 use super::{Driver, HELD_MAX, now};
-use crate::client::command::{CallReply, Command, Publish};
-use crate::client::confirm::{ConfirmSender, Confirmed, PublishCell};
+use crate::client::command::{CallReply, Command};
 use crate::client::handoff::DeliverySender;
 use crate::client::metrics::Counters;
+use crate::client::publish::{ConfirmSender, Confirmed, Publish, PublishCell};
 use crate::client::shared::{ChannelShared, ConsumerEnd};
 use crate::error::{Error, Initiator};
 use crate::proto::{self, ChannelId, Claimed, Settle};

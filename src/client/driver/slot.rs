@@ -9,10 +9,10 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use crate::client::command::{CallReply, Command};
-use crate::client::confirm::ConfirmSender;
 pub(super) use crate::client::handoff::cost;
 use crate::client::handoff::{DeliveryQueue, DeliverySender};
 use crate::client::metrics::Counters;
+use crate::client::publish::ConfirmSender;
 use crate::client::shared::{ChannelShared, ConnShared, ConsumerEnd};
 use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
