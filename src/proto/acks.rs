@@ -131,11 +131,10 @@ impl Outstanding {
         if !ledger.live || ledger.generation != tag.generation {
             return Err(Error::StaleDelivery { tag: tag.tag });
         }
-        let unknown = Error::UnknownDeliveryTag { tag: tag.tag };
-        let at = ledger.position(tag.tag).ok_or(unknown.clone())?;
-        if ledger.tags[at].claimed {
-            return Err(unknown);
-        }
+        let at = match ledger.position(tag.tag) {
+            Some(at) if !ledger.tags[at].claimed => at,
+            _ => return Err(Error::UnknownDeliveryTag { tag: tag.tag }),
+        };
         if how.is_multiple() {
             ledger.tags.range_mut(..=at).for_each(|e| e.claimed = true);
         } else {
@@ -216,9 +215,14 @@ impl Outstanding {
 }
 
 impl Ledger {
+    /// Where `tag` is. RabbitMQ numbers a channel's deliveries 1, 2, 3..., so a tag is
+    /// usually at its distance from the first outstanding one (claims waiting to be
+    /// written stay in front of it); otherwise a binary search finds it.
     fn position(&self, tag: u64) -> Option<usize> {
-        match self.tags.front() {
-            Some(first) if first.tag == tag => Some(0),
+        let first = self.tags.front()?.tag;
+        let guess = usize::try_from(tag.checked_sub(first)?).ok()?;
+        match self.tags.get(guess) {
+            Some(e) if e.tag == tag => Some(guess),
             _ => self.tags.binary_search_by_key(&tag, |e| e.tag).ok(),
         }
     }
