@@ -1,8 +1,8 @@
 //! Consumers ([`Consumer`], a bounded `Stream`) and the messages they yield ([`Delivery`]).
 
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -11,7 +11,7 @@ use super::handle::ChannelInner;
 use super::handoff::DeliveryReceiver;
 use super::shared::ConsumerEnd;
 use crate::error::Error;
-use crate::proto::{self, Settle};
+use crate::proto::{self, DeliveryTag, Settle};
 use crate::wire::{BasicCancel, Method, ShortStr};
 
 /// A message from a consumer or from [`Channel::basic_get`](super::Channel::basic_get):
@@ -33,85 +33,15 @@ use crate::wire::{BasicCancel, Method, ShortStr};
 /// costs one queue push per message.
 pub type Delivery = proto::Delivery<Settler>;
 
-/// What settles a [`Delivery`]: its channel, and for the handle a consumer yielded (not
-/// its clones) its share of the consumer's count of handed-out deliveries (for
-/// [`Consumer::drain`]), given back by the first
-/// settle or the drop.
-#[derive(Debug)]
+/// What settles a [`Delivery`]: its channel.
+#[derive(Debug, Clone)]
 pub struct Settler {
     channel: Arc<ChannelInner>,
-    held: Option<Held>,
-}
-
-impl Clone for Settler {
-    fn clone(&self) -> Self {
-        Settler::new(self.channel.clone())
-    }
 }
 
 impl Settler {
     pub(crate) fn new(channel: Arc<ChannelInner>) -> Self {
-        Settler { channel, held: None }
-    }
-}
-
-/// The deliveries a manual-ack consumer handed out and nobody settled (or dropped) yet,
-/// which [`Consumer::drain`] waits for.
-#[derive(Debug, Default)]
-pub(crate) struct HandedOut {
-    count: AtomicUsize,
-    /// A drain waits: the last release wakes it.
-    draining: AtomicBool,
-    notify: tokio::sync::Notify,
-}
-
-impl HandedOut {
-    fn take(self: &Arc<Self>) -> Held {
-        self.count.fetch_add(1, Ordering::SeqCst);
-        Held {
-            handed_out: self.clone(),
-            released: AtomicBool::new(false),
-        }
-    }
-
-    fn release(&self) {
-        if self.count.fetch_sub(1, Ordering::SeqCst) == 1 && self.draining.load(Ordering::SeqCst) {
-            self.notify.notify_waiters();
-        }
-    }
-
-    /// Waits until nothing is handed out, or `deadline`; returns what still is.
-    async fn settled_by(&self, deadline: tokio::time::Instant) -> usize {
-        self.draining.store(true, Ordering::SeqCst);
-        loop {
-            let mut notified = pin!(self.notify.notified());
-            notified.as_mut().enable();
-            let left = self.count.load(Ordering::SeqCst);
-            if left == 0 || tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.count.load(Ordering::SeqCst);
-            }
-        }
-    }
-}
-
-/// One delivery's count in its consumer's [`HandedOut`].
-#[derive(Debug)]
-struct Held {
-    handed_out: Arc<HandedOut>,
-    released: AtomicBool,
-}
-
-impl Held {
-    fn release(&self) {
-        if !self.released.swap(true, Ordering::AcqRel) {
-            self.handed_out.release();
-        }
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.release();
+        Settler { channel }
     }
 }
 
@@ -137,11 +67,7 @@ impl proto::Delivery<Settler> {
     }
 
     async fn settle(&self, how: Settle) -> Result<(), Error> {
-        self.settler.channel.settle(self.delivery_tag, how).await?;
-        if let Some(held) = &self.settler.held {
-            held.release();
-        }
-        Ok(())
+        self.settler.channel.settle(self.delivery_tag, how).await
     }
 }
 
@@ -198,7 +124,9 @@ pub struct Consumer {
     no_ack: bool,
     finished: bool,
     channel: Arc<ChannelInner>,
-    handed_out: Arc<HandedOut>,
+    /// The last delivery it yielded that needs a settle ([`drain`](Self::drain) waits
+    /// for the settles up to it).
+    last_yielded: Option<DeliveryTag>,
 }
 
 /// What [`Consumer::drain`] did.
@@ -211,8 +139,8 @@ pub struct Drained {
     /// For a no-ack consumer: deliveries buffered but never yielded, handed out here (the
     /// broker already forgot them; nothing can requeue them).
     pub buffered: Vec<Delivery>,
-    /// Deliveries the application still held unsettled at the deadline (0: every one
-    /// was acked, nacked, rejected or dropped in time).
+    /// Deliveries still unsettled at the deadline: held by the application, or dropped
+    /// without a settle (0: every one was acked, nacked or rejected in time).
     pub unsettled: usize,
 }
 
@@ -231,7 +159,7 @@ impl Consumer {
             no_ack,
             finished: false,
             channel,
-            handed_out: Arc::default(),
+            last_yielded: None,
         }
     }
 
@@ -260,14 +188,13 @@ impl Consumer {
     /// waiting for `cancel-ok`, after which the broker sends it nothing more), requeues
     /// the deliveries buffered but never yielded (a no-ack consumer hands them out in
     /// [`Drained::buffered`] instead), then waits until every delivery this consumer
-    /// yielded is settled ([`Delivery::ack`], `nack`, `reject`) or dropped, and returns.
-    ///
-    /// Settles are queued for the connection, which sends them before anything sent on
-    /// the channel afterwards. A delivery settled through
-    /// [`Channel::basic_ack`](super::Channel::basic_ack) instead of its own methods
-    /// counts when it is dropped; one dropped unsettled stays unacknowledged until its
-    /// channel closes. What the application still holds at the deadline is counted in
-    /// [`Drained::unsettled`]. If the cancel itself does not finish by the deadline, the
+    /// yielded is settled ([`Delivery::ack`], `nack`, `reject`, or through
+    /// [`Channel::basic_ack`](super::Channel::basic_ack) and friends) and the settle is
+    /// written, and returns. It reads the channel's settle ledger, so it waits for the
+    /// channel's deliveries up to the last this consumer yielded (with one consumer per
+    /// channel, exactly its own). A delivery dropped unsettled stays unacknowledged at
+    /// the broker until its channel closes: it is still waited for, and counted in
+    /// [`Drained::unsettled`] at the deadline. If the cancel itself does not finish by the deadline, the
     /// error is [`Error::Timeout`] `{ operation: "drain" }` and the consumer is dropped
     /// (which cancels it and requeues its buffer). A consumer that already ended (the
     /// server cancelled it, its channel closed) is not cancelled again; its buffer is
@@ -316,12 +243,28 @@ impl Consumer {
                 requeued += 1;
             }
         }
-        let unsettled = self.handed_out.settled_by(deadline).await;
+        let unsettled = self.settled_by(deadline).await;
         Ok(Drained {
             requeued,
             buffered,
             unsettled,
         })
+    }
+
+    /// Waits until the channel's ledger holds no delivery up to the last this consumer
+    /// yielded (each was settled, and the settle written), or `deadline`; returns how
+    /// many are left. The ledger is the state machine's, which wakes nobody: it is
+    /// looked at every few milliseconds, as befits a shutdown.
+    async fn settled_by(&self, deadline: tokio::time::Instant) -> usize {
+        let Some(last) = self.last_yielded else { return 0 };
+        loop {
+            let left = self.channel.shared.acks.outstanding_through(last);
+            let now = tokio::time::Instant::now();
+            if left == 0 || now >= deadline {
+                return left;
+            }
+            tokio::time::sleep_until(deadline.min(now + std::time::Duration::from_millis(5))).await;
+        }
     }
 
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Delivery, Error>>> {
@@ -344,11 +287,10 @@ impl Consumer {
                 // acked any more.
                 continue;
             }
-            let mut settler = Settler::new(self.channel.clone());
             if !self.no_ack {
-                settler.held = Some(self.handed_out.take());
+                self.last_yielded = Some(d.delivery_tag);
             }
-            return Poll::Ready(Some(Ok(d.with_settler(settler))));
+            return Poll::Ready(Some(Ok(d.with_settler(Settler::new(self.channel.clone())))));
         }
     }
 }

@@ -203,6 +203,17 @@ impl Outstanding {
         ledger.tags.clear();
     }
 
+    /// Outstanding deliveries at or below `tag` (claimed ones included until written);
+    /// 0 when `tag` is of another generation or the channel ended (nothing to wait for:
+    /// the broker requeued them).
+    pub fn outstanding_through(&self, tag: DeliveryTag) -> usize {
+        let ledger = self.ledger();
+        if !ledger.live || ledger.generation != tag.generation || tag.channel != self.channel {
+            return 0;
+        }
+        ledger.tags.partition_point(|e| e.tag <= tag.tag)
+    }
+
     /// Number of outstanding deliveries (claimed ones included until written).
     pub fn len(&self) -> usize {
         self.ledger().tags.len()
@@ -344,5 +355,19 @@ mod tests {
         assert_eq!(o.oldest_held(t0 + Duration::from_secs(5)), Some(Duration::from_secs(5)));
         o.release(1, false);
         assert_eq!(o.oldest_held(t0 + Duration::from_secs(5)), Some(Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn outstanding_through_counts_claims_until_written() {
+        let o = Outstanding::new(channel(), 0);
+        (1..=4).for_each(|t| o.push(t, None));
+        assert_eq!(o.outstanding_through(tag(2)), 2);
+        let claimed = o.claim(tag(1), ACK).expect("claim");
+        assert_eq!(o.outstanding_through(tag(2)), 2, "claimed, not yet written");
+        assert_eq!(o.release(claimed.tag.tag, false), Some(true));
+        assert_eq!(o.outstanding_through(tag(2)), 1);
+        assert_eq!(o.outstanding_through(tag(9)), 3);
+        o.end();
+        assert_eq!(o.outstanding_through(tag(9)), 0, "the channel ended: nothing to wait for");
     }
 }
