@@ -79,15 +79,19 @@ impl Driver {
                 reply,
             } => self.consume(channel, *method, deliveries, end, reply),
             Command::Publish(cell) => self.publish(cell),
-            Command::Settle(claimed) => self.settle(claimed),
+            Command::Settle(claimed) => {
+                // A handle's settle: refused only when the channel ended since (counted).
+                let _ = self.settle(claimed);
+            }
             Command::SettleElsewhere { tag, how, reply } => {
-                let result = self.conn.settle(tag, how);
-                match (&result, how) {
-                    (Ok(()), Settle::Ack { .. }) => Counters::inc(&self.shared.counters.acked),
-                    (Err(Error::StaleDelivery { .. }), _) => Counters::inc(&self.shared.counters.stale),
-                    _ => {}
+                let claimed = match self.conn.outstanding(tag.channel()) {
+                    Some(acks) => acks.claim(tag, how),
+                    None => Err(Error::StaleDelivery { tag: tag.value() }),
+                };
+                if matches!(claimed, Err(Error::StaleDelivery { .. })) {
+                    Counters::inc(&self.shared.counters.stale);
                 }
-                let _ = reply.send(result);
+                let _ = reply.send(claimed.and_then(|claimed| self.settle(claimed)));
             }
             Command::ConsumerDropped {
                 channel,
@@ -263,15 +267,21 @@ impl Driver {
         permit.forget();
     }
 
-    fn settle(&mut self, claimed: Claimed) {
+    /// Writes a claimed settle, counting it: the one place the task settles.
+    fn settle(&mut self, claimed: Claimed) -> Result<(), Error> {
         self.hints.acks_sent = true;
         match self.conn.send_claimed(claimed) {
-            Ok(true) if matches!(claimed.how(), Settle::Ack { .. }) => Counters::inc(&self.shared.counters.acked),
-            Ok(_) => {}
+            Ok(written) => {
+                if written && matches!(claimed.how(), Settle::Ack { .. }) {
+                    Counters::inc(&self.shared.counters.acked);
+                }
+                Ok(())
+            }
             // The channel or the connection ended after the claim: the broker requeues it.
             Err(e) => {
                 tracing::debug!(tag = claimed.tag().value(), error = %e, "settle not written");
                 Counters::inc(&self.shared.counters.stale);
+                Err(e)
             }
         }
     }
