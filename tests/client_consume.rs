@@ -45,6 +45,18 @@ async fn exclusive_queue(ch: &Channel, prefix: &str) -> String {
     q
 }
 
+/// An exclusive queue holding `n` messages, and a consumer on it with a prefetch of 10.
+async fn consuming(ch: &Channel, prefix: &str, n: usize) -> (String, Consumer) {
+    let q = exclusive_queue(ch, prefix).await;
+    publish_n(ch, &q, n).await;
+    ch.basic_qos(10, false).await.unwrap();
+    let consumer = ch
+        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    (q, consumer)
+}
+
 async fn next(consumer: &mut Consumer) -> Delivery {
     within(10, "a delivery", consumer.next())
         .await
@@ -117,13 +129,7 @@ async fn stream_impl_and_server_named_tag() {
 #[tokio::test]
 async fn nack_requeue_and_reject() {
     let (conn, ch) = channel().await;
-    let q = exclusive_queue(&ch, "nack").await;
-    publish_n(&ch, &q, 2).await;
-    ch.basic_qos(10, false).await.unwrap();
-    let mut consumer = ch
-        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
-        .await
-        .unwrap();
+    let (_, mut consumer) = consuming(&ch, "nack", 2).await;
     let first = next(&mut consumer).await;
     assert!(!first.redelivered);
     let second = next(&mut consumer).await;
@@ -142,13 +148,7 @@ async fn nack_requeue_and_reject() {
 #[tokio::test]
 async fn multiple_ack_and_nack() {
     let (conn, ch) = channel().await;
-    let q = exclusive_queue(&ch, "multi").await;
-    publish_n(&ch, &q, 10).await;
-    ch.basic_qos(10, false).await.unwrap();
-    let mut consumer = ch
-        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
-        .await
-        .unwrap();
+    let (q, mut consumer) = consuming(&ch, "multi", 10).await;
     let mut ds = Vec::new();
     for _ in 0..10 {
         ds.push(next(&mut consumer).await);
@@ -221,13 +221,7 @@ async fn double_ack_and_stale_ack_are_typed_errors() {
 #[tokio::test]
 async fn a_clone_or_a_recovered_delivery_is_refused_like_a_second_basic_ack() {
     let (conn, ch) = channel().await;
-    let q = exclusive_queue(&ch, "one-rule").await;
-    publish_n(&ch, &q, 3).await;
-    ch.basic_qos(10, false).await.unwrap();
-    let mut consumer = ch
-        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
-        .await
-        .unwrap();
+    let (q, mut consumer) = consuming(&ch, "one-rule", 3).await;
     let first = next(&mut consumer).await;
     let clone = first.clone();
     first.ack().await.unwrap();
@@ -328,13 +322,7 @@ async fn channel_close_ends_consumers_with_the_reason() {
 #[tokio::test]
 async fn dropped_consumer_requeues_and_cancels() {
     let (conn, ch) = channel().await;
-    let q = exclusive_queue(&ch, "dropped").await;
-    publish_n(&ch, &q, 10).await;
-    ch.basic_qos(10, false).await.unwrap();
-    let mut consumer = ch
-        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
-        .await
-        .unwrap();
+    let (q, mut consumer) = consuming(&ch, "dropped", 10).await;
     let d = next(&mut consumer).await;
     // Let the rest arrive in the buffer, then drop the consumer.
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -640,13 +628,7 @@ async fn drain_hands_out_what_a_no_ack_consumer_buffered() {
 async fn drain_gives_up_at_the_deadline_and_counts_what_is_still_held() {
     let (conn, ch) = channel().await;
     ch.confirm_select().await.unwrap();
-    let q = exclusive_queue(&ch, "drain-deadline").await;
-    publish_n(&ch, &q, 3).await;
-    ch.basic_qos(10, false).await.unwrap();
-    let mut consumer = ch
-        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
-        .await
-        .unwrap();
+    let (_, mut consumer) = consuming(&ch, "drain-deadline", 3).await;
     let held = next(&mut consumer).await;
     let dropped = next(&mut consumer).await;
     let copy = dropped.clone();
@@ -666,13 +648,7 @@ async fn drain_gives_up_at_the_deadline_and_counts_what_is_still_held() {
 async fn drain_after_the_server_cancelled_the_consumer_still_waits_for_the_workers() {
     let (conn, ch) = channel().await;
     ch.confirm_select().await.unwrap();
-    let q = exclusive_queue(&ch, "drain-cancelled").await;
-    publish_n(&ch, &q, 5).await;
-    ch.basic_qos(10, false).await.unwrap();
-    let mut consumer = ch
-        .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
-        .await
-        .unwrap();
+    let (q, mut consumer) = consuming(&ch, "drain-cancelled", 5).await;
     let d = next(&mut consumer).await;
     let started = std::time::Instant::now();
     let worker = tokio::spawn(async move {
