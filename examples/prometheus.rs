@@ -172,10 +172,7 @@ async fn serve_one(mut socket: tokio::net::TcpStream, conn: &Connection, probe: 
 /// Returns the consumer, which stays (`warren_queue_consumers` shows it).
 async fn traffic(conn: &Connection) -> Result<Consumer, Error> {
     let ch = conn.open_channel().await?;
-    let durable = QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
+    let durable = QueueDeclareOptions::durable();
     ch.queue_declare(QUEUE, durable, FieldTable::new()).await?;
     ch.queue_purge(QUEUE).await?;
     ch.confirm_select().await?;

@@ -27,15 +27,8 @@ async fn main() -> Result<(), Error> {
     let conn = Connection::connect_with(config).await?;
     let ch = conn.open_channel().await?;
 
-    ch.queue_declare(
-        QUEUE,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await?;
+    ch.queue_declare(QUEUE, QueueDeclareOptions::durable(), FieldTable::new())
+        .await?;
     ch.confirm_select().await?;
 
     // Ten orders to the queue, and one to a routing key no queue is bound to.

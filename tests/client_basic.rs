@@ -37,14 +37,7 @@ async fn publish_and_get_roundtrip() {
     let (conn, ch) = channel().await;
     let q = unique("roundtrip");
     let info = ch
-        .queue_declare(
-            &q,
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
+        .queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
         .await
         .unwrap();
     assert_eq!(info.name, q.as_str());
@@ -149,14 +142,7 @@ async fn topology_exchanges_queues_bindings() {
 
     // A server-named queue.
     let q = ch
-        .queue_declare(
-            "",
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
+        .queue_declare("", QueueDeclareOptions::exclusive(), FieldTable::new())
         .await
         .unwrap();
     assert!(q.name.starts_with("amq.gen-"), "{:?}", q.name);
@@ -337,16 +323,9 @@ async fn not_found_closes_only_the_channel() {
     // The connection is fine: a new channel works.
     assert!(conn.is_open());
     let ch2 = conn.open_channel().await.unwrap();
-    ch2.queue_declare(
-        "",
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch2.queue_declare("", QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     conn.close().await.unwrap();
 }
 
@@ -354,10 +333,7 @@ async fn not_found_closes_only_the_channel() {
 async fn precondition_failed_closes_only_the_channel() {
     let (conn, ch) = channel().await;
     let q = unique("pf");
-    let opts = QueueDeclareOptions {
-        exclusive: true,
-        ..Default::default()
-    };
+    let opts = QueueDeclareOptions::exclusive();
     ch.queue_declare(&q, opts, args(&[("x-max-length", FieldValue::I32(10))]))
         .await
         .unwrap();
@@ -483,16 +459,9 @@ async fn qos_and_tx_commit_rollback() {
     let (conn, ch) = channel().await;
     ch.basic_qos(5, false).await.unwrap();
     let q = unique("tx");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     ch.tx_select().await.unwrap();
     ch.basic_publish(
         "",

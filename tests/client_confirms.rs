@@ -40,16 +40,9 @@ async fn confirm_ack() {
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let q = unique("ack");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     let props = BasicProperties {
         delivery_mode: Some(2),
         ..Default::default()
@@ -90,16 +83,9 @@ async fn confirm_nack_on_reject_publish_overflow() {
         ("x-max-length", FieldValue::I32(1)),
         ("x-overflow", FieldValue::from("reject-publish")),
     ]);
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        args,
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), args)
+        .await
+        .unwrap();
     let first = ch
         .basic_publish("", &q, PublishOptions::default(), with_id("1"), "fits")
         .await
@@ -127,16 +113,9 @@ async fn mandatory_returns_matched_to_their_publish_under_concurrency() {
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let q = unique("routable");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     let q = Arc::new(q);
     let mut tasks = Vec::new();
     for t in 0..8 {
@@ -208,16 +187,9 @@ async fn many_tasks_publish_on_one_channel() {
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let q = unique("many");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..32)
         .map(|t| {
             let ch = ch.clone();
@@ -270,16 +242,9 @@ async fn publish_window_bounds_unconfirmed_publishes() {
     let conn = connect_config(config).await;
     let ch = confirm_channel(&conn).await;
     let q = unique("window");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     // Holding four confirmations without their acks having been processed is fine; the
     // window is freed by the confirm arriving, not by awaiting it.
     let mut held = Vec::new();
@@ -311,16 +276,9 @@ async fn close_before_confirm_is_unknown_not_nack() {
     let conn = connect().await;
     let ch = confirm_channel(&conn).await;
     let q = unique("unknown");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     let big = Bytes::from(vec![7u8; 1 << 20]);
     let mut cs = Vec::new();
     for _ in 0..20 {

@@ -32,16 +32,9 @@ async fn publish_n(ch: &Channel, q: &str, n: usize) {
 
 async fn exclusive_queue(ch: &Channel, prefix: &str) -> String {
     let q = unique(prefix);
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     q
 }
 

@@ -75,16 +75,9 @@ async fn every_field_type_and_property_round_trips() {
     let (conn, ch) = channel().await;
     ch.confirm_select().await.unwrap();
     let q = unique("types");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     // Through the default exchange, and through a headers exchange that reads them.
     let x = unique("headers-x");
     ch.exchange_declare(
@@ -138,26 +131,12 @@ async fn arguments_tables_are_accepted_by_the_broker() {
     args.insert(key("x-max-length"), FieldValue::I64(1000));
     args.insert(key("x-queue-mode"), FieldValue::from("lazy"));
     args.insert(key("x-dead-letter-exchange"), FieldValue::from(""));
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        args.clone(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), args.clone())
+        .await
+        .unwrap();
     // Same arguments again: equivalent, accepted.
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        args,
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), args)
+        .await
+        .unwrap();
     conn.close().await.unwrap();
 }

@@ -15,16 +15,9 @@ async fn hundred_megabyte_message_roundtrip() {
     assert!(frame_max > 0 && frame_max < 1 << 20, "frame_max {frame_max}");
     ch.confirm_select().await.unwrap();
     let q = unique("large");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     // A pattern that catches reordered or dropped frames.
     let len = 100 * 1024 * 1024 + 12345;
     let body: Bytes = (0..len)
@@ -63,16 +56,9 @@ async fn overflow_budget_pauses_reading_and_acks_still_flow() {
     let conn = connect_config(config).await;
     let ch = conn.open_channel().await.unwrap();
     let q = unique("budget");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+        .await
+        .unwrap();
     let pubch = conn.open_channel().await.unwrap();
     pubch.confirm_select().await.unwrap();
     // 48 MiB in 1 MiB messages: more than the read budget, with no prefetch.

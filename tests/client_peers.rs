@@ -88,14 +88,7 @@ async fn garagemq_connect_declare_publish_consume_with_acks() {
     .await
     .unwrap();
     let declared = ch
-        .queue_declare(
-            &q,
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
+        .queue_declare(&q, QueueDeclareOptions::durable(), FieldTable::new())
         .await
         .unwrap();
     assert_eq!(declared.name.as_str(), q);
@@ -162,16 +155,9 @@ async fn garagemq_publisher_confirms() {
     let conn = garagemq().await;
     let ch = conn.open_channel().await.unwrap();
     let q = unique("peers.confirm");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     ch.confirm_select().await.unwrap();
     assert!(ch.is_confirm_mode());
     // Each publish ends with an ack, within a bound: never a hang.
@@ -218,16 +204,9 @@ async fn amqp_publish_to_warren() {
     let url = amqp_url();
     let (conn, ch) = channel().await;
     let q = unique("peers.from-c");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     let body: Vec<u8> = (0..=255u8).chain(b"end\n\0".iter().copied()).collect();
     let body_arg = String::from_utf8_lossy(b"plain body, no NUL: \xc3\xa9t\xc3\xa9").into_owned();
     tool(
@@ -313,16 +292,9 @@ async fn warren_to_amqp_consume() {
     let url = amqp_url();
     let (conn, ch) = channel().await;
     let q = unique("peers.to-c");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     ch.confirm_select().await.unwrap();
     let bodies: Vec<Vec<u8>> = vec![
         b"first".to_vec(),
@@ -440,14 +412,7 @@ async fn garagemq_limits_are_typed_errors_not_hangs() {
 
     let named = conn.open_channel().await.unwrap();
     let err = named
-        .queue_declare(
-            "",
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
+        .queue_declare("", QueueDeclareOptions::exclusive(), FieldTable::new())
         .await
         .unwrap_err();
     assert!(err.is_channel_error(), "{err}");

@@ -25,14 +25,7 @@ async fn roundtrip(conn: &Connection) {
     let ch = conn.open_channel().await.unwrap();
     ch.confirm_select().await.unwrap();
     let q = ch
-        .queue_declare(
-            "",
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
+        .queue_declare("", QueueDeclareOptions::exclusive(), FieldTable::new())
         .await
         .unwrap();
     let c = ch

@@ -182,16 +182,9 @@ async fn a_connections_life_is_traced_without_secrets() {
     let conn = connect_config(cfg).await;
     let ch = conn.open_channel().await.unwrap();
     let q = unique("tracing");
-    ch.queue_declare(
-        &q,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&q, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     let consumer = ch
         .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
         .await

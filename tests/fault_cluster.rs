@@ -190,10 +190,7 @@ async fn declare_on(conn: &Connection, queue: &str, quorum: bool) {
     } else {
         FieldTable::new()
     };
-    let options = QueueDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
+    let options = QueueDeclareOptions::durable();
     ch.queue_declare(queue, options, args).await.expect("declare");
     ch.close().await.unwrap();
 }

@@ -206,16 +206,9 @@ async fn stale_delivery_is_refused_and_redelivered() {
     .unwrap();
     let ch = conn.open_channel().await.unwrap();
     let queue = unique("rec.stale");
-    ch.queue_declare(
-        &queue,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&queue, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     ch.confirm_select().await.unwrap();
     let c = ch
         .basic_publish(
@@ -263,16 +256,9 @@ async fn unconfirmed_publishes_are_unknown_or_republished() {
             .unwrap();
         let ch = conn.open_channel().await.unwrap();
         let queue = unique("rec.unconfirmed");
-        ch.queue_declare(
-            &queue,
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::new(),
-        )
-        .await
-        .unwrap();
+        ch.queue_declare(&queue, QueueDeclareOptions::durable(), FieldTable::new())
+            .await
+            .unwrap();
         ch.confirm_select().await.unwrap();
         // Confirms stop coming back: the broker's side of the proxy is blackholed.
         proxy.set_mode_dir(fault_support::proxy::Dir::Down, Mode::Blackhole);
@@ -611,16 +597,9 @@ async fn broker_restart_is_recovered() {
         .unwrap();
     let ch = conn.open_channel().await.unwrap();
     let queue = unique("rec.restart");
-    ch.queue_declare(
-        &queue,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&queue, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     ch.confirm_select().await.unwrap();
     let mut consumer = ch
         .basic_consume(&queue, "", ConsumeOptions::default(), FieldTable::new())
@@ -674,16 +653,9 @@ async fn memory_alarm_holds_publishes_and_acks_flow() {
     .unwrap();
     let ch = conn.open_channel().await.unwrap();
     let queue = unique("rec.alarm");
-    ch.queue_declare(
-        &queue,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&queue, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     ch.confirm_select().await.unwrap();
     for i in 0..50 {
         let c = ch
@@ -896,16 +868,9 @@ async fn broker_kill_loses_no_confirmed_message() {
         .unwrap();
     let ch = conn.open_channel().await.unwrap();
     let queue = unique("rec.kill");
-    ch.queue_declare(
-        &queue,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ch.queue_declare(&queue, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     ch.confirm_select().await.unwrap();
     let mut confirms = std::collections::VecDeque::new();
     let mut acked = Vec::new();

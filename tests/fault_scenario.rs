@@ -218,31 +218,17 @@ async fn no_confirmed_message_is_lost_under_faults() {
     .await
     .unwrap();
     let ach = admin.open_channel().await.unwrap();
-    ach.queue_declare(
-        &classic,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        FieldTable::new(),
-    )
-    .await
-    .unwrap();
+    ach.queue_declare(&classic, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
     let mut qargs = FieldTable::new();
     qargs.insert(
         ShortStr::from_static("x-queue-type"),
         FieldValue::LongStr(Bytes::from_static(b"quorum")),
     );
-    ach.queue_declare(
-        &quorum,
-        QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        },
-        qargs,
-    )
-    .await
-    .unwrap();
+    ach.queue_declare(&quorum, QueueDeclareOptions::durable(), qargs)
+        .await
+        .unwrap();
     admin.close().await.unwrap();
 
     // Faults while publishing: a cut, a close from the broker, a restart of the broker

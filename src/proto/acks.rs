@@ -368,6 +368,10 @@ mod tests {
         assert_eq!(o.outstanding_through(tag(2)), 1);
         assert_eq!(o.outstanding_through(tag(9)), 3);
         o.end();
-        assert_eq!(o.outstanding_through(tag(9)), 0, "the channel ended: nothing to wait for");
+        assert_eq!(
+            o.outstanding_through(tag(9)),
+            0,
+            "the channel ended: nothing to wait for"
+        );
     }
 }
