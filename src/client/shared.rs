@@ -102,13 +102,22 @@ impl ConnShared {
     }
 
     /// Records a `connection.blocked` (`true`) or `unblocked`, with the state that goes
-    /// with it, if any: the state first, so that whoever the flag wakes reads it already.
+    /// with it, if any. The connection task runs on a thread of its own, so the order
+    /// matters: whoever sees the one fact must already see the other. A block raises the
+    /// flag before the state says `Blocked` (a publish started on seeing that state
+    /// waits); an unblock or a failure sets the state before it lowers the flag (a
+    /// publish woken by the flag reads the new state).
     pub(crate) fn set_blocked(&self, blocked: bool, state: Option<ConnectionState>) {
+        self.counters.set_blocked(blocked);
+        if blocked {
+            self.blocked.send_replace(true);
+        }
         if let Some(state) = state {
             self.set_state(state);
         }
-        self.counters.set_blocked(blocked);
-        self.blocked.send_replace(blocked);
+        if !blocked {
+            self.blocked.send_replace(false);
+        }
     }
 
     /// True while a recovery is under way.
@@ -279,5 +288,57 @@ mod tests {
         assert_eq!(ch.publish_names("ex", &long).map_err(|e| e.0), Err("routing key"));
         let (e4, k4) = ch.publish_names("ex", "other").unwrap();
         assert_eq!((&e4[..], &k4[..]), ("ex", "other"), "a refused name changes nothing");
+    }
+
+    /// Seen from another thread: a `Blocked` state implies the raised flag (a publish
+    /// started on seeing it waits), and a lowered flag implies the state that lowered it.
+    #[test]
+    fn the_blocked_flag_and_state_agree_across_threads() {
+        let limits = Limits {
+            rpc_timeout: None,
+            blocked_timeout: None,
+            publish_window: 1,
+            consumer_buffer: 1,
+            consumer_buffer_bytes: 1,
+            publish_buffer_bytes: 1,
+        };
+        let recovery = RecoveryLimits {
+            publish_wait: None,
+            republish: false,
+            id_prefix: 0,
+        };
+        const ROUNDS: u32 = 5_000;
+        let shared = Arc::new(ConnShared::new(limits, recovery));
+        // Each change waits until the reader has seen the one before.
+        let seen = Arc::new(AtomicU32::new(0));
+        let writer = {
+            let (shared, seen) = (shared.clone(), seen.clone());
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    let state = ConnectionState::Blocked { reason: "alarm".into() };
+                    shared.set_blocked(true, Some(state));
+                    while seen.load(Ordering::Acquire) < 2 * round + 1 {
+                        std::hint::spin_loop();
+                    }
+                    shared.set_blocked(false, Some(ConnectionState::Connected));
+                    while seen.load(Ordering::Acquire) < 2 * round + 2 {
+                        std::hint::spin_loop();
+                    }
+                }
+            })
+        };
+        for _ in 0..ROUNDS {
+            while !matches!(*shared.state.borrow(), ConnectionState::Blocked { .. }) {
+                std::hint::spin_loop();
+            }
+            assert!(*shared.blocked.borrow(), "the state says Blocked but the flag is down");
+            seen.fetch_add(1, Ordering::Release);
+            while *shared.blocked.borrow() {
+                std::hint::spin_loop();
+            }
+            assert_eq!(*shared.state.borrow(), ConnectionState::Connected, "the flag is down first");
+            seen.fetch_add(1, Ordering::Release);
+        }
+        writer.join().unwrap();
     }
 }
