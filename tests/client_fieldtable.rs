@@ -116,7 +116,7 @@ async fn every_field_type_and_property_round_trips() {
             assert_eq!(got.get(k), Some(v), "header {k} changed on the way");
         }
         assert_eq!(got.len(), all_types().len());
-        assert_eq!(d.properties, props);
+        assert_eq!(*d.properties, props);
         d.ack().await.unwrap();
     }
     conn.close().await.unwrap();

@@ -243,7 +243,7 @@ async fn amqp_publish_to_warren() {
     assert_eq!(&d.body[..], &body[..]);
     assert_eq!(d.routing_key.as_str(), q);
     assert_eq!(d.exchange.as_str(), "");
-    let p = &d.properties;
+    let p: &BasicProperties = &d.properties;
     assert_eq!(p.delivery_mode, Some(2));
     assert_eq!(
         p.content_type.as_ref().map(ShortStr::as_str),
@@ -271,7 +271,7 @@ async fn amqp_publish_to_warren() {
     assert_eq!(&d.body[..], body_arg.as_bytes());
     // amqp-publish always sets the delivery mode: 1 (transient) without -p.
     assert_eq!(
-        d.properties,
+        *d.properties,
         BasicProperties {
             delivery_mode: Some(1),
             ..Default::default()

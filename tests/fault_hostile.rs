@@ -356,10 +356,10 @@ async fn quorum_queue_counts_are_typed_on_the_delivery() {
     let header = warren::wire::ContentHeader {
         class_id: 60,
         body_size: 2,
-        properties: warren::wire::BasicProperties {
+        properties: Box::new(warren::wire::BasicProperties {
             headers: Some(headers),
             ..Default::default()
-        },
+        }),
     };
     let mut encoded = bytes::BytesMut::new();
     warren::wire::encode_header(1, &header, &mut encoded);

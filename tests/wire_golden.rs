@@ -256,11 +256,11 @@ fn basic_publish_with_content() {
         &header,
         Frame::Header {
             channel: 1,
-            header: Box::new(ContentHeader {
+            header: ContentHeader {
                 class_id: 60,
                 body_size: 5,
-                properties: properties.clone(),
-            }),
+                properties: Box::new(properties.clone()),
+            },
         },
     );
     check(
@@ -362,11 +362,11 @@ fn all_basic_properties() {
         &frame,
         Frame::Header {
             channel: 5,
-            header: Box::new(ContentHeader {
+            header: ContentHeader {
                 class_id: 60,
                 body_size: 256,
-                properties,
-            }),
+                properties: Box::new(properties),
+            },
         },
     );
 }

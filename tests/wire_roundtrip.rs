@@ -521,7 +521,7 @@ proptest! {
             prop_assert_eq!(flags & (1 << (15 - i)) != 0, is_set, "flag of property {}", i);
         }
         prop_assert_eq!(flags & 0b11, 0);
-        let header = ContentHeader { class_id: 60, body_size, properties };
+        let header = ContentHeader { class_id: 60, body_size, properties: Box::new(properties) };
         let mut buf = BytesMut::new();
         encode_header(channel, &header, &mut buf);
         let bytes = buf.clone().freeze();
@@ -529,7 +529,7 @@ proptest! {
         prop_assert_eq!(&bytes[7..9], &[0x00, 0x3C]);
         let parsed = Frame::parse(&mut buf, 0).unwrap().unwrap();
         prop_assert!(buf.is_empty());
-        prop_assert_eq!(&parsed, &Frame::Header { channel, header: Box::new(header) });
+        prop_assert_eq!(&parsed, &Frame::Header { channel, header });
         let mut again = BytesMut::new();
         parsed.encode(&mut again);
         prop_assert_eq!(&again[..], &bytes[..]);

@@ -288,7 +288,7 @@ impl Harness {
                 let header = ContentHeader {
                     class_id,
                     body_size: size,
-                    properties: BasicProperties::default(),
+                    properties: Default::default(),
                 };
                 encode_header(ch, &header, &mut buf);
                 self.feed(&buf);

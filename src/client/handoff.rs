@@ -300,7 +300,7 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use crate::proto::{ChannelId, DeliveryTag};
-    use crate::wire::{BasicProperties, ShortStr};
+    use crate::wire::ShortStr;
 
     fn delivery(tag: u64) -> Delivery {
         Delivery {
@@ -313,7 +313,7 @@ mod tests {
             redelivered: false,
             exchange: ShortStr::EMPTY,
             routing_key: ShortStr::EMPTY,
-            properties: BasicProperties::default(),
+            properties: Default::default(),
             body: bytes::Bytes::new(),
             settler: (),
         }

@@ -87,7 +87,7 @@ impl Body {
 pub(super) enum Stage {
     Header,
     Body {
-        properties: BasicProperties,
+        properties: Box<BasicProperties>,
         size: u64,
         body: Body,
     },

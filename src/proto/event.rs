@@ -50,8 +50,8 @@ pub enum Event {
     Delivery {
         /// The channel.
         channel: ChannelId,
-        /// The message (boxed: events move through queues, and a message is large).
-        delivery: Box<Delivery>,
+        /// The message.
+        delivery: Delivery,
     },
     /// A publish on a confirm-mode channel was resolved; one event per publish, in
     /// sequence order within one ack/nack frame.
@@ -134,8 +134,9 @@ pub struct Delivery<S = ()> {
     pub exchange: ShortStr,
     /// The routing key it was published with.
     pub routing_key: ShortStr,
-    /// Message properties.
-    pub properties: BasicProperties,
+    /// Message properties (boxed: they are most of a message's size; the box comes
+    /// from the frame decoder and is never copied).
+    pub properties: Box<BasicProperties>,
     /// The body; shares the read buffer when it came in one frame.
     pub body: Bytes,
     pub(crate) settler: S,
@@ -191,7 +192,7 @@ pub struct Returned {
     /// The routing key it was published with.
     pub routing_key: ShortStr,
     /// Message properties.
-    pub properties: BasicProperties,
+    pub properties: Box<BasicProperties>,
     /// The body.
     pub body: Bytes,
 }

@@ -283,7 +283,7 @@ impl Connection {
                 (0, Err(conn_fault(ReplyCode::UNEXPECTED_FRAME, text, None)))
             }
             Frame::Method { channel, method } => (channel, self.on_channel_method(channel, method)),
-            Frame::Header { channel, header } => (channel, self.on_header(channel, *header)),
+            Frame::Header { channel, header } => (channel, self.on_header(channel, header)),
             Frame::Body { channel, payload } => (channel, self.on_body(channel, payload)),
         };
         match result {
@@ -608,7 +608,7 @@ impl Channel {
     fn complete(
         &mut self,
         kind: ContentKind,
-        properties: BasicProperties,
+        properties: Box<BasicProperties>,
         body: Bytes,
         generation: u32,
         io: &mut Io,
@@ -624,7 +624,7 @@ impl Channel {
                 let prefetch = usize::from(self.prefetch);
                 let headroom = (needs_ack && prefetch != 0).then(|| prefetch.saturating_sub(self.acks.len()));
                 io.streamed.add(headroom);
-                let delivery = Box::new(Delivery {
+                let delivery = Delivery {
                     consumer_tag: m.consumer_tag,
                     delivery_tag: DeliveryTag {
                         generation,
@@ -637,7 +637,7 @@ impl Channel {
                     properties,
                     body,
                     settler: (),
-                });
+                };
                 io.events.push_back(Event::Delivery { channel, delivery });
             }
             ContentKind::Return(m) => {

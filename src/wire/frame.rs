@@ -32,8 +32,8 @@ pub enum Frame {
     Header {
         /// The channel.
         channel: u16,
-        /// Class, body size and properties (boxed: they are most of a frame's size).
-        header: Box<ContentHeader>,
+        /// Class, body size and properties.
+        header: ContentHeader,
     },
     /// A content body frame; the payload shares the read buffer.
     Body {
@@ -53,8 +53,9 @@ pub struct ContentHeader {
     pub class_id: u16,
     /// Total size of the body frames that follow.
     pub body_size: u64,
-    /// Message properties.
-    pub properties: BasicProperties,
+    /// Message properties, boxed: they are most of a message's size, and a received
+    /// message's properties travel in this box, without a copy, up to the application.
+    pub properties: Box<BasicProperties>,
 }
 
 impl Frame {
@@ -166,7 +167,7 @@ fn decode_checked(frame: &Bytes) -> Result<Frame, WireError> {
         }),
         FRAME_HEADER => Ok(Frame::Header {
             channel,
-            header: Box::new(decode_header(frame, payload)?),
+            header: decode_header(frame, payload)?,
         }),
         FRAME_BODY => Ok(Frame::Body {
             channel,
@@ -191,7 +192,7 @@ fn decode_header(src: &Bytes, payload: &[u8]) -> Result<ContentHeader, WireError
             ContentHeader {
                 class_id,
                 body_size,
-                properties,
+                properties: Box::new(properties),
             },
         ))
     })();

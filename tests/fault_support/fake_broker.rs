@@ -27,7 +27,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use warren::client::{ConnectionConfig, RecoveryConfig};
 use warren::wire::{
-    BasicProperties, ConnectionClose, ConnectionCloseOk, ConnectionOpenOk, ConnectionStart, ConnectionTune,
+    ConnectionClose, ConnectionCloseOk, ConnectionOpenOk, ConnectionStart, ConnectionTune,
     ContentHeader, FRAME_END, FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER, ShortStr, encode_header,
     encode_method,
 };
@@ -396,7 +396,7 @@ pub fn header_frame(channel: u16, body_size: u64) -> Vec<u8> {
     let header = ContentHeader {
         class_id: 60,
         body_size,
-        properties: BasicProperties::default(),
+        properties: Default::default(),
     };
     encode_header(channel, &header, &mut buf);
     buf.to_vec()

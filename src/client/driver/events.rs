@@ -141,9 +141,7 @@ impl Driver {
                 if delivery.redelivered {
                     Counters::inc(&self.shared.counters.redelivered);
                 }
-                // Unboxed here, on the thread that allocated it: a box freed by the
-                // consumer's thread would cost a cross-thread free.
-                self.delivery(channel, *delivery)
+                self.delivery(channel, delivery)
             }
             Event::Confirm {
                 channel,

@@ -351,7 +351,7 @@ fn interleaved_channels_assemble_their_own_content() {
     let header = |size: u64| ContentHeader {
         class_id: 60,
         body_size: size,
-        properties: BasicProperties::default(),
+        properties: Default::default(),
     };
     let mut buf = BytesMut::new();
     encode_method(1, &deliver("a", 1).into(), &mut buf);
@@ -432,7 +432,7 @@ fn publish_splits_the_body_by_frame_max() {
     let frames = b.frames();
     assert!(matches!(&frames[0], Frame::Method { channel: 1, method: Method::BasicPublish(p) } if *p == args));
     assert!(
-        matches!(&frames[1], Frame::Header { channel: 1, header } if header.body_size == 10_000 && header.properties == props)
+        matches!(&frames[1], Frame::Header { channel: 1, header } if header.body_size == 10_000 && *header.properties == props)
     );
     let sizes: Vec<usize> = frames[2..]
         .iter()

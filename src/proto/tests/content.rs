@@ -11,7 +11,7 @@ fn single_delivery(b: &mut Broker) -> Delivery {
     let mut events = b.events();
     assert_eq!(events.len(), 1, "{events:?}");
     match events.pop() {
-        Some(Event::Delivery { delivery, .. }) => *delivery,
+        Some(Event::Delivery { delivery, .. }) => delivery,
         other => panic!("{other:?}"),
     }
 }
@@ -38,7 +38,7 @@ fn body_split_across_many_frames_is_joined() {
         &ContentHeader {
             class_id: 60,
             body_size: 1000,
-            properties: props.clone(),
+            properties: Box::new(props.clone()),
         },
         &mut buf,
     );
@@ -53,7 +53,7 @@ fn body_split_across_many_frames_is_joined() {
     }
     let d = single_delivery(&mut b);
     assert_eq!(&d.body[..], &body[..]);
-    assert_eq!(d.properties, props);
+    assert_eq!(*d.properties, props);
     assert_eq!(d.delivery_tag.value(), 7);
     assert_eq!(d.delivery_tag.channel(), ch);
     assert!(d.redelivered);
