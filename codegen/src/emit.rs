@@ -751,12 +751,17 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
     };
     writeln!(
         out,
-        "    /// Decodes the flags word and the properties it marks present."
+        "    /// Decodes the flags word and the properties it marks present into `self`"
     )?;
     writeln!(
         out,
-        "    pub(crate) fn decode<'a>({src}: &Bytes, i: &'a [u8]) -> c::PResult<'a, Self> {{"
+        "    /// (all `None` before), e.g. straight into the box a delivery carries."
     )?;
+    writeln!(
+        out,
+        "    pub(crate) fn decode_into<'a>(&mut self, {src}: &Bytes, i: &'a [u8]) -> c::PResult<'a, ()> {{"
+    )?;
+    writeln!(out, "        let p = self;")?;
     writeln!(out, "        let (mut i, flags) = c::short(i)?;")?;
     writeln!(out, "        if flags & {undefined:#06x} != 0 {{")?;
     writeln!(
@@ -764,7 +769,6 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
         "            return Err(nom::Err::Failure(WireError::BadPropertyFlags {{ flags }}));"
     )?;
     writeln!(out, "        }}")?;
-    writeln!(out, "        let mut p = Self::default();")?;
     for (ident, f, bit) in &props {
         writeln!(out, "        if flags & {:#06x} != 0 {{", 1u32 << bit)?;
         writeln!(out, "            let (rest, v) = {}?;", decode_call(f.ty))?;
@@ -772,7 +776,7 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
         writeln!(out, "            i = rest;")?;
         writeln!(out, "        }}")?;
     }
-    writeln!(out, "        Ok((i, p))")?;
+    writeln!(out, "        Ok((i, ()))")?;
     writeln!(out, "    }}")?;
     writeln!(out)?;
 

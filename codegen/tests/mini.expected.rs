@@ -520,13 +520,14 @@ impl BasicProperties {
             | (u16::from(self.kind.is_some()) << 11)
     }
 
-    /// Decodes the flags word and the properties it marks present.
-    pub(crate) fn decode<'a>(src: &Bytes, i: &'a [u8]) -> c::PResult<'a, Self> {
+    /// Decodes the flags word and the properties it marks present into `self`
+    /// (all `None` before), e.g. straight into the box a delivery carries.
+    pub(crate) fn decode_into<'a>(&mut self, src: &Bytes, i: &'a [u8]) -> c::PResult<'a, ()> {
+        let p = self;
         let (mut i, flags) = c::short(i)?;
         if flags & 0x07ff != 0 {
             return Err(nom::Err::Failure(WireError::BadPropertyFlags { flags }));
         }
-        let mut p = Self::default();
         if flags & 0x8000 != 0 {
             let (rest, v) = c::shortstr(src, i)?;
             p.content_type = Some(v);
@@ -552,7 +553,7 @@ impl BasicProperties {
             p.kind = Some(v);
             i = rest;
         }
-        Ok((i, p))
+        Ok((i, ()))
     }
 
     /// Appends the flags word and the present properties.

@@ -186,13 +186,16 @@ fn decode_header(src: &Bytes, payload: &[u8]) -> Result<ContentHeader, WireError
             return Err(nom::Err::Failure(WireError::BadContentWeight { weight }));
         }
         let (i, body_size) = c::longlong(i)?;
-        let (i, properties) = BasicProperties::decode(src, i)?;
+        // Decoded in place: the properties are large, and this box goes on to the
+        // application.
+        let mut properties = Box::<BasicProperties>::default();
+        let (i, ()) = properties.decode_into(src, i)?;
         Ok((
             i,
             ContentHeader {
                 class_id,
                 body_size,
-                properties: Box::new(properties),
+                properties,
             },
         ))
     })();
