@@ -509,19 +509,12 @@ impl Channel {
 
     async fn wait_unblocked(&self) -> Result<(), Error> {
         let conn = &self.inner.handle.shared;
-        if !*conn.blocked.borrow() {
+        if !conn.is_blocked() {
             return Ok(());
         }
-        let mut rx = conn.blocked.subscribe();
-        let wait = async {
-            rx.wait_for(|blocked| !*blocked)
-                .await
-                .map(drop)
-                .map_err(|_| conn.close_reason())
-        };
         match conn.limits.blocked_timeout {
-            Some(d) => tokio::time::timeout(d, wait).await.unwrap_or(Err(Error::Blocked)),
-            None => wait.await,
+            Some(d) => tokio::time::timeout(d, conn.unblocked()).await.unwrap_or(Err(Error::Blocked)),
+            None => conn.unblocked().await,
         }?;
         self.inner.check_open()
     }

@@ -170,7 +170,7 @@ impl Connection {
     /// True while the server blocks publishing (`connection.blocked`, e.g. a memory or
     /// disk alarm). Publishes wait meanwhile; acks and everything else flow.
     pub fn is_blocked(&self) -> bool {
-        *self.handle.shared.blocked.borrow()
+        self.handle.shared.is_blocked()
     }
 
     /// A watch of the blocked state: `changed().await` wakes on every block and unblock.

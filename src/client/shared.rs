@@ -97,27 +97,47 @@ impl ConnShared {
 
     /// Publishes a new state to the watch and the change stream.
     pub(crate) fn set_state(&self, state: ConnectionState) {
-        let _ = self.changes.send(state.clone());
-        self.state.send_replace(state);
+        // The watch first: whoever the change stream wakes reads the new state.
+        self.state.send_replace(state.clone());
+        let _ = self.changes.send(state);
     }
 
     /// Records a `connection.blocked` (`true`) or `unblocked`, with the state that goes
-    /// with it, if any. The connection task runs on a thread of its own, so the order
-    /// matters: whoever sees the one fact must already see the other. A block raises the
-    /// flag before the state says `Blocked` (a publish started on seeing that state
-    /// waits); an unblock or a failure sets the state before it lowers the flag (a
-    /// publish woken by the flag reads the new state).
+    /// with it, if any: the state first, so that whoever the flag wakes reads it already.
+    /// The connection task runs on a thread of its own, so a handle can see the state
+    /// say `Blocked` a moment before the flag rises: [`unblocked`](Self::unblocked)
+    /// reads both.
     pub(crate) fn set_blocked(&self, blocked: bool, state: Option<ConnectionState>) {
-        self.counters.set_blocked(blocked);
-        if blocked {
-            self.blocked.send_replace(true);
-        }
         if let Some(state) = state {
             self.set_state(state);
         }
-        if !blocked {
-            self.blocked.send_replace(false);
+        self.counters.set_blocked(blocked);
+        self.blocked.send_replace(blocked);
+    }
+
+    /// Resolves once publishing is not blocked: neither the flag is up nor the state
+    /// says `Blocked` (a publish started on seeing that state waits, even if the flag
+    /// has not risen yet). An error once the connection task is gone.
+    pub(crate) async fn unblocked(&self) -> Result<(), Error> {
+        let mut state = self.state.subscribe();
+        let mut flag = self.blocked.subscribe();
+        loop {
+            // A block sets the state before the flag, an unblock leaves `Blocked`
+            // before the flag falls: wait for the state, then for the flag.
+            state
+                .wait_for(|s| !matches!(s, ConnectionState::Blocked { .. }))
+                .await
+                .map_err(|_| self.close_reason())?;
+            flag.wait_for(|blocked| !*blocked).await.map_err(|_| self.close_reason())?;
+            if !matches!(*state.borrow_and_update(), ConnectionState::Blocked { .. }) {
+                return Ok(());
+            }
         }
+    }
+
+    /// True while publishing is blocked (see [`unblocked`](Self::unblocked)).
+    pub(crate) fn is_blocked(&self) -> bool {
+        *self.blocked.borrow() || matches!(*self.state.borrow(), ConnectionState::Blocked { .. })
     }
 
     /// True while a recovery is under way.
@@ -290,10 +310,7 @@ mod tests {
         assert_eq!((&e4[..], &k4[..]), ("ex", "other"), "a refused name changes nothing");
     }
 
-    /// Seen from another thread: a `Blocked` state implies the raised flag (a publish
-    /// started on seeing it waits), and a lowered flag implies the state that lowered it.
-    #[test]
-    fn the_blocked_flag_and_state_agree_across_threads() {
+    fn conn_shared() -> ConnShared {
         let limits = Limits {
             rpc_timeout: None,
             blocked_timeout: None,
@@ -307,16 +324,26 @@ mod tests {
             republish: false,
             id_prefix: 0,
         };
+        ConnShared::new(limits, recovery)
+    }
+
+    fn blocked_state() -> ConnectionState {
+        ConnectionState::Blocked { reason: "alarm".into() }
+    }
+
+    /// Seen from another thread, whoever the flag wakes reads the state that goes with
+    /// it: `Blocked` once it rose, `Connected` once it fell.
+    #[test]
+    fn the_blocked_flag_wakes_readers_of_the_state_it_goes_with() {
         const ROUNDS: u32 = 5_000;
-        let shared = Arc::new(ConnShared::new(limits, recovery));
+        let shared = Arc::new(conn_shared());
         // Each change waits until the reader has seen the one before.
         let seen = Arc::new(AtomicU32::new(0));
         let writer = {
             let (shared, seen) = (shared.clone(), seen.clone());
             std::thread::spawn(move || {
                 for round in 0..ROUNDS {
-                    let state = ConnectionState::Blocked { reason: "alarm".into() };
-                    shared.set_blocked(true, Some(state));
+                    shared.set_blocked(true, Some(blocked_state()));
                     while seen.load(Ordering::Acquire) < 2 * round + 1 {
                         std::hint::spin_loop();
                     }
@@ -328,17 +355,42 @@ mod tests {
             })
         };
         for _ in 0..ROUNDS {
-            while !matches!(*shared.state.borrow(), ConnectionState::Blocked { .. }) {
+            while !*shared.blocked.borrow() {
                 std::hint::spin_loop();
             }
-            assert!(*shared.blocked.borrow(), "the state says Blocked but the flag is down");
+            assert_eq!(*shared.state.borrow(), blocked_state(), "the flag rose first");
             seen.fetch_add(1, Ordering::Release);
             while *shared.blocked.borrow() {
                 std::hint::spin_loop();
             }
-            assert_eq!(*shared.state.borrow(), ConnectionState::Connected, "the flag is down first");
+            assert_eq!(*shared.state.borrow(), ConnectionState::Connected, "the flag fell first");
             seen.fetch_add(1, Ordering::Release);
         }
         writer.join().unwrap();
+    }
+
+    /// A publish that saw the state say `Blocked` waits, although the flag has not risen
+    /// yet, until the unblock has lowered the flag as well.
+    #[tokio::test]
+    async fn a_publish_waits_from_the_moment_the_state_says_blocked() {
+        let shared = conn_shared();
+        assert!(!shared.is_blocked());
+        shared.set_state(blocked_state()); // a block, half done
+        assert!(shared.is_blocked());
+        fn pending<F: Future>(f: &mut std::pin::Pin<&mut F>) -> bool {
+            let waker = std::task::Waker::noop();
+            f.as_mut().poll(&mut std::task::Context::from_waker(waker)).is_pending()
+        }
+        let mut wait = std::pin::pin!(shared.unblocked());
+        assert!(pending(&mut wait));
+        shared.counters.set_blocked(true);
+        shared.blocked.send_replace(true); // the block, done
+        assert!(pending(&mut wait));
+        shared.set_state(ConnectionState::Connected); // an unblock, half done
+        assert!(pending(&mut wait), "the flag is still up");
+        assert!(shared.is_blocked());
+        shared.blocked.send_replace(false);
+        assert!(!pending(&mut wait));
+        assert!(!shared.is_blocked());
     }
 }
