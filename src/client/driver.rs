@@ -172,7 +172,7 @@ impl Driver {
                 None => break,
             }
         }
-        self.finish();
+        self.finish(&mut commands);
     }
 
     /// Runs one transport until the state machine is closed: a loop of named steps.
@@ -351,8 +351,11 @@ impl Driver {
         }
     }
 
-    /// The connection is closed for good: tell everyone still waiting.
-    fn finish(mut self) {
+    /// The connection is closed for good: tell everyone still waiting. The close reason
+    /// first (a handle that finds the command queue closed reads it), then every
+    /// channel, parked and queued command, and only then the state `Failed`: whoever
+    /// sees that state finds its channel closed and its publish answered.
+    fn finish(mut self, commands: &mut mpsc::Receiver<Command>) {
         self.dispatch_all();
         let error = self
             .final_error
@@ -366,8 +369,6 @@ impl Driver {
         if self.shared.closed.borrow().is_none() || self.recovery.is_some() {
             self.shared.closed.send_replace(Some(error.clone()));
         }
-        self.shared
-            .set_blocked(false, Some(ConnectionState::Failed(error.clone())));
         if let Some(tx) = self.connected.take() {
             let _ = tx.send(Err(error.clone()));
         }
@@ -377,8 +378,17 @@ impl Driver {
         for cmd in self.parked.drain(..) {
             fail_command(cmd, &error);
         }
+        // A command sent before the queue closed is answered, not dropped unanswered
+        // (a confirm-mode publish would wait for ever).
+        commands.close();
+        while let Ok(cmd) = commands.try_recv() {
+            fail_command(cmd, &error);
+        }
         // Publishers waiting for the publish byte budget learn the close reason.
         self.shared.publish_bytes.close();
+        let failed = matches!(&*self.shared.state.borrow(), ConnectionState::Failed(e) if *e == error);
+        let state = (!failed).then(|| ConnectionState::Failed(error.clone()));
+        self.shared.set_blocked(false, state);
         let ours = error.is_application_close();
         for w in self.close_waiters.drain(..) {
             let _ = w.send(if ours { Ok(()) } else { Err(error.clone()) });

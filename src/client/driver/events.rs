@@ -192,8 +192,16 @@ impl Driver {
                     } => tracing::info!("connection closed"),
                     e => tracing::warn!(error = %e, "connection closed"),
                 }
-                if !self.will_recover(&error) {
-                    self.shared.closed.send_replace(Some(error));
+                // The state says so at once: the last write may take a while. (A loss
+                // during a recovery's replay: the next attempt reports itself.)
+                if self.will_recover(&error) {
+                    if self.recovery.is_none() {
+                        let state = ConnectionState::Recovering { attempt: 1, cause: error };
+                        self.shared.set_blocked(false, Some(state));
+                    }
+                } else {
+                    self.shared.closed.send_replace(Some(error.clone()));
+                    self.shared.set_blocked(false, Some(ConnectionState::Failed(error)));
                 }
             }
         }

@@ -127,10 +127,14 @@ impl Driver {
                 self.final_error = Some(cause);
                 return None;
             }
-            self.shared.set_state(ConnectionState::Recovering {
+            let state = ConnectionState::Recovering {
                 attempt,
                 cause: cause.clone(),
-            });
+            };
+            // The first attempt's state is set when the loss is seen.
+            if *self.shared.state.borrow() != state {
+                self.shared.set_state(state);
+            }
             let delay = r.backoff(attempt, &mut self.rng);
             let (index, address) = self.addresses.next(&mut self.rng);
             let address = address.clone();
