@@ -513,7 +513,9 @@ impl Channel {
             return Ok(());
         }
         match conn.limits.blocked_timeout {
-            Some(d) => tokio::time::timeout(d, conn.unblocked()).await.unwrap_or(Err(Error::Blocked)),
+            Some(d) => tokio::time::timeout(d, conn.unblocked())
+                .await
+                .unwrap_or(Err(Error::Blocked)),
             None => conn.unblocked().await,
         }?;
         self.inner.check_open()

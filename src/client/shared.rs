@@ -128,7 +128,9 @@ impl ConnShared {
                 .wait_for(|s| !matches!(s, ConnectionState::Blocked { .. }))
                 .await
                 .map_err(|_| self.close_reason())?;
-            flag.wait_for(|blocked| !*blocked).await.map_err(|_| self.close_reason())?;
+            flag.wait_for(|blocked| !*blocked)
+                .await
+                .map_err(|_| self.close_reason())?;
             if !matches!(*state.borrow_and_update(), ConnectionState::Blocked { .. }) {
                 return Ok(());
             }
@@ -363,7 +365,11 @@ mod tests {
             while *shared.blocked.borrow() {
                 std::hint::spin_loop();
             }
-            assert_eq!(*shared.state.borrow(), ConnectionState::Connected, "the flag fell first");
+            assert_eq!(
+                *shared.state.borrow(),
+                ConnectionState::Connected,
+                "the flag fell first"
+            );
             seen.fetch_add(1, Ordering::Release);
         }
         writer.join().unwrap();

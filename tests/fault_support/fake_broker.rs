@@ -27,9 +27,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use warren::client::{ConnectionConfig, RecoveryConfig};
 use warren::wire::{
-    ConnectionClose, ConnectionCloseOk, ConnectionOpenOk, ConnectionStart, ConnectionTune,
-    ContentHeader, FRAME_END, FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER, ShortStr, encode_header,
-    encode_method,
+    ConnectionClose, ConnectionCloseOk, ConnectionOpenOk, ConnectionStart, ConnectionTune, ContentHeader, FRAME_END,
+    FieldTable, FieldValue, Frame, Method, PROTOCOL_HEADER, ShortStr, encode_header, encode_method,
 };
 
 /// The longest any single step of a script waits for the client.

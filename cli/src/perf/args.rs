@@ -40,6 +40,8 @@ Load:
   -R, --consumer-rate R  deliveries/s per consuming channel (token bucket, as --rate)
   -L, --consumer-latency MICROS   simulated work per delivery, before its ack
       --consume-after-publish     consumers start only once publishing is over (a backlog, then a drain)
+      --read-coalescing MICROS   how long a connection's task gathers a burst of reads before
+                         it hands them out (the library's read_coalescing; default 1000; 0 = off)
   -c, --confirm W        publisher confirms, at most W unconfirmed per channel (default 1000; 0 = off)
   -q, --prefetch, --qos N   basic.qos prefetch count per consuming channel (default 1000; 0 = unlimited)
       --ack MODE         each | multiple:N | auto (default each)
@@ -223,6 +225,8 @@ pub struct Options {
     pub mandatory: bool,
     pub priority: Option<u8>,
     pub drain_timeout: Duration,
+    /// `--read-coalescing`: the library's `read_coalescing`; `None` turns it off.
+    pub read_coalescing: Option<Duration>,
     pub allow_nack: bool,
     pub json: bool,
     pub quiet: bool,
@@ -274,6 +278,7 @@ impl Default for Options {
             mandatory: true,
             priority: None,
             drain_timeout: Duration::from_secs(30),
+            read_coalescing: Some(Duration::from_millis(1)),
             allow_nack: false,
             json: false,
             quiet: false,
@@ -428,6 +433,10 @@ pub fn parse(args: &[String], amqp_url: Option<String>) -> Result<Parsed, String
             "--no-mandatory" => o.mandatory = false,
             "--priority" => o.priority = Some(num(name, &value("a priority 0-255")?)?),
             "--drain-timeout" => o.drain_timeout = secs(name, &value("seconds")?)?,
+            "--read-coalescing" => {
+                let micros: u64 = num(name, &value("microseconds")?)?;
+                o.read_coalescing = (micros > 0).then(|| Duration::from_micros(micros));
+            }
             "--allow-nack" => o.allow_nack = true,
             "--republish" => o.republish = true,
             "--exactly-once-check" => o.exactly_once = true,
@@ -734,6 +743,20 @@ mod tests {
         assert!(o.quorum);
         let o = run(&["--duration", "1.5"]).unwrap();
         assert_eq!((o.count, o.duration), (None, Some(Duration::from_millis(1500))));
+    }
+
+    #[test]
+    fn read_coalescing_is_the_libraries_unless_set() {
+        let library = warren::client::ConnectionConfig::default().read_coalescing;
+        assert_eq!(run(&[]).unwrap().read_coalescing, library);
+        let o = run(&["--read-coalescing", "250"]).unwrap();
+        assert_eq!(o.read_coalescing, Some(Duration::from_micros(250)));
+        assert_eq!(run(&["--read-coalescing", "0"]).unwrap().read_coalescing, None);
+        assert!(
+            run(&["--read-coalescing", "soon"])
+                .unwrap_err()
+                .contains("--read-coalescing")
+        );
     }
 
     #[test]

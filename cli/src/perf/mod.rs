@@ -357,6 +357,7 @@ fn connection_config(uris: &[String], index: usize, o: &Options, role: &str) -> 
     // Our window governs; the library's must not be the smaller one.
     c.publish_window = (o.confirm as usize).max(1);
     c.consumer_buffer = c.consumer_buffer.max(usize::from(o.prefetch));
+    c.read_coalescing = o.read_coalescing;
     Ok(c.with_connection_name(format!("warren-perf {role}")))
 }
 

@@ -196,7 +196,10 @@ impl Driver {
                 // during a recovery's replay: the next attempt reports itself.)
                 if self.will_recover(&error) {
                     if self.recovery.is_none() {
-                        let state = ConnectionState::Recovering { attempt: 1, cause: error };
+                        let state = ConnectionState::Recovering {
+                            attempt: 1,
+                            cause: error,
+                        };
                         self.shared.set_blocked(false, Some(state));
                     }
                 } else {
