@@ -14,12 +14,14 @@
 //!
 //! The pause is only taken when nothing can be held up by it but the stream itself: the
 //! previous stream read was recent (a stream, not a trickle: a lone message or confirm
-//! is never delayed), no call or secret update waits for its reply, and what the pause
-//! is expected to hold back, at the rate of the last reads, fits in the headroom of the
-//! channels that got some: what the prefetch has left, for a consumer (the broker stops
-//! once it is used up; acks go on during the pause, so this holds even if none went
-//! out); half the publishes still unconfirmed, for a publisher (else it could run out of
-//! window and wait).
+//! is never delayed); the stream is fast enough that a window gathers many items (a
+//! steady 10 000 msgs/s, a message a read, is not delayed: a pause would set its
+//! latency and save few wake-ups); no call or secret update waits for its reply; and
+//! what the pause is expected to hold back, at the rate of the last reads, fits in the
+//! headroom of the channels that got some: what the prefetch has left, for a consumer
+//! (the broker stops once it is used up; acks go on during the pause, so this holds
+//! even if none went out); half the publishes still unconfirmed, for a publisher (else
+//! it could run out of window and wait).
 //!
 //! During a pause the task is deaf (see `TaskWake` in `client/handoff.rs`) and, with
 //! nothing to write, its thread sleeps outside the runtime until the pause ends or a
@@ -32,6 +34,11 @@ use std::time::{Duration, Instant};
 
 /// Delivery reads closer together than this many windows make a stream.
 const STREAM_GAP: u32 = 4;
+
+/// A pause is taken only for a stream that brings at least this many items per window.
+/// Below that (10 000 msgs/s against a 1 ms window, a message a read) a pause saves few
+/// wake-ups and would set the stream's latency: each item would wait for the pause.
+const MIN_BATCH: f64 = 16.0;
 
 /// The runtime's timer fires on ticks of this length: a pause until `t` lasts until
 /// the first tick at or after `t`.
@@ -118,7 +125,7 @@ impl ReadPacing {
         let over = since.max(window / 10).as_secs_f64();
         average(&mut self.rate, count as f64 / over);
         average(&mut self.byte_rate, bytes as f64 / over);
-        if awaited {
+        if awaited || self.rate * window.as_secs_f64() < MIN_BATCH {
             return None;
         }
         // Would a pause of at most `longest` hold back only what fits?
@@ -215,6 +222,35 @@ mod tests {
             None,
             "a trickle is never delayed"
         );
+    }
+
+    #[test]
+    fn a_steady_stream_of_single_items_is_never_delayed() {
+        // 1 000 and 10 000 a second, one per read: each would wait for the pause.
+        for gap in [MS, MS / 10] {
+            let mut p = ReadPacing::new(Some(MS));
+            let mut t = Instant::now();
+            for i in 0..100 {
+                assert_eq!(
+                    p.after_stream(t, 300, tally(1, None), false),
+                    None,
+                    "read {i}, gap {gap:?}"
+                );
+                t += gap;
+            }
+        }
+        // 10 000 a second in pairs: still below a batch a window.
+        let mut p = ReadPacing::new(Some(MS));
+        let mut t = Instant::now();
+        for i in 0..100 {
+            assert_eq!(p.after_stream(t, 600, tally(2, None), false), None, "read {i}");
+            t += MS / 5;
+        }
+        // 40 000 a second, 8 a read: a pause gathers 40.
+        let mut p = ReadPacing::new(Some(MS));
+        p.after_stream(t, 2400, tally(8, None), false);
+        let t1 = t + MS / 5;
+        assert_eq!(p.after_stream(t1, 2400, tally(8, None), false), full(t1));
     }
 
     #[test]
