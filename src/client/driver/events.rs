@@ -183,30 +183,30 @@ impl Driver {
                     let _ = w.send(Ok(()));
                 }
             }
-            Event::ConnectionClosed(error) => {
-                match &error {
-                    Error::ConnectionClosed {
-                        by: Initiator::Application,
-                        code: ReplyCode::SUCCESS,
-                        ..
-                    } => tracing::info!("connection closed"),
-                    e => tracing::warn!(error = %e, "connection closed"),
-                }
-                // The state says so at once: the last write may take a while. (A loss
-                // during a recovery's replay: the next attempt reports itself.)
-                if self.will_recover(&error) {
-                    if self.recovery.is_none() {
-                        let state = ConnectionState::Recovering {
-                            attempt: 1,
-                            cause: error,
-                        };
-                        self.shared.set_blocked(false, Some(state));
-                    }
-                } else {
-                    self.shared.closed.send_replace(Some(error.clone()));
-                    self.shared.set_blocked(false, Some(ConnectionState::Failed(error)));
-                }
-            }
+            Event::ConnectionClosed(error) => self.on_connection_closed(error),
+        }
+    }
+
+    /// The connection is closed: the state says so at once (the last write may take a
+    /// while). A loss during a recovery's replay: the next attempt reports itself.
+    fn on_connection_closed(&mut self, error: Error) {
+        match &error {
+            Error::ConnectionClosed {
+                by: Initiator::Application,
+                code: ReplyCode::SUCCESS,
+                ..
+            } => tracing::info!("connection closed"),
+            e => tracing::warn!(error = %e, "connection closed"),
+        }
+        if !self.will_recover(&error) {
+            self.shared.closed.send_replace(Some(error.clone()));
+            self.shared.set_blocked(false, Some(ConnectionState::Failed(error)));
+        } else if self.recovery.is_none() {
+            let state = ConnectionState::Recovering {
+                attempt: 1,
+                cause: error,
+            };
+            self.shared.set_blocked(false, Some(state));
         }
     }
 
