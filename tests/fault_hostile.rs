@@ -17,7 +17,7 @@ use bytes::Bytes;
 use fault_support::fake_broker::{FakeBroker, Peer, body_frame, frame, header_frame, method_payload, raw_method, tune};
 use fault_support::within;
 use warren::Error;
-use warren::client::{Connection, ConsumeOptions, PublishOptions};
+use warren::client::{Connection, ConnectionState, ConsumeOptions, PublishOptions};
 use warren::error::Initiator;
 use warren::wire::{
     BasicAck, BasicConsumeOk, BasicDeliver, ConfirmSelectOk, ConnectionBlocked, ConnectionClose, ConnectionOpenOk,
@@ -553,6 +553,71 @@ async fn bogus_confirm_closes_the_channel_with_406() {
     assert!(conn.is_open());
     let close = tokio::join!(conn.close(), peer.expect_connection_close());
     close.0.expect("close");
+}
+
+/// Publishers racing the broker's final close: every publish is refused or gets its
+/// confirm answered (with the close reason), none waits for ever. A publish queued as
+/// the connection task ends is answered from the queue, not dropped with it.
+#[tokio::test]
+async fn publishes_racing_a_final_close_are_all_answered() {
+    let broker = FakeBroker::spawn(|mut peer: Peer| async move {
+        peer.handshake(tune(2047, 131072, 0)).await;
+        let ch = peer.accept_channel().await;
+        let (_, m) = peer.recv_method().await;
+        assert!(matches!(m, Method::ConfirmSelect(_)), "{m:?}");
+        peer.send(ch, Method::ConfirmSelectOk(ConfirmSelectOk {})).await;
+        // Read nothing, confirm nothing: the socket fills up, publishes queue up in the
+        // client. Then close the connection and still read nothing for a while: the
+        // client's last write waits (its close timeout) with publishes queued.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let close = ConnectionClose {
+            reply_code: ReplyCode::CONNECTION_FORCED.0,
+            reply_text: ShortStr::from_static("shutting down"),
+            class_id: 0,
+            method_id: 0,
+        };
+        peer.send(0, Method::ConnectionClose(close)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        peer.drain_for(Duration::from_secs(5)).await;
+    })
+    .await;
+    let conn = within(LIMIT, "connect", Connection::connect_with(broker.config()))
+        .await
+        .expect("connect");
+    let ch = within(LIMIT, "open channel", conn.open_channel()).await.expect("open");
+    within(LIMIT, "confirm.select", ch.confirm_select())
+        .await
+        .expect("confirm.select");
+    let publishers: Vec<_> = (0..4)
+        .map(|_| {
+            let ch = ch.clone();
+            tokio::spawn(async move {
+                let mut confirms = Vec::new();
+                let body = bytes::Bytes::from(vec![7u8; 64 * 1024]);
+                loop {
+                    match ch
+                        .basic_publish("", "q", PublishOptions::default(), Default::default(), body.clone())
+                        .await
+                    {
+                        Ok(confirm) => confirms.push(confirm),
+                        Err(_) => return confirms,
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for p in publishers {
+        let confirms = within(LIMIT, "publishers to be refused", p).await.expect("publisher");
+        for c in confirms {
+            let outcome = within(LIMIT, "every confirm to be answered", c).await;
+            assert!(outcome.is_err(), "nothing was confirmed: {outcome:?}");
+            answered += 1;
+        }
+    }
+    assert!(answered > 0, "some publishes were accepted before the close");
+    assert!(matches!(conn.state().borrow().clone(), ConnectionState::Failed(_)));
+    broker.join().await;
 }
 
 // ------------------------------------------------------------------ garbage

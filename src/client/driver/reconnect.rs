@@ -97,8 +97,7 @@ impl Driver {
                 slot.republish.sort_by_key(|u| u.order);
             } else {
                 for u in unconfirmed {
-                    Counters::inc(&self.shared.counters.unknown);
-                    u.reply.send(Err(cause.clone()));
+                    u.unknown(cause.clone(), &self.shared.counters);
                 }
             }
         }
@@ -241,8 +240,7 @@ impl Driver {
             let items = std::mem::take(&mut slot.republish);
             for u in items {
                 let Some(message) = &u.message else {
-                    Counters::inc(&self.shared.counters.unknown);
-                    u.reply.send(Err(recovery.cause.clone()));
+                    u.unknown(recovery.cause.clone(), &self.shared.counters);
                     continue;
                 };
                 match self.conn.publish(id, &message.args, &message.properties, &message.body) {
@@ -256,13 +254,9 @@ impl Driver {
                     }
                     Ok(None) => {
                         // The channel is not in confirm mode any more (its confirm.select failed).
-                        Counters::inc(&self.shared.counters.unknown);
-                        u.reply.send(Err(recovery.cause.clone()));
+                        u.unknown(recovery.cause.clone(), &self.shared.counters);
                     }
-                    Err(e) => {
-                        Counters::inc(&self.shared.counters.unknown);
-                        u.reply.send(Err(e));
-                    }
+                    Err(e) => u.unknown(e, &self.shared.counters),
                 }
             }
         }

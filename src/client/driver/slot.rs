@@ -70,6 +70,23 @@ pub(super) struct PendingConfirm {
     pub(super) order: u64,
 }
 
+impl PendingConfirm {
+    /// The publish's outcome is unknown (its connection or channel went away first):
+    /// counted, its window slot and retained bytes freed, then answered with `error`,
+    /// so that whoever the answer wakes sees the window and the budget already free.
+    pub(super) fn unknown(self, error: Error, counters: &Counters) {
+        let PendingConfirm {
+            reply,
+            _permit,
+            message,
+            ..
+        } = self;
+        Counters::inc(&counters.unknown);
+        drop((_permit, message));
+        reply.send(Err(error));
+    }
+}
+
 /// A published message, as recovery republishes it.
 pub(super) struct Stored {
     pub(super) args: BasicPublish,
@@ -160,8 +177,7 @@ impl Slot {
             let _ = c.end.reason.set(error.clone());
         }
         for u in self.confirms.into_values().chain(self.republish) {
-            Counters::inc(&counters.unknown);
-            u.reply.send(Err(error.clone()));
+            u.unknown(error.clone(), counters);
         }
         // Our own close (client, any code we chose) succeeded; anything else is why
         // the close did not go as asked.
