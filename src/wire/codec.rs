@@ -1,13 +1,11 @@
 //! nom parsers and encoders for the primitive types; the generated method code calls these.
 //!
-//! Parsers run over an exact frame payload (`nom::number::complete`): running out of
+//! Parsers run over an exact frame payload (as `nom::number::complete` would): running out of
 //! input is [`WireError::Truncated`], never "need more". Strings, long strings and byte
 //! arrays are zero-copy slices of `src`, the `Bytes` the input slice belongs to.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use nom::Parser;
-use nom::bytes::complete::take;
-use nom::number::complete::{be_f32, be_f64, be_i8, be_i16, be_i32, be_i64, be_u8, be_u16, be_u32, be_u64};
 
 use super::{Decimal, FieldArray, FieldTable, FieldValue, ShortStr, WireError};
 
@@ -21,6 +19,27 @@ pub const MAX_NESTING: usize = 32;
 fn fail<T>(e: WireError) -> Result<T, nom::Err<WireError>> {
     Err(nom::Err::Failure(e))
 }
+
+/// Big-endian numbers, as `nom::number::complete` reads them (running out of input is
+/// an `Error` of [`WireError::Truncated`]), with one bounds check and no combinator
+/// plumbing: they are most of what a frame header and a method decode.
+macro_rules! be_numbers {
+    ($($name:ident: $ty:ty),*) => {$(
+        #[inline]
+        fn $name(i: &[u8]) -> PResult<'_, $ty> {
+            match i.split_first_chunk() {
+                Some((head, rest)) => Ok((rest, <$ty>::from_be_bytes(*head))),
+                None => Err(nom::Err::Error(WireError::Truncated)),
+            }
+        }
+    )*};
+}
+
+be_numbers!(
+    be_u8: u8, be_u16: u16, be_u32: u32, be_u64: u64,
+    be_i8: i8, be_i16: i16, be_i32: i32, be_i64: i64,
+    be_f32: f32, be_f64: f64
+);
 
 /// Reads an octet.
 #[inline]
@@ -57,16 +76,29 @@ pub fn bits(i: &[u8], used: u8) -> PResult<'_, u8> {
     Ok((i, b))
 }
 
+/// The `len` bytes at the front of `i`, and the rest (as `take`, without the
+/// combinator plumbing: strings are most of what a delivery decodes).
+#[inline]
+fn split(i: &[u8], len: usize) -> PResult<'_, &[u8]> {
+    if i.len() < len {
+        return Err(nom::Err::Error(WireError::Truncated));
+    }
+    let (s, rest) = i.split_at(len);
+    Ok((rest, s))
+}
+
 #[inline]
 fn shortstr_slice(i: &[u8]) -> PResult<'_, &[u8]> {
-    let (i, len) = be_u8(i)?;
-    take(len)(i)
+    match i.split_first() {
+        Some((&len, rest)) => split(rest, usize::from(len)),
+        None => Err(nom::Err::Error(WireError::Truncated)),
+    }
 }
 
 #[inline]
 fn longstr_slice(i: &[u8]) -> PResult<'_, &[u8]> {
     let (i, len) = be_u32(i)?;
-    take(len)(i)
+    split(i, len as usize)
 }
 
 /// A zero-copy `Bytes` for `part` when it lies inside `src` (always, from this crate's
@@ -77,7 +109,9 @@ fn share(src: &Bytes, part: &[u8]) -> Bytes {
     if part.is_empty() {
         Bytes::new()
     } else if at >= start && at + part.len() <= start + src.len() {
-        src.slice_ref(part)
+        // Bounds checked here: a plain slice, not `slice_ref`, which checks them again.
+        let from = at - start;
+        src.slice(from..from + part.len())
     } else {
         Bytes::copy_from_slice(part)
     }
