@@ -78,7 +78,8 @@ pub struct ConnectionConfig {
     /// Automatic recovery after a lost connection: on by default; see [`RecoveryConfig`].
     pub recovery: RecoveryConfig,
     /// Read coalescing: while deliveries or confirms stream in (reads less than 4
-    /// windows apart), the connection leaves its socket alone for this long after each
+    /// windows apart, at least 16 items a window: a steady 10 000 msgs/s against 1 ms,
+    /// a message a read, is never delayed), the connection leaves its socket alone for this long after each
     /// read that brought some, so that the broker's next writes are read, and handed to
     /// consumers and publishers, together. On a busy stream it saves about a third of
     /// the client's CPU, and adds up to about a window (plus the 1 ms timer tick) of

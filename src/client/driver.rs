@@ -172,7 +172,7 @@ impl Driver {
                 None => break,
             }
         }
-        self.finish(&mut commands);
+        self.finish(&mut commands).await;
     }
 
     /// Runs one transport until the state machine is closed: a loop of named steps.
@@ -353,9 +353,11 @@ impl Driver {
 
     /// The connection is closed for good: tell everyone still waiting. The close reason
     /// first (a handle that finds the command queue closed reads it), then every
-    /// channel, parked and queued command, and only then the state `Failed`: whoever
-    /// sees that state finds its channel closed and its publish answered.
-    fn finish(mut self, commands: &mut mpsc::Receiver<Command>) {
+    /// channel, parked and queued command. When the state is not `Failed` yet (recovery
+    /// gave up, or a close while recovering), it becomes so after them: whoever sees it
+    /// finds its channel closed and its publish answered. (A close seen on an open
+    /// connection set `Failed` already, in `on_connection_closed`.)
+    async fn finish(mut self, commands: &mut mpsc::Receiver<Command>) {
         self.dispatch_all();
         let error = self
             .final_error
@@ -380,8 +382,10 @@ impl Driver {
         }
         // A command sent before the queue closed is answered, not dropped unanswered
         // (a confirm-mode publish would wait for ever).
+        // `recv` until `None`, not `try_recv`: a sender that had taken its slot before
+        // the close may not have written to it yet.
         commands.close();
-        while let Ok(cmd) = commands.try_recv() {
+        while let Some(cmd) = commands.recv().await {
             fail_command(cmd, &error);
         }
         // Publishers waiting for the publish byte budget learn the close reason.

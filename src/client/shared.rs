@@ -117,7 +117,8 @@ impl ConnShared {
 
     /// Resolves once publishing is not blocked: neither the flag is up nor the state
     /// says `Blocked` (a publish started on seeing that state waits, even if the flag
-    /// has not risen yet). An error once the connection task is gone.
+    /// has not risen yet). Every end of a block lowers the flag: an unblock, a loss
+    /// (`Recovering`), the end of the connection (`Failed`).
     pub(crate) async fn unblocked(&self) -> Result<(), Error> {
         let mut state = self.state.subscribe();
         let mut flag = self.blocked.subscribe();
@@ -347,23 +348,23 @@ mod tests {
                 for round in 0..ROUNDS {
                     shared.set_blocked(true, Some(blocked_state()));
                     while seen.load(Ordering::Acquire) < 2 * round + 1 {
-                        std::hint::spin_loop();
+                        std::thread::yield_now();
                     }
                     shared.set_blocked(false, Some(ConnectionState::Connected));
                     while seen.load(Ordering::Acquire) < 2 * round + 2 {
-                        std::hint::spin_loop();
+                        std::thread::yield_now();
                     }
                 }
             })
         };
         for _ in 0..ROUNDS {
             while !*shared.blocked.borrow() {
-                std::hint::spin_loop();
+                std::thread::yield_now();
             }
             assert_eq!(*shared.state.borrow(), blocked_state(), "the flag rose first");
             seen.fetch_add(1, Ordering::Release);
             while *shared.blocked.borrow() {
-                std::hint::spin_loop();
+                std::thread::yield_now();
             }
             assert_eq!(
                 *shared.state.borrow(),

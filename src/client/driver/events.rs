@@ -199,9 +199,15 @@ impl Driver {
             e => tracing::warn!(error = %e, "connection closed"),
         }
         if !self.will_recover(&error) {
+            // The application's close, if it asked for one, is the reason (as in `finish`).
+            let error = self.final_error.clone().unwrap_or(error);
             self.shared.closed.send_replace(Some(error.clone()));
             self.shared.set_blocked(false, Some(ConnectionState::Failed(error)));
         } else if self.recovery.is_none() {
+            // Deliveries from now on belong to the next generation (as `suspend` says
+            // again): an ack of an earlier one is stale from the moment the state says so.
+            let next = self.conn.generation().wrapping_add(1);
+            self.shared.generation.store(next, std::sync::atomic::Ordering::Release);
             let state = ConnectionState::Recovering {
                 attempt: 1,
                 cause: error,

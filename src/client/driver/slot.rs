@@ -249,13 +249,18 @@ pub(super) fn fail_command(cmd: Command, error: &Error) {
         Command::Consume { reply, .. } => drop(reply.send(Err(error.clone()))),
         Command::SettleElsewhere { reply, .. } => drop(reply.send(Err(error.clone()))),
         Command::Publish(cell) => {
-            if let Some(p) = cell.take_publish()
-                && p.window.is_some()
-            {
-                ConfirmSender::new(cell).send(Err(error.clone()));
+            if let Some(p) = cell.take_publish() {
+                let confirm = p.window.is_some();
+                // Its window slot and bytes are free before anyone hears of it.
+                drop(p);
+                if confirm {
+                    ConfirmSender::new(cell).send(Err(error.clone()));
+                }
             }
         }
         Command::CloseChannel { reply: Some(reply), .. } => drop(reply.send(Ok(()))),
+        // A close of our own that was still queued: the connection is closed, as asked.
+        Command::Close { reply, .. } if error.is_application_close() => drop(reply.send(Ok(()))),
         Command::Close { reply, .. } | Command::UpdateSecret { reply, .. } => drop(reply.send(Err(error.clone()))),
         _ => {}
     }
