@@ -17,7 +17,7 @@ use super::config::ConnectionConfig;
 use super::driver::Driver;
 use super::handle::Handle;
 use super::metrics::Metrics;
-use super::shared::{ConnShared, Limits, RecoveryLimits};
+use super::shared::{ConnShared, Limits, PanicGuard, RecoveryLimits};
 use super::state::{ConnectionState, StateChanges};
 use super::transport::{BoxTransport, open_transport};
 use crate::error::Error;
@@ -306,6 +306,7 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
     let config = Arc::new(config);
     let driver_shared = shared.clone();
     let shared_for_address = shared.clone();
+    let panic_guard = PanicGuard(shared.clone());
     // The connection task runs on a thread of its own, on a current-thread runtime: a
     // wake-up from the application is one eventfd write to that thread, with no
     // scheduler in between, and heartbeats keep going while the application's runtime
@@ -313,6 +314,7 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
     std::thread::Builder::new()
         .name("warren-connection".into())
         .spawn(move || {
+            let _panic_guard = panic_guard;
             let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 Ok(rt) => rt,
                 Err(e) => {

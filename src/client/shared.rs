@@ -174,6 +174,30 @@ impl ConnShared {
     }
 }
 
+/// Held by the connection task's thread: if the task panics, the handles learn that the
+/// connection is gone (closed, `Failed`, the blocked flag down, the publish byte budget
+/// closed) instead of waiting for a task that will never answer.
+pub(crate) struct PanicGuard(pub(crate) Arc<ConnShared>);
+
+impl Drop for PanicGuard {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let shared = &self.0;
+        let error = Error::ConnectionLost {
+            reason: "the connection task panicked".into(),
+            source: None,
+        };
+        if shared.closed.borrow().is_none() {
+            shared.closed.send_replace(Some(error.clone()));
+        }
+        shared.publish_bytes.close();
+        let failed = matches!(&*shared.state.borrow(), ConnectionState::Failed(_));
+        shared.set_blocked(false, (!failed).then_some(ConnectionState::Failed(error)));
+    }
+}
+
 /// Channel state read by handles, written by the task.
 #[derive(Debug)]
 pub(crate) struct ChannelShared {
@@ -374,6 +398,29 @@ mod tests {
             seen.fetch_add(1, Ordering::Release);
         }
         writer.join().unwrap();
+    }
+
+    /// A panic of the connection task ends the connection for the handles: a publish
+    /// held by a block is released, with the close reason.
+    #[test]
+    fn a_panicking_task_ends_the_connection_for_the_handles() {
+        let shared = Arc::new(conn_shared());
+        shared.set_blocked(true, Some(blocked_state()));
+        let guard = PanicGuard(shared.clone());
+        let task = std::thread::spawn(move || {
+            let _guard = guard;
+            panic!("a bug in the task");
+        });
+        assert!(task.join().is_err());
+        assert!(!shared.is_blocked());
+        assert!(matches!(*shared.state.borrow(), ConnectionState::Failed(_)));
+        assert!(shared.closed.borrow().is_some());
+        assert!(shared.publish_bytes.is_closed());
+        // Dropped without a panic (the task ended as it should): nothing is touched.
+        let shared = Arc::new(conn_shared());
+        drop(PanicGuard(shared.clone()));
+        assert_eq!(*shared.state.borrow(), ConnectionState::Connected);
+        assert!(shared.closed.borrow().is_none());
     }
 
     /// A publish that saw the state say `Blocked` waits, although the flag has not risen

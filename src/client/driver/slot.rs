@@ -400,4 +400,35 @@ mod tests {
         assert!(!slot.consumers.contains_key(&tag));
         assert!(!end_consumer(&mut slot, &tag, None), "gone");
     }
+
+    /// A `close()` still queued when the connection ended: `Ok` if the application closed
+    /// it (what it asked for happened), the reason otherwise.
+    #[test]
+    fn a_queued_close_of_our_own_succeeds() {
+        let close = || {
+            let (reply, rx) = oneshot::channel();
+            let cmd = Command::Close {
+                code: ReplyCode::SUCCESS,
+                text: "bye".into(),
+                reply,
+            };
+            (cmd, rx)
+        };
+        let ours = Error::ConnectionClosed {
+            by: Initiator::Application,
+            code: ReplyCode::SUCCESS,
+            text: "bye".into(),
+            method: None,
+        };
+        let (cmd, mut rx) = close();
+        fail_command(cmd, &ours);
+        assert_eq!(rx.try_recv().unwrap(), Ok(()));
+        let lost = Error::ConnectionLost {
+            reason: "reset".into(),
+            source: None,
+        };
+        let (cmd, mut rx) = close();
+        fail_command(cmd, &lost);
+        assert_eq!(rx.try_recv().unwrap(), Err(lost));
+    }
 }
