@@ -510,17 +510,36 @@ async fn endless_slow_content_does_not_stop_a_close() {
     assert!(saw_eof, "the client should drop the socket after the close timeout");
 }
 
+/// The fake broker's side of [`confirm_channel`]: the handshake, one channel and its
+/// `confirm.select`; the channel number.
+async fn serve_confirm_channel(peer: &mut Peer) -> u16 {
+    peer.handshake(tune(2047, 131072, 0)).await;
+    let ch = peer.accept_channel().await;
+    let (_, m) = peer.recv_method().await;
+    assert!(
+        matches!(m, Method::ConfirmSelect(_)),
+        "expected confirm.select, got {m:?}"
+    );
+    peer.send(ch, Method::ConfirmSelectOk(ConfirmSelectOk {})).await;
+    ch
+}
+
+/// Connects with `config` and opens a channel in confirm mode.
+async fn confirm_channel(config: warren::client::ConnectionConfig) -> (Connection, warren::client::Channel) {
+    let conn = within(LIMIT, "connect", Connection::connect_with(config))
+        .await
+        .expect("connect");
+    let ch = within(LIMIT, "open channel", conn.open_channel()).await.expect("open");
+    within(LIMIT, "confirm.select", ch.confirm_select())
+        .await
+        .expect("confirm.select");
+    (conn, ch)
+}
+
 #[tokio::test]
 async fn bogus_confirm_closes_the_channel_with_406() {
     let broker = FakeBroker::spawn(|mut peer: Peer| async move {
-        peer.handshake(tune(2047, 131072, 0)).await;
-        let ch = peer.accept_channel().await;
-        let (_, m) = peer.recv_method().await;
-        assert!(
-            matches!(m, Method::ConfirmSelect(_)),
-            "expected confirm.select, got {m:?}"
-        );
-        peer.send(ch, Method::ConfirmSelectOk(ConfirmSelectOk {})).await;
+        let ch = serve_confirm_channel(&mut peer).await;
         // An ack for publish 99, never sent.
         peer.send(
             ch,
@@ -534,13 +553,7 @@ async fn bogus_confirm_closes_the_channel_with_406() {
         (peer, code)
     })
     .await;
-    let conn = within(LIMIT, "connect", Connection::connect_with(broker.config()))
-        .await
-        .expect("connect");
-    let ch = within(LIMIT, "open channel", conn.open_channel()).await.expect("open");
-    within(LIMIT, "confirm.select", ch.confirm_select())
-        .await
-        .expect("confirm.select");
+    let (conn, ch) = confirm_channel(broker.config()).await;
     let (mut peer, code) = broker.join().await;
     assert_eq!(code, ReplyCode::PRECONDITION_FAILED.0);
     // The channel is gone, a publish on it is refused; the connection is fine.
@@ -561,11 +574,7 @@ async fn bogus_confirm_closes_the_channel_with_406() {
 #[tokio::test]
 async fn publishes_racing_a_final_close_are_all_answered() {
     let broker = FakeBroker::spawn(|mut peer: Peer| async move {
-        peer.handshake(tune(2047, 131072, 0)).await;
-        let ch = peer.accept_channel().await;
-        let (_, m) = peer.recv_method().await;
-        assert!(matches!(m, Method::ConfirmSelect(_)), "{m:?}");
-        peer.send(ch, Method::ConfirmSelectOk(ConfirmSelectOk {})).await;
+        serve_confirm_channel(&mut peer).await;
         // Read nothing, confirm nothing: the socket fills up, publishes queue up in the
         // client. Then close the connection and still read nothing for a while: the
         // client's last write waits (its close timeout) with publishes queued.
@@ -581,13 +590,7 @@ async fn publishes_racing_a_final_close_are_all_answered() {
         peer.drain_for(Duration::from_secs(5)).await;
     })
     .await;
-    let conn = within(LIMIT, "connect", Connection::connect_with(broker.config()))
-        .await
-        .expect("connect");
-    let ch = within(LIMIT, "open channel", conn.open_channel()).await.expect("open");
-    within(LIMIT, "confirm.select", ch.confirm_select())
-        .await
-        .expect("confirm.select");
+    let (conn, ch) = confirm_channel(broker.config()).await;
     let publishers: Vec<_> = (0..4)
         .map(|_| {
             let ch = ch.clone();
