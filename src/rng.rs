@@ -1,5 +1,6 @@
 //! A small pseudo-random generator: backoff jitter, generated message-id prefixes. Not
-//! for anything that needs unpredictability.
+//! for anything that needs unpredictability. (`warren perf` compiles this file too, for
+//! its reproducible body sizes, routing keys and nacks.)
 
 /// A small xorshift generator for backoff jitter (no cryptographic use).
 #[derive(Debug, Clone)]
@@ -11,7 +12,12 @@ impl Rng {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0x9E37_79B9, |d| d.as_nanos() as u64);
         let addr = &nanos as *const u64 as u64;
-        Rng((nanos ^ addr.rotate_left(32)) | 1)
+        Rng::from_seed(nanos ^ addr.rotate_left(32))
+    }
+
+    /// A generator that always gives the same numbers for the same `seed`.
+    pub(crate) fn from_seed(seed: u64) -> Rng {
+        Rng(seed | 1)
     }
 
     pub(crate) fn next_u64(&mut self) -> u64 {

@@ -1,23 +1,23 @@
-//! A small deterministic random number generator (xorshift64*): body sizes, routing keys
-//! and nack decisions, reproducible from a seed without a dependency.
+//! A small deterministic random number generator: body sizes, routing keys and nack
+//! decisions, reproducible from a seed without a dependency. The generator is the
+//! library's own (`src/rng.rs`, compiled here too: it is not public API).
 
-pub struct Rng(u64);
+#[allow(dead_code)] // the library's seeding from the clock is not used here
+#[path = "../../../src/rng.rs"]
+mod xorshift;
+
+pub struct Rng(xorshift::Rng);
 
 impl Rng {
     /// A generator for task `i` of a given kind (`salt`).
     pub fn new(salt: u64, i: u64) -> Rng {
-        let mut r = Rng((salt ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)) | 1);
+        let mut r = Rng(xorshift::Rng::from_seed(salt ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
         r.next();
         r
     }
 
     pub fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        self.0.next_u64()
     }
 
     /// Uniform in `0..n` (`n > 0`).
@@ -27,7 +27,7 @@ impl Rng {
 
     /// True with probability `p`.
     pub fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && (self.next() >> 11) as f64 / (1u64 << 53) as f64 <= p
+        p > 0.0 && self.0.unit() <= p
     }
 }
 

@@ -43,6 +43,19 @@ fn expect_probe(b: &mut Broker) -> u16 {
     *n
 }
 
+/// A consumer `c1` the server cancelled, and the channel number of its first probe
+/// (500 ms later).
+fn first_probe() -> (Broker, ChannelId, u16) {
+    let mut b = Broker::open(reconsuming());
+    let ch = b.open_channel();
+    b.consume(ch, "c1", false);
+    server_cancel(&mut b, ch, "c1");
+    b.events();
+    b.advance(Duration::from_millis(500));
+    let probe = expect_probe(&mut b);
+    (b, ch, probe)
+}
+
 /// The server refuses the probe as RabbitMQ does for a queue whose node is down.
 fn refuse_probe(b: &mut Broker, probe: u16) {
     b.send(probe, ChannelOpenOk {});
@@ -183,13 +196,7 @@ fn an_application_cancel_while_suspended_stops_the_probes() {
 
 #[test]
 fn a_probe_during_which_the_consumers_channel_closes_is_closed() {
-    let mut b = Broker::open(reconsuming());
-    let ch = b.open_channel();
-    b.consume(ch, "c1", false);
-    server_cancel(&mut b, ch, "c1");
-    b.events();
-    b.advance(Duration::from_millis(500));
-    let probe = expect_probe(&mut b);
+    let (mut b, ch, probe) = first_probe();
     b.conn.close_channel(ch, ReplyCode::SUCCESS, "bye").expect("close");
     b.send(ch.number(), ChannelCloseOk {});
     // The consumer's channel is gone: its probe is closed, no consume follows.
@@ -298,13 +305,7 @@ fn without_reconsume_recovery_consumes_directly() {
 
 #[test]
 fn a_cancel_during_the_probe_closes_the_probe_and_sends_no_consume() {
-    let mut b = Broker::open(reconsuming());
-    let ch = b.open_channel();
-    b.consume(ch, "c1", false);
-    server_cancel(&mut b, ch, "c1");
-    b.events();
-    b.advance(Duration::from_millis(500));
-    let probe = expect_probe(&mut b);
+    let (mut b, ch, probe) = first_probe();
     b.conn
         .call(
             ch,
