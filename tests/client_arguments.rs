@@ -28,13 +28,6 @@ async fn publish_confirmed(ch: &Channel, q: &str, bodies: &[&str]) -> Vec<Confir
     out
 }
 
-async fn next(consumer: &mut Consumer) -> Delivery {
-    within(10, "a delivery", consumer.next())
-        .await
-        .expect("stream ended")
-        .expect("delivery error")
-}
-
 #[tokio::test]
 async fn a_quorum_queue_with_typed_arguments_limits_deliveries_and_length() {
     let (conn, ch) = channel().await;

@@ -50,13 +50,6 @@ async fn consuming(ch: &Channel, prefix: &str, n: usize) -> (String, Consumer) {
     (q, consumer)
 }
 
-async fn next(consumer: &mut Consumer) -> Delivery {
-    within(10, "a delivery", consumer.next())
-        .await
-        .expect("stream ended")
-        .expect("delivery error")
-}
-
 #[tokio::test]
 async fn consume_ack_in_order() {
     let (conn, ch) = channel().await;

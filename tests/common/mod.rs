@@ -79,6 +79,14 @@ pub async fn within<T>(secs: u64, what: &str, fut: impl std::future::Future<Outp
         .unwrap_or_else(|_| panic!("timed out after {secs} s: {what}"))
 }
 
+/// The consumer's next delivery, within 10 s; panics if the stream ends or errs.
+pub async fn next(consumer: &mut warren::client::Consumer) -> warren::client::Delivery {
+    within(10, "a delivery", consumer.next())
+        .await
+        .expect("stream ended")
+        .expect("delivery error")
+}
+
 /// The TLS node's certificate directory: `WARREN_TLS_DIR`, else the default that
 /// `scripts/tls-node.sh` uses if it exists. Fails loudly otherwise.
 pub fn tls_dir() -> PathBuf {

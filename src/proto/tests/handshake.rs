@@ -14,6 +14,15 @@ fn tune_ok(b: &mut Broker) -> ConnectionTuneOk {
     }
 }
 
+/// The server's `connection.tune`.
+fn tune(channel_max: u16, frame_max: u32, heartbeat: u16) -> ConnectionTune {
+    ConnectionTune {
+        channel_max,
+        frame_max,
+        heartbeat,
+    }
+}
+
 fn bool_entry(table: &FieldTable, key: &str) -> Option<bool> {
     match table.get(key) {
         Some(FieldValue::Bool(v)) => Some(*v),
@@ -64,14 +73,7 @@ fn plain_handshake_step_by_step() {
     }
     assert_eq!(b.conn.state(), State::AwaitSecureOrTune);
 
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 2047,
-            frame_max: 131_072,
-            heartbeat: 60,
-        },
-    );
+    b.send(0, tune(2047, 131_072, 60));
     let t = tune_ok(&mut b);
     assert_eq!((t.channel_max, t.frame_max, t.heartbeat), (2047, 131_072, 60));
     assert_eq!(
@@ -155,14 +157,7 @@ fn secure_challenge_is_answered_with_the_same_credentials() {
         })
     );
     assert_eq!(b.conn.state(), State::AwaitSecureOrTune);
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 10,
-            frame_max: 8192,
-            heartbeat: 0,
-        },
-    );
+    b.send(0, tune(10, 8192, 0));
     assert!(matches!(b.expect_method(0), Method::ConnectionTuneOk(_)));
 }
 
@@ -200,14 +195,7 @@ fn tune_zero_means_no_limit_on_both_sides() {
     let mut b = Broker::new(cfg);
     b.send(0, start("PLAIN"));
     start_ok(&mut b);
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 0,
-            frame_max: 0,
-            heartbeat: 0,
-        },
-    );
+    b.send(0, tune(0, 0, 0));
     let t = tune_ok(&mut b);
     assert_eq!((t.channel_max, t.frame_max, t.heartbeat), (u16::MAX, 0, 0));
     b.expect_method(0);
@@ -228,14 +216,7 @@ fn tune_with_maximum_values_does_not_overflow() {
     let mut b = Broker::new(config());
     b.send(0, start("PLAIN"));
     start_ok(&mut b);
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: u16::MAX,
-            frame_max: u32::MAX,
-            heartbeat: u16::MAX,
-        },
-    );
+    b.send(0, tune(u16::MAX, u32::MAX, u16::MAX));
     let t = tune_ok(&mut b);
     assert_eq!((t.channel_max, t.frame_max, t.heartbeat), (u16::MAX, 131_072, u16::MAX));
     b.expect_method(0);
@@ -285,14 +266,7 @@ fn server_frame_max_below_minimum_fails_the_handshake() {
     let mut b = Broker::new(config());
     b.send(0, start("PLAIN"));
     start_ok(&mut b);
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 0,
-            frame_max: 1024,
-            heartbeat: 0,
-        },
-    );
+    b.send(0, tune(0, 1024, 0));
     b.expect_silence();
     assert!(b.conn.is_closed());
     assert!(matches!(b.conn.error(), Some(Error::Handshake { reason }) if reason.contains("1024")));
@@ -350,14 +324,7 @@ fn unknown_vhost_is_not_allowed() {
     let mut b = Broker::new(config());
     b.send(0, start("PLAIN"));
     start_ok(&mut b);
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 0,
-            frame_max: 131_072,
-            heartbeat: 0,
-        },
-    );
+    b.send(0, tune(0, 131_072, 0));
     tune_ok(&mut b);
     b.expect_method(0);
     let text = "NOT_ALLOWED - vhost nope not found";
@@ -457,14 +424,7 @@ fn wrong_version_in_start_fails_the_handshake() {
 #[test]
 fn unexpected_method_during_handshake_names_what_was_expected() {
     let mut b = Broker::new(config());
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 0,
-            frame_max: 0,
-            heartbeat: 0,
-        },
-    );
+    b.send(0, tune(0, 0, 0));
     let error = b.conn.error().cloned();
     assert_eq!(
         error,
@@ -599,14 +559,7 @@ fn a_peer_that_is_not_amqp_is_named_as_such() {
 fn up_to_open_ok(b: &mut Broker) {
     b.send(0, start("PLAIN"));
     start_ok(b);
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 0,
-            frame_max: 0,
-            heartbeat: 0,
-        },
-    );
+    b.send(0, tune(0, 0, 0));
     tune_ok(b);
     b.expect_method(0);
 }
@@ -633,14 +586,7 @@ fn a_denied_capability_refuses_its_command_before_sending() {
         },
     );
     start_ok(&mut b);
-    b.send(
-        0,
-        ConnectionTune {
-            channel_max: 0,
-            frame_max: 0,
-            heartbeat: 0,
-        },
-    );
+    b.send(0, tune(0, 0, 0));
     tune_ok(&mut b);
     b.expect_method(0);
     b.send(0, ConnectionOpenOk {});
