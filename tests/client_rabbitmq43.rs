@@ -9,48 +9,55 @@
 //!   notes, "Deprecated Features are Now Disabled by Default"; the text as reported in
 //!   rabbitmq-dotnet-client#1931).
 
+mod fault_support;
+
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use fault_support::fake_broker::{Peer, tune};
+use tokio::net::TcpListener;
 use warren::Error;
 use warren::client::*;
 use warren::error::{CancelReason, DeprecatedFeature};
 use warren::wire::{
-    BasicCancel, BasicConsumeOk, BasicDeliver, BasicProperties, ChannelOpenOk, ConnectionClose, ConnectionOpenOk,
-    ConnectionStart, ConnectionTune, FieldTable, Frame, Method, ShortStr, encode_content, encode_method,
+    BasicCancel, BasicConsumeOk, BasicDeliver, BasicProperties, ConnectionClose, ConnectionStart, FieldTable, Method,
+    ShortStr, encode_content, encode_method,
 };
 
-/// The broker side of one scripted connection.
-struct Peer {
-    sock: TcpStream,
-    buf: BytesMut,
+/// Accepts a client as RabbitMQ 4.3.7 would (announcing `accept_consumer_cancel_ok`)
+/// and opens its first channel.
+async fn accept(listener: &TcpListener) -> (Peer, u16) {
+    let (sock, _) = listener.accept().await.unwrap();
+    let mut peer = Peer::from_stream(sock);
+    let capabilities = FieldTable::new()
+        .with("consumer_cancel_notify", true)
+        .with("accept_consumer_cancel_ok", true);
+    let start = ConnectionStart {
+        version_major: 0,
+        version_minor: 9,
+        server_properties: FieldTable::new()
+            .with("product", "RabbitMQ")
+            .with("version", "4.3.7")
+            .with("capabilities", capabilities),
+        mechanisms: Bytes::from_static(b"PLAIN"),
+        locales: Bytes::from_static(b"en_US"),
+    };
+    peer.handshake_with(start, tune(16, 131072, 0)).await;
+    let ch = peer.accept_channel().await;
+    (peer, ch)
 }
 
-impl Peer {
-    async fn method(&mut self) -> (u16, Method) {
-        loop {
-            match Frame::parse(&mut self.buf, 0).expect("client sent a bad frame") {
-                Some(Frame::Method { channel, method }) => return (channel, method),
-                Some(Frame::Heartbeat) => continue,
-                Some(other) => panic!("expected a method, got {other:?}"),
-                None => {}
-            }
-            let n = tokio::time::timeout(Duration::from_secs(10), self.sock.read_buf(&mut self.buf))
-                .await
-                .expect("client went quiet")
-                .unwrap();
-            assert!(n > 0, "client closed the connection");
-        }
-    }
+/// What the scripted 4.3 broker does besides the generic fake broker.
+trait Rabbit43 {
+    /// A `basic.deliver` for `consumer_tag` with a small body.
+    async fn deliver(&mut self, channel: u16, consumer_tag: &str, delivery_tag: u64);
+    /// Answers a `basic.consume` with `consume-ok` for `tag`.
+    async fn consume_ok(&mut self, tag: &str);
+    /// The server's `basic.cancel(tag, nowait)`.
+    async fn cancel(&mut self, ch: u16, tag: &str);
+}
 
-    async fn send(&mut self, channel: u16, method: Method) {
-        let mut out = BytesMut::new();
-        encode_method(channel, &method, &mut out);
-        self.sock.write_all(&out).await.unwrap();
-    }
-
+impl Rabbit43 for Peer {
     async fn deliver(&mut self, channel: u16, consumer_tag: &str, delivery_tag: u64) {
         let deliver = BasicDeliver {
             consumer_tag: consumer_tag.parse().unwrap(),
@@ -62,53 +69,11 @@ impl Peer {
         let mut out = BytesMut::new();
         encode_method(channel, &Method::BasicDeliver(deliver), &mut out);
         encode_content(channel, &BasicProperties::default(), b"work", 131072, &mut out);
-        self.sock.write_all(&out).await.unwrap();
+        self.send_raw(&out).await;
     }
 
-    /// Accepts a client as RabbitMQ 4.3.7 would (announcing `accept_consumer_cancel_ok`)
-    /// and opens its first channel.
-    async fn accept(listener: &TcpListener) -> (Peer, u16) {
-        let (sock, _) = listener.accept().await.unwrap();
-        let mut peer = Peer {
-            sock,
-            buf: BytesMut::new(),
-        };
-        let mut header = [0u8; 8];
-        peer.sock.read_exact(&mut header).await.unwrap();
-        assert_eq!(&header, b"AMQP\x00\x00\x09\x01");
-        let capabilities = FieldTable::new()
-            .with("consumer_cancel_notify", true)
-            .with("accept_consumer_cancel_ok", true);
-        let start = ConnectionStart {
-            version_major: 0,
-            version_minor: 9,
-            server_properties: FieldTable::new()
-                .with("product", "RabbitMQ")
-                .with("version", "4.3.7")
-                .with("capabilities", capabilities),
-            mechanisms: Bytes::from_static(b"PLAIN"),
-            locales: Bytes::from_static(b"en_US"),
-        };
-        peer.send(0, Method::ConnectionStart(start)).await;
-        assert!(matches!(peer.method().await.1, Method::ConnectionStartOk(_)));
-        let tune = ConnectionTune {
-            channel_max: 16,
-            frame_max: 131072,
-            heartbeat: 0,
-        };
-        peer.send(0, Method::ConnectionTune(tune)).await;
-        assert!(matches!(peer.method().await.1, Method::ConnectionTuneOk(_)));
-        assert!(matches!(peer.method().await.1, Method::ConnectionOpen(_)));
-        peer.send(0, Method::ConnectionOpenOk(ConnectionOpenOk {})).await;
-        let (ch, m) = peer.method().await;
-        assert!(matches!(m, Method::ChannelOpen(_)), "{m:?}");
-        peer.send(ch, Method::ChannelOpenOk(ChannelOpenOk {})).await;
-        (peer, ch)
-    }
-
-    /// Answers a `basic.consume` with `consume-ok` for `tag`.
     async fn consume_ok(&mut self, tag: &str) {
-        let (ch, m) = self.method().await;
+        let (ch, m) = self.recv_method().await;
         assert!(matches!(m, Method::BasicConsume(_)), "{m:?}");
         let ok = BasicConsumeOk {
             consumer_tag: tag.parse().unwrap(),
@@ -138,13 +103,13 @@ async fn a_consumer_timeout_cancel_and_a_queue_deletion_end_streams_with_their_r
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let broker = tokio::spawn(async move {
-        let (mut peer, ch) = Peer::accept(&listener).await;
+        let (mut peer, ch) = accept(&listener).await;
         // The consumer with a 200 ms timeout keeps delivery 1 for 300 ms: 4.3 cancels it.
         peer.consume_ok("slow").await;
         peer.deliver(ch, "slow", 1).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         peer.cancel(ch, "slow").await;
-        let (_, m) = peer.method().await;
+        let (_, m) = peer.recv_method().await;
         assert!(
             matches!(m, Method::BasicCancelOk(ref ok) if ok.consumer_tag == "slow"),
             "{m:?}"
@@ -152,11 +117,11 @@ async fn a_consumer_timeout_cancel_and_a_queue_deletion_end_streams_with_their_r
         // The second consumer acks its delivery; then its queue is deleted.
         peer.consume_ok("quick").await;
         peer.deliver(ch, "quick", 2).await;
-        let (_, m) = peer.method().await;
+        let (_, m) = peer.recv_method().await;
         assert!(matches!(m, Method::BasicAck(ref a) if a.delivery_tag == 2), "{m:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
         peer.cancel(ch, "quick").await;
-        let (_, m) = peer.method().await;
+        let (_, m) = peer.recv_method().await;
         assert!(matches!(m, Method::BasicCancelOk(_)), "{m:?}");
         peer
     });
@@ -209,8 +174,8 @@ async fn a_refused_transient_queue_fails_clearly_and_is_not_recovered() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let broker = tokio::spawn(async move {
-        let (mut peer, _) = Peer::accept(&listener).await;
-        let (_, m) = peer.method().await;
+        let (mut peer, _) = accept(&listener).await;
+        let (_, m) = peer.recv_method().await;
         assert!(matches!(m, Method::QueueDeclare(_)), "{m:?}");
         let close = ConnectionClose {
             reply_code: 541,
@@ -222,7 +187,7 @@ async fn a_refused_transient_queue_fails_clearly_and_is_not_recovered() {
             method_id: 10,
         };
         peer.send(0, Method::ConnectionClose(close)).await;
-        let (_, m) = peer.method().await;
+        let (_, m) = peer.recv_method().await;
         assert!(matches!(m, Method::ConnectionCloseOk(_)), "{m:?}");
         // No reconnection comes: the listener is still open for one.
         tokio::time::timeout(Duration::from_millis(500), listener.accept())
