@@ -26,6 +26,28 @@ pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>
         .unwrap_or_else(|_| panic!("timed out after {limit:?}: {what}"))
 }
 
+/// Runs `attempt` until it succeeds, again after each error that recovery heals
+/// (`Error::is_recoverable`), for at most 60 s. A call in flight when the connection is
+/// lost fails with such an error (its effect unknown) while the channel is restored, so
+/// an application that sets up channels and consumers while faults go on does this.
+pub async fn retrying<T, F, Fut>(what: &str, mut attempt: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, warren::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match attempt().await {
+            Ok(v) => return v,
+            Err(e) if e.is_recoverable() && tokio::time::Instant::now() < deadline => {
+                eprintln!("[retry] {what}: {e}; again");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{what}: {e:?}"),
+        }
+    }
+}
+
 /// A name unique to this process and call, for queues, exchanges and connection names.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
