@@ -366,10 +366,11 @@ impl Connection {
 
     /// The server closed the stream. During the handshake right after `start-ok` this
     /// is how brokers without `authentication_failure_close` refuse credentials:
-    /// [`Error::Authentication`]. Otherwise [`Error::ConnectionLost`], unless a close
-    /// was already under way (its error stays).
+    /// [`Error::Authentication`]. A broker with it refuses them with `connection.close`
+    /// instead, so from it (RabbitMQ) such an end is a loss, as any other:
+    /// [`Error::ConnectionLost`], unless a close was already under way (its error stays).
     pub fn handle_eof(&mut self) {
-        let err = match self.phase {
+        let err = match &self.phase {
             Phase::Closed => return,
             Phase::AwaitCloseOk { .. } => {
                 self.enter_closed();
@@ -379,6 +380,14 @@ impl Connection {
                 reason: "the server closed the connection before connection.start".into(),
                 source: None,
             },
+            Phase::AwaitSecureOrTune { server_properties, .. }
+                if super::handshake::server_capability(server_properties, "authentication_failure_close") =>
+            {
+                Error::ConnectionLost {
+                    reason: "the server closed the connection during the handshake".into(),
+                    source: None,
+                }
+            }
             Phase::AwaitSecureOrTune { .. } => Error::Authentication {
                 mechanism: self.config.sasl.mechanism().into(),
                 text: "the server closed the connection after connection.start-ok (credentials refused)".into(),

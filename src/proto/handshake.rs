@@ -30,7 +30,7 @@ const CAPABILITIES: [&str; 7] = [
 ];
 
 /// Whether the server's properties announce `capability` as true.
-fn server_capability(server_properties: &FieldTable, capability: &str) -> bool {
+pub(super) fn server_capability(server_properties: &FieldTable, capability: &str) -> bool {
     matches!(
         server_properties.get("capabilities"),
         Some(FieldValue::Table(caps)) if caps.get(capability) == Some(&FieldValue::Bool(true))

@@ -353,13 +353,32 @@ fn unknown_vhost_is_not_allowed() {
 }
 
 #[test]
-fn eof_after_start_ok_is_an_authentication_error() {
+fn eof_after_start_ok_is_an_authentication_error_from_a_broker_without_failure_close() {
+    let mut b = Broker::new(config());
+    let mut m = start("PLAIN");
+    m.server_properties = FieldTable::new().with("product", "old broker");
+    b.send(0, m);
+    start_ok(&mut b);
+    b.conn.handle_eof();
+    assert!(b.conn.is_closed());
+    assert!(matches!(b.conn.error(), Some(Error::Authentication { mechanism, .. }) if mechanism == "PLAIN"));
+}
+
+/// RabbitMQ announces `authentication_failure_close`: it refuses credentials with
+/// `connection.close` 403, so its stream ending after `start-ok` is a loss (a node
+/// going down while a recovery logs in), which recovery tries again.
+#[test]
+fn eof_after_start_ok_from_a_broker_with_failure_close_is_a_loss() {
     let mut b = Broker::new(config());
     b.send(0, start("PLAIN"));
     start_ok(&mut b);
     b.conn.handle_eof();
     assert!(b.conn.is_closed());
-    assert!(matches!(b.conn.error(), Some(Error::Authentication { mechanism, .. }) if mechanism == "PLAIN"));
+    let err = b.conn.error().cloned().expect("error");
+    assert!(
+        matches!(err, Error::ConnectionLost { .. }) && err.is_recoverable(),
+        "{err:?}"
+    );
 }
 
 #[test]
