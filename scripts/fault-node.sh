@@ -141,12 +141,23 @@ start_app() {
     log "$NODE application started"
 }
 
+# alarm on|off: set the watermark, then wait (up to 30 s) until the node's alarm list says
+# so, so that whatever the caller does next happens during (or after) the alarm.
 alarm() {
+    local want
     case "${1:-}" in
-        on) nctl -q set_vm_memory_high_watermark 0.0000001 >&2 ;;
-        off) nctl -q set_vm_memory_high_watermark 0.4 >&2 ;;
+        on) nctl -q set_vm_memory_high_watermark 0.0000001 >&2; want=yes ;;
+        off) nctl -q set_vm_memory_high_watermark 0.4 >&2; want=no ;;
         *) die "usage: $0 alarm on|off" ;;
     esac
+    local i has
+    for i in $(seq 1 300); do
+        has=no
+        nctl -q eval 'rabbit_alarm:get_alarms().' 2>/dev/null | grep -q memory && has=yes
+        [ "$has" = "$want" ] && return 0
+        sleep 0.1
+    done
+    die "the memory alarm did not turn $1 within 30 s"
 }
 
 # close NAME [WHY]: close the connections whose client property connection_name is NAME (one rabbitmqctl call).

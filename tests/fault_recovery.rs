@@ -363,7 +363,8 @@ async fn publishes_while_recovering_wait_or_fail_fast() {
             assert!(matches!(within(LIMIT, "confirm", c).await, Ok(Confirmed::Ack)));
         } else {
             assert!(matches!(r, Err(Error::NotConnected)), "{r:?}");
-            assert!(took < Duration::from_millis(100), "{took:?}");
+            // At once: far from the 800 ms the recovery takes (room for a loaded machine).
+            assert!(took < Duration::from_millis(400), "{took:?}");
         }
         wait_recovered(&conn).await;
         conn.close().await.unwrap();
@@ -476,7 +477,8 @@ async fn blackhole_is_detected_and_recovered() {
     let state = wait_state(&conn, "recovering", |s| s.is_recovering()).await;
     let detected = started.elapsed();
     eprintln!("blackhole detected after {detected:?}: {state:?}");
-    assert!(detected <= Duration::from_millis(3000), "{detected:?}");
+    // Two heartbeat intervals (2 s) plus room for a loaded machine; TCP alone would take minutes.
+    assert!(detected <= Duration::from_millis(5000), "{detected:?}");
     proxy.heal();
     proxy.cut_all(); // the old, silent TCP connection
     wait_recovered(&conn).await;

@@ -276,19 +276,23 @@ async fn no_confirmed_message_is_lost_under_faults() {
     };
 
     let pub_classic = within(
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         "connect",
-        Connection::connect_with(config(&proxy, "warren-fault-pub-classic", false)),
+        // The cuts go on: a first connect is not retried by the library.
+        retrying("connect", || {
+            Connection::connect_with(config(&proxy, "warren-fault-pub-classic", false))
+        }),
     )
-    .await
-    .unwrap();
+    .await;
     let pub_quorum = within(
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         "connect",
-        Connection::connect_with(config(&proxy, "warren-fault-pub-quorum", true)),
+        // The cuts go on: a first connect is not retried by the library.
+        retrying("connect", || {
+            Connection::connect_with(config(&proxy, "warren-fault-pub-quorum", true))
+        }),
     )
-    .await
-    .unwrap();
+    .await;
     let stats_c = Arc::new(PublishStats::default());
     let stats_q = Arc::new(PublishStats::default());
     let (out_c, out_q) = tokio::join!(
@@ -314,12 +318,14 @@ async fn no_confirmed_message_is_lost_under_faults() {
 
     // Consume while the cuts go on (the broker restart happened in the publish phase).
     let con = within(
-        Duration::from_secs(30),
+        Duration::from_secs(90),
         "connect",
-        Connection::connect_with(config(&proxy, "warren-fault-consumer", false)),
+        // The cuts go on: a first connect is not retried by the library.
+        retrying("connect", || {
+            Connection::connect_with(config(&proxy, "warren-fault-consumer", false))
+        }),
     )
-    .await
-    .unwrap();
+    .await;
     let ((seen_c, stale_c), (seen_q, stale_q)) = tokio::join!(
         consume_all(con.clone(), classic.clone(), &out_c),
         consume_all(con.clone(), quorum.clone(), &out_q)

@@ -175,7 +175,8 @@ async fn node_faults_reach_the_client() {
     let e = within(LIMIT, "heartbeat timeout", conn.closed()).await;
     assert!(matches!(e, Error::ConnectionLost { .. }), "{e:?}");
     assert!(
-        t.elapsed() <= Duration::from_millis(3000),
+        // Two heartbeat intervals (2 s) plus room for a loaded machine.
+        t.elapsed() <= Duration::from_millis(5000),
         "blackhole detected after {:?}",
         t.elapsed()
     );

@@ -159,11 +159,15 @@ fn predeclared_queue_is_used_and_kept() {
             .expect("kept");
         assert_eq!(info.message_count, 0);
         // A queue with messages in it cannot be checked: refused, with the reason.
-        let _sent = ch
+        // Confirmed: the message is in the queue before perf looks.
+        ch.confirm_select().await.unwrap();
+        let confirmed = ch
             .basic_publish("", &queue, Default::default(), Default::default(), "x")
             .await
+            .unwrap()
+            .await
             .unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(confirmed.is_ack(), "{confirmed:?}");
         let (obj, _) = perf_json_exit(&["-p", "-u", &queue, "-C", "10"], 3);
         assert!(text(&obj, "error").contains("holds 1 messages"), "{obj:?}");
     });

@@ -34,10 +34,14 @@ impl Sub {
             no_ack: o.ack == AckMode::Auto,
             ..Default::default()
         };
-        self.ch
-            .basic_consume(&topology.queues[self.queue], &self.tag, options, FieldTable::new())
-            .await
-            .map_err(|e| format!("{}: basic.consume: {e}", self.tag))
+        super::through_faults(
+            || format!("{}: basic.consume", self.tag),
+            || {
+                self.ch
+                    .basic_consume(&topology.queues[self.queue], &self.tag, options, FieldTable::new())
+            },
+        )
+        .await
     }
 }
 

@@ -303,15 +303,17 @@ async fn perf(o: &Options, series: Option<BufWriter<File>>) -> (Summary, Option<
         Ok(c) => c,
         Err(e) => return (summary, Some(e)),
     };
-    let control = match Connection::connect_with(config).await {
+    let control = match through_faults(
+        || format!("cannot connect to {}", redact(&o.uris[0])),
+        || Connection::connect_with(config.clone()),
+    )
+    .await
+    {
         Ok(c) => c,
-        Err(e) => return (summary, Some(format!("cannot connect to {}: {e}", redact(&o.uris[0])))),
+        Err(e) => return (summary, Some(e)),
     };
     let result = async {
-        let ch = control
-            .open_channel()
-            .await
-            .map_err(|e| format!("control channel: {e}"))?;
+        let ch = through_faults(|| "control channel".into(), || control.open_channel()).await?;
         let declared = topology.declare(o, &ch).await;
         let outcome = match declared {
             Ok(()) => load(o, &topology, &control, &mut summary, series).await,
@@ -378,13 +380,42 @@ fn redact(uri: &str) -> String {
     }
 }
 
+/// Runs one set-up call (connect, open a channel, declare, qos, consume, confirm.select)
+/// until it succeeds, again after an error that recovery heals, or `NotConnected` (a
+/// recovery under way): a call in flight when a connection is lost fails with such an
+/// error while the library restores the channel, and a first connect is not retried by
+/// the library. For up to a minute; then, or on
+/// any other error, `what: error`.
+pub(crate) async fn through_faults<T, F, Fut>(what: impl Fn() -> String, mut call: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, warren::Error>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e)
+                if (e.is_recoverable() || matches!(e, warren::Error::NotConnected))
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                eprintln!("warren perf: {}: {e}; again (the set-up met a fault)", what());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(format!("{}: {e}", what())),
+        }
+    }
+}
+
 /// Opens consumer connection `c` with its channels (declaring its queues with
 /// `--exclusive`), subscribed unless `--consume-after-publish`.
 async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Connection, Vec<Sub>), String> {
     let config = connection_config(&o.uris, 1 + c as usize, o, &format!("consumer {c}"))?;
-    let conn = Connection::connect_with(config)
-        .await
-        .map_err(|e| format!("consumer {c}: connect: {e}"))?;
+    let conn = through_faults(
+        || format!("consumer {c}: connect"),
+        || Connection::connect_with(config.clone()),
+    )
+    .await?;
     let owned = if o.exclusive {
         topology.owned_by(o, c)
     } else {
@@ -392,17 +423,16 @@ async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Con
     };
     let mut subs = Vec::new();
     for k in 0..o.consumer_channels {
-        let ch = conn
-            .open_channel()
-            .await
-            .map_err(|e| format!("consumer {c}.{k}: channel: {e}"))?;
+        let ch = through_faults(|| format!("consumer {c}.{k}: channel"), || conn.open_channel()).await?;
         if let Some(&q) = owned.get(k as usize) {
             topology.declare_queue(o, &ch, q).await?;
         }
         if o.ack != AckMode::Auto {
-            ch.basic_qos(o.prefetch, false)
-                .await
-                .map_err(|e| format!("consumer {c}.{k}: basic.qos: {e}"))?;
+            through_faults(
+                || format!("consumer {c}.{k}: basic.qos"),
+                || ch.basic_qos(o.prefetch, false),
+            )
+            .await?;
         }
         let mut sub = Sub {
             ch,
@@ -421,19 +451,17 @@ async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Con
 
 async fn setup_producer(o: &Options, p: u32) -> Result<(Connection, Vec<Channel>), String> {
     let index = 1 + o.consumers as usize + p as usize;
-    let conn = Connection::connect_with(connection_config(&o.uris, index, o, &format!("producer {p}"))?)
-        .await
-        .map_err(|e| format!("producer {p}: connect: {e}"))?;
+    let config = connection_config(&o.uris, index, o, &format!("producer {p}"))?;
+    let conn = through_faults(
+        || format!("producer {p}: connect"),
+        || Connection::connect_with(config.clone()),
+    )
+    .await?;
     let mut channels = Vec::new();
     for k in 0..o.producer_channels {
-        let ch = conn
-            .open_channel()
-            .await
-            .map_err(|e| format!("producer {p}.{k}: channel: {e}"))?;
+        let ch = through_faults(|| format!("producer {p}.{k}: channel"), || conn.open_channel()).await?;
         if o.confirm > 0 {
-            ch.confirm_select()
-                .await
-                .map_err(|e| format!("producer {p}.{k}: confirm.select: {e}"))?;
+            through_faults(|| format!("producer {p}.{k}: confirm.select"), || ch.confirm_select()).await?;
         }
         channels.push(ch);
     }
@@ -894,5 +922,50 @@ mod tests {
     fn redacts_password() {
         assert_eq!(redact("amqp://guest:secret@h:5672/%2f"), "amqp://guest:***@h:5672/%2f");
         assert_eq!(redact("amqp://h/"), "amqp://h/");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn set_up_calls_are_tried_again_after_a_loss_only() {
+        let lost = || warren::Error::ConnectionLost {
+            reason: "transport error".into(),
+            source: None,
+        };
+        let mut tries = 0;
+        let r = through_faults(
+            || "consumer 0.0: basic.qos".into(),
+            || {
+                tries += 1;
+                let r = match tries {
+                    1 => Err(lost()),
+                    2 => Err(warren::Error::NotConnected),
+                    _ => Ok(tries),
+                };
+                async move { r }
+            },
+        )
+        .await;
+        assert_eq!(r, Ok(3));
+
+        let mut tries = 0;
+        let r: Result<(), String> = through_faults(
+            || "declaring queue q".into(),
+            || {
+                tries += 1;
+                async { Err(warren::Error::InvalidArgument("x-max-length: not a number".into())) }
+            },
+        )
+        .await;
+        assert_eq!(
+            r,
+            Err("declaring queue q: invalid argument: x-max-length: not a number".into()),
+            "not a loss: at once"
+        );
+        assert_eq!(tries, 1);
+
+        // A loss that does not heal gives up after a minute.
+        let started = tokio::time::Instant::now();
+        let r: Result<(), String> = through_faults(|| "producer 0: connect".into(), || async { Err(lost()) }).await;
+        assert!(r.unwrap_err().starts_with("producer 0: connect: "));
+        assert!(started.elapsed() >= Duration::from_secs(60));
     }
 }

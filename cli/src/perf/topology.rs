@@ -8,6 +8,7 @@ use warren::client::{
 use warren::wire::{FieldTable, ReplyCode, ShortStr};
 
 use super::args::{ArgValue, ExchangeType, Options};
+use super::through_faults;
 
 /// The header a headers exchange binds on.
 pub const HEADER_KEY: &str = "warren-perf-key";
@@ -119,9 +120,11 @@ impl Topology {
                 durable: o.durable || o.quorum,
                 ..Default::default()
             };
-            ch.exchange_declare(&self.exchange, self.kind.name(), options, FieldTable::new())
-                .await
-                .map_err(|e| format!("declaring exchange {}: {e}", self.exchange))?;
+            through_faults(
+                || format!("declaring exchange {}", self.exchange),
+                || ch.exchange_declare(&self.exchange, self.kind.name(), options, FieldTable::new()),
+            )
+            .await?;
         }
         if o.predeclared {
             for q in &self.queues {
@@ -129,10 +132,11 @@ impl Topology {
                     passive: true,
                     ..Default::default()
                 };
-                let info = ch
-                    .queue_declare(q, passive, FieldTable::new())
-                    .await
-                    .map_err(|e| format!("--predeclared: queue {q}: {e}"))?;
+                let info = through_faults(
+                    || format!("--predeclared: queue {q}"),
+                    || ch.queue_declare(q, passive, FieldTable::new()),
+                )
+                .await?;
                 if info.message_count > 0 {
                     return Err(format!(
                         "--predeclared: queue {q} holds {} messages; the lost/duplicate check needs it empty (purge it first)",
@@ -160,9 +164,12 @@ impl Topology {
             auto_delete: o.auto_delete,
             ..Default::default()
         };
-        ch.queue_declare(q, options, queue_arguments(o)?)
-            .await
-            .map_err(|e| format!("declaring queue {q}: {e}"))?;
+        let arguments = queue_arguments(o)?;
+        through_faults(
+            || format!("declaring queue {q}"),
+            || ch.queue_declare(q, options, arguments.clone()),
+        )
+        .await?;
         if !self.exchange.is_empty() {
             let key = match self.routing {
                 Routing::One => &self.keys[i],
@@ -178,9 +185,11 @@ impl Topology {
             } else {
                 (key.clone(), FieldTable::new())
             };
-            ch.queue_bind(q, &self.exchange, &binding_key, arguments)
-                .await
-                .map_err(|e| format!("binding queue {q} to {}: {e}", self.exchange))?;
+            through_faults(
+                || format!("binding queue {q} to {}", self.exchange),
+                || ch.queue_bind(q, &self.exchange, &binding_key, arguments.clone()),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -193,11 +202,12 @@ impl Topology {
         };
         let mut out = Vec::with_capacity(self.queues.len());
         for q in &self.queues {
-            let n = ch
-                .queue_declare(q, passive, FieldTable::new())
-                .await
-                .map_err(|e| format!("counting queue {q}: {e}"))?
-                .message_count;
+            let n = through_faults(
+                || format!("counting queue {q}"),
+                || ch.queue_declare(q, passive, FieldTable::new()),
+            )
+            .await?
+            .message_count;
             out.push(n);
         }
         Ok(out)
