@@ -641,3 +641,55 @@ async fn a_peer_that_is_not_amqp_is_named_with_its_address() {
     assert!(text.contains("HTTP/1.1 400"), "{text}");
     server.abort();
 }
+
+/// `own_thread: false`: the connection task runs on the caller's runtime, here a
+/// current-thread one, so everything runs on the test's thread. Confirms and deliveries
+/// flow; when that runtime shuts down, a handle used elsewhere learns that the
+/// connection ended instead of waiting for a task that is gone.
+#[test]
+fn the_connection_task_can_run_on_the_callers_runtime() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let rt = runtime();
+    let conn = rt.block_on(async {
+        let mut config = config();
+        config.own_thread = false;
+        let conn = connect_config(config).await;
+        let ch = conn.open_channel().await.unwrap();
+        ch.confirm_select().await.unwrap();
+        let q = unique("own-thread");
+        ch.queue_declare(&q, QueueDeclareOptions::exclusive(), FieldTable::new())
+            .await
+            .unwrap();
+        let mut consumer = ch
+            .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
+        for i in 0..100u32 {
+            let body = i.to_be_bytes().to_vec();
+            let confirm = ch
+                .basic_publish("", &q, PublishOptions::default(), BasicProperties::default(), body)
+                .await
+                .unwrap();
+            assert!(within(5, "confirm", confirm).await.unwrap().is_ack());
+            let d = next(&mut consumer).await;
+            assert_eq!(&d.body[..], &i.to_be_bytes());
+            d.ack().await.unwrap();
+        }
+        conn
+    });
+    drop(rt);
+    runtime().block_on(async {
+        let e = within(5, "the connection seen ended", conn.closed()).await;
+        assert!(
+            matches!(&e, Error::ConnectionLost { reason, .. } if reason.contains("dropped")),
+            "{e:?}"
+        );
+        assert!(!conn.is_open());
+        assert!(matches!(*conn.state().borrow(), ConnectionState::Failed(_)));
+    });
+}

@@ -34,6 +34,11 @@ impl WarrenClient {
         let mut config = ConnectionConfig::from_uri(&args.uri()).map_err(e)?;
         // The harness bounds the window itself (WINDOW, default 1000; 1000 for the preload).
         config.publish_window = 1 << 16;
+        // WARREN_OWN_THREAD=0: the connection task runs on the harness's runtime
+        // (`ConnectionConfig::own_thread`), for a same-run comparison of the two.
+        if std::env::var("WARREN_OWN_THREAD").as_deref() == Ok("0") {
+            config.own_thread = false;
+        }
         let conn = Connection::connect_with(config)
             .await
             .map_err(e)

@@ -29,12 +29,13 @@ use crate::wire::{FieldTable, ReplyCode};
 /// A connection to a broker: cheap to clone, `Send + Sync`.
 ///
 /// One background task owns the socket; this handle, its [`Channel`]s, consumers and
-/// deliveries send it commands. The task runs on a thread of its own (named
+/// deliveries send it commands. By default the task runs on a thread of its own (named
 /// `warren-connection`, with a current-thread tokio runtime), so a wake-up costs one
-/// system call and heartbeats go on while the application's runtime is busy; the
+/// system call and heartbeats go on while the application's runtime is busy;
+/// [`ConnectionConfig::own_thread`] off spawns it on the caller's runtime instead. The
 /// handles work from any tokio runtime. The connection closes on
 /// [`close`](Self::close), when the server or the network ends it, or when the last of
-/// those handles is dropped; then the thread ends. [`closed`](Self::closed) tells why
+/// those handles is dropped; then the task ends. [`closed`](Self::closed) tells why
 /// it ended.
 #[derive(Clone)]
 pub struct Connection {
@@ -303,58 +304,52 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
     let started = Instant::now();
     let conn = proto::Connection::new(config.protocol_for(config.connect_timeout), started);
     let transport_deadline = tokio::time::Instant::from_std(started) + config.connect_timeout;
+    let own_thread = config.own_thread;
     let config = Arc::new(config);
     let driver_shared = shared.clone();
     let shared_for_address = shared.clone();
     let panic_guard = PanicGuard(shared.clone());
-    // The connection task runs on a thread of its own, on a current-thread runtime: a
-    // wake-up from the application is one eventfd write to that thread, with no
-    // scheduler in between, and heartbeats keep going while the application's runtime
-    // is busy.
-    std::thread::Builder::new()
-        .name("warren-connection".into())
-        .spawn(move || {
-            let _panic_guard = panic_guard;
-            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = connected_tx.send(Err(e.into()));
-                    return;
-                }
-            };
-            rt.block_on(
-                async move {
-                    let mut connected_tx = connected_tx;
-                    let mut addresses = Addresses::new(config.addresses(), config.address_order);
-                    let transport = {
-                        let open = tokio::time::timeout_at(
-                            transport_deadline,
-                            first_transport(&config, &mut addresses, &shared_for_address),
-                        );
-                        let mut open =
-                            pin!(async { open.await.unwrap_or(Err(Error::Timeout { operation: "connect" })) });
-                        // Until `connect` gives up (its future dropped, e.g. by a timeout).
-                        std::future::poll_fn(|cx| match open.as_mut().poll(cx) {
-                            Poll::Ready(r) => Poll::Ready(Some(r)),
-                            Poll::Pending => connected_tx.poll_closed(cx).map(|()| None),
-                        })
-                        .await
-                    };
-                    match transport {
-                        Some(Ok(transport)) => {
-                            let driver = Driver::new(conn, driver_shared, connected_tx, config, addresses);
-                            driver.run(transport, cmd_rx).await
-                        }
-                        Some(Err(e)) => {
-                            let _ = connected_tx.send(Err(e));
-                        }
-                        None => {}
-                    }
-                }
-                .instrument(span),
+    let task = async move {
+        let _panic_guard = panic_guard;
+        let mut connected_tx = connected_tx;
+        let mut addresses = Addresses::new(config.addresses(), config.address_order);
+        let transport = {
+            let open = tokio::time::timeout_at(
+                transport_deadline,
+                first_transport(&config, &mut addresses, &shared_for_address),
             );
-        })
-        .map_err(Error::from)?;
+            let mut open = pin!(async { open.await.unwrap_or(Err(Error::Timeout { operation: "connect" })) });
+            // Until `connect` gives up (its future dropped, e.g. by a timeout).
+            std::future::poll_fn(|cx| match open.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending => connected_tx.poll_closed(cx).map(|()| None),
+            })
+            .await
+        };
+        match transport {
+            Some(Ok(transport)) => {
+                let driver = Driver::new(conn, driver_shared, connected_tx, config, addresses);
+                driver.run(transport, cmd_rx).await
+            }
+            Some(Err(e)) => {
+                let _ = connected_tx.send(Err(e));
+            }
+            None => {}
+        }
+    }
+    .instrument(span);
+    if own_thread {
+        // A thread of its own, with a current-thread runtime: a wake-up from the
+        // application is one eventfd write to that thread, with no scheduler in between,
+        // and heartbeats keep going while the application's runtime is busy.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new()
+            .name("warren-connection".into())
+            .spawn(move || rt.block_on(task))
+            .map_err(Error::from)?;
+    } else {
+        tokio::spawn(task);
+    }
     finish_connect(cmd_tx, shared, connected_rx).await
 }
 

@@ -174,19 +174,25 @@ impl ConnShared {
     }
 }
 
-/// Held by the connection task's thread: if the task panics, the handles learn that the
-/// connection is gone (closed, `Failed`, the blocked flag down, the publish byte budget
-/// closed) instead of waiting for a task that will never answer.
+/// Held by the connection task: if the task panics, or is dropped before it told the
+/// handles how the connection ended (its runtime shut down, with
+/// `ConnectionConfig::own_thread` off), the handles learn that the connection is gone
+/// (closed, `Failed`, the blocked flag down, the publish byte budget closed) instead of
+/// waiting for a task that will never answer.
 pub(crate) struct PanicGuard(pub(crate) Arc<ConnShared>);
 
 impl Drop for PanicGuard {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            return;
-        }
         let shared = &self.0;
+        let reason = if std::thread::panicking() {
+            "the connection task panicked"
+        } else if shared.closed.borrow().is_none() {
+            "the connection task was dropped (its runtime shut down)"
+        } else {
+            return;
+        };
         let error = Error::ConnectionLost {
-            reason: "the connection task panicked".into(),
+            reason: reason.into(),
             source: None,
         };
         if shared.closed.borrow().is_none() {
@@ -416,11 +422,19 @@ mod tests {
         assert!(matches!(*shared.state.borrow(), ConnectionState::Failed(_)));
         assert!(shared.closed.borrow().is_some());
         assert!(shared.publish_bytes.is_closed());
-        // Dropped without a panic (the task ended as it should): nothing is touched.
+        // Dropped after the task told how the connection ended: nothing more is touched.
         let shared = Arc::new(conn_shared());
+        shared.closed.send_replace(Some(Error::Closed));
         drop(PanicGuard(shared.clone()));
         assert_eq!(*shared.state.borrow(), ConnectionState::Connected);
-        assert!(shared.closed.borrow().is_none());
+        assert_eq!(*shared.closed.borrow(), Some(Error::Closed));
+        // Dropped before (its runtime shut down): the connection ends for the handles.
+        let shared = Arc::new(conn_shared());
+        drop(PanicGuard(shared.clone()));
+        assert!(matches!(*shared.state.borrow(), ConnectionState::Failed(_)));
+        assert!(
+            matches!(&*shared.closed.borrow(), Some(Error::ConnectionLost { reason, .. }) if reason.contains("dropped"))
+        );
     }
 
     /// A publish that saw the state say `Blocked` waits, although the flag has not risen
