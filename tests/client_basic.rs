@@ -680,6 +680,25 @@ fn the_connection_task_can_run_on_the_callers_runtime() {
             assert_eq!(&d.body[..], &i.to_be_bytes());
             d.ack().await.unwrap();
         }
+        // A busy stream, where read coalescing pauses reads: the pause must not stop
+        // the runtime the consumer runs on.
+        let mut confirms = Vec::new();
+        for i in 0..5000u32 {
+            let body = i.to_be_bytes().to_vec();
+            confirms.push(
+                ch.basic_publish("", &q, PublishOptions::default(), BasicProperties::default(), body)
+                    .await
+                    .unwrap(),
+            );
+        }
+        for i in 0..5000u32 {
+            let d = next(&mut consumer).await;
+            assert_eq!(&d.body[..], &i.to_be_bytes());
+            d.ack().await.unwrap();
+        }
+        for confirm in confirms {
+            assert!(within(5, "confirm", confirm).await.unwrap().is_ack());
+        }
         conn
     });
     drop(rt);
@@ -692,4 +711,19 @@ fn the_connection_task_can_run_on_the_callers_runtime() {
         assert!(!conn.is_open());
         assert!(matches!(*conn.state().borrow(), ConnectionState::Failed(_)));
     });
+}
+
+/// `own_thread: false` needs a runtime to spawn the task on: outside one, `connect` is a
+/// typed error, not a panic.
+#[test]
+fn own_thread_off_outside_a_runtime_is_a_typed_error() {
+    use std::future::Future;
+    let mut config = config();
+    config.own_thread = false;
+    let mut connect = std::pin::pin!(Connection::connect_with(config));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match connect.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(Err(Error::InvalidArgument(text))) => assert!(text.contains("own_thread"), "{text}"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -5,11 +5,13 @@
 //! cargo bench -p warren-benches --bench client -- --n 200000 --reps 3 --only consume
 //! cargo bench -p warren-benches --bench client -- --json             # one JSON line per run as well
 //! cargo bench -p warren-benches --bench client -- --no-pin           # let the scheduler place the threads
+//! cargo bench -p warren-benches --bench client -- --own-thread false # the connection task on the app's runtime
 //! ```
 //!
 //! The fake broker (`benches/src/fake_broker.rs`) runs on its own thread with its own
 //! runtime; the application side runs on a tokio current-thread runtime on the main
-//! thread, and warren's connection task on its own thread. With `--pin` (the default
+//! thread, and warren's connection task on its own thread (with `--own-thread false`,
+//! `ConnectionConfig::own_thread`, on the application's runtime: one thread in all). With `--pin` (the default
 //! when `taskset` works and the machine has two CPUs or more) every client thread runs
 //! on CPU 0 and the fake broker on CPU 1: the client gets exactly one core. Reported
 //! per scenario (median over reps): messages per second, client CPU per message (the
@@ -97,6 +99,7 @@ struct Args {
     only: Option<String>,
     json: bool,
     pin: bool,
+    own_thread: bool,
 }
 
 fn parse_args() -> Args {
@@ -107,6 +110,7 @@ fn parse_args() -> Args {
         only: None,
         json: false,
         pin: true,
+        own_thread: true,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -120,6 +124,7 @@ fn parse_args() -> Args {
             "--json" => a.json = true,
             "--pin" => a.pin = true,
             "--no-pin" => a.pin = false,
+            "--own-thread" => (a.own_thread, i) = (value(i).parse().expect("--own-thread true|false"), i + 1),
             // `cargo bench` passes `--bench`; a libtest-style filter is taken as --only.
             "--bench" => {}
             other if !other.starts_with('-') => a.only = Some(other.to_string()),
@@ -170,7 +175,7 @@ fn main() {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let s = rt.block_on(run(sc, &broker, me, args.n, args.size));
+            let s = rt.block_on(run(sc, &broker, me, args.n, args.size, args.own_thread));
             drop(rt);
             if args.json {
                 println!(
@@ -260,9 +265,10 @@ fn client_cpu(me: u32, broker_tid: u32) -> (u64, u64) {
     (main, all.max(main))
 }
 
-async fn run(sc: Scenario, broker: &FakeBroker, me: u32, n: u64, size: usize) -> Sample {
+async fn run(sc: Scenario, broker: &FakeBroker, me: u32, n: u64, size: usize, own_thread: bool) -> Sample {
     let mut config = ConnectionConfig::from_uri(&broker.uri()).expect("uri");
     config.publish_window = 1000;
+    config.own_thread = own_thread;
     let conn = Connection::connect_with(config)
         .await
         .expect("connect to the fake broker");

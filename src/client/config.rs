@@ -92,15 +92,14 @@ pub struct ConnectionConfig {
     /// where the broker's writes do not wake it. `None` reads as soon as data arrives.
     /// Default 1 ms.
     pub read_coalescing: Option<Duration>,
-    /// Where the connection's task runs. `true` (the default): on a thread of its own,
-    /// with a current-thread runtime, so heartbeats and reads go on however busy the
-    /// application's runtime is, and a wake-up from the application is one eventfd
-    /// write. `false`: spawned on the runtime `connect` is called from, as other
-    /// clients' tasks are; with one message in flight at a time (publish-confirm window
-    /// 1, prefetch 1, request/reply) the reply then often wakes the application's task on
-    /// the thread that read it, with no hand-off to another thread, but a runtime kept
-    /// busy (blocking code in tasks) delays heartbeats, reads and acks, and the
-    /// connection ends when that runtime shuts down.
+    /// Where the connection's task runs. `true` (the default): on a thread of its own
+    /// with a current-thread runtime; heartbeats, reads and acks go on however busy the
+    /// application's runtime is. `false`: spawned on the runtime `connect` is called
+    /// from (`connect` fails with [`Error::InvalidArgument`] outside one). A round trip
+    /// with one message in flight (window 1, prefetch 1, request/reply) then needs no
+    /// hand-off between threads, but the connection runs only while that runtime does
+    /// (a current-thread one only inside `block_on`; blocking code in its tasks delays
+    /// heartbeats), and it ends when that runtime shuts down.
     pub own_thread: bool,
 }
 

@@ -17,7 +17,7 @@ use super::config::ConnectionConfig;
 use super::driver::Driver;
 use super::handle::Handle;
 use super::metrics::Metrics;
-use super::shared::{ConnShared, Limits, PanicGuard, RecoveryLimits};
+use super::shared::{ConnShared, Limits, RecoveryLimits, TaskGuard};
 use super::state::{ConnectionState, StateChanges};
 use super::transport::{BoxTransport, open_transport};
 use crate::error::Error;
@@ -304,13 +304,20 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
     let started = Instant::now();
     let conn = proto::Connection::new(config.protocol_for(config.connect_timeout), started);
     let transport_deadline = tokio::time::Instant::from_std(started) + config.connect_timeout;
-    let own_thread = config.own_thread;
+    // Without a thread of its own, the task goes on the caller's runtime: there must be one.
+    let runtime = match config.own_thread {
+        true => None,
+        false => Some(tokio::runtime::Handle::try_current().map_err(|_| {
+            Error::InvalidArgument(
+                "ConnectionConfig::own_thread is off, but connect was not called on a tokio runtime".into(),
+            )
+        })?),
+    };
     let config = Arc::new(config);
     let driver_shared = shared.clone();
     let shared_for_address = shared.clone();
-    let panic_guard = PanicGuard(shared.clone());
+    let guard = TaskGuard::new(shared.clone());
     let task = async move {
-        let _panic_guard = panic_guard;
         let mut connected_tx = connected_tx;
         let mut addresses = Addresses::new(config.addresses(), config.address_order);
         let transport = {
@@ -336,19 +343,30 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
             }
             None => {}
         }
+        guard.finished();
     }
     .instrument(span);
-    if own_thread {
-        // A thread of its own, with a current-thread runtime: a wake-up from the
-        // application is one eventfd write to that thread, with no scheduler in between,
-        // and heartbeats keep going while the application's runtime is busy.
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        std::thread::Builder::new()
-            .name("warren-connection".into())
-            .spawn(move || rt.block_on(task))
-            .map_err(Error::from)?;
-    } else {
-        tokio::spawn(task);
+    match runtime {
+        Some(runtime) => drop(runtime.spawn(task)),
+        None => {
+            // A thread of its own, with a current-thread runtime: a wake-up from the
+            // application is one eventfd write to that thread, with no scheduler in
+            // between, and heartbeats keep going while the application's runtime is busy.
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("warren-connection".into())
+                .spawn(
+                    move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                        Ok(rt) => rt.block_on(task),
+                        Err(e) => {
+                            // `connect` reads this reason when the task drops its sender.
+                            shared.closed.send_replace(Some(e.into()));
+                            drop(task);
+                        }
+                    },
+                )
+                .map_err(Error::from)?;
+        }
     }
     finish_connect(cmd_tx, shared, connected_rx).await
 }

@@ -274,10 +274,12 @@ impl Driver {
             && plan.deaf
             && !plan.write
             && self.waiters.is_empty()
+            && self.config.own_thread
         {
             // Nothing to hear but the senders, who call a deaf task through `TaskWake`,
             // and the timers: sleep outside the runtime, where the broker's writes during
-            // the pause do not wake the thread.
+            // the pause do not wake the thread. (Not on the application's runtime, which
+            // would stop with it: there the task waits for the same in `wait`.)
             let timers = [s.settle.deadline(), s.deadlines.deadline()].into_iter().flatten();
             let until = timers.map(tokio::time::Instant::into_std).fold(latest, Instant::min);
             self.shared.wake.park_until(until);

@@ -174,22 +174,40 @@ impl ConnShared {
     }
 }
 
-/// Held by the connection task: if the task panics, or is dropped before it told the
-/// handles how the connection ended (its runtime shut down, with
+/// Held by the connection task until it ends as it should ([`finished`](Self::finished)):
+/// if the task panics, or is dropped before (its runtime shut down, with
 /// `ConnectionConfig::own_thread` off), the handles learn that the connection is gone
 /// (closed, `Failed`, the blocked flag down, the publish byte budget closed) instead of
 /// waiting for a task that will never answer.
-pub(crate) struct PanicGuard(pub(crate) Arc<ConnShared>);
+pub(crate) struct TaskGuard {
+    shared: Arc<ConnShared>,
+    finished: bool,
+}
 
-impl Drop for PanicGuard {
+impl TaskGuard {
+    pub(crate) fn new(shared: Arc<ConnShared>) -> Self {
+        TaskGuard {
+            shared,
+            finished: false,
+        }
+    }
+
+    /// The task ended as it should: it told the handles how (or there are none).
+    pub(crate) fn finished(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for TaskGuard {
     fn drop(&mut self) {
-        let shared = &self.0;
+        if self.finished {
+            return;
+        }
+        let shared = &self.shared;
         let reason = if std::thread::panicking() {
             "the connection task panicked"
-        } else if shared.closed.borrow().is_none() {
-            "the connection task was dropped (its runtime shut down)"
         } else {
-            return;
+            "the connection task was dropped before it ended (its runtime shut down)"
         };
         let error = Error::ConnectionLost {
             reason: reason.into(),
@@ -412,7 +430,7 @@ mod tests {
     fn a_panicking_task_ends_the_connection_for_the_handles() {
         let shared = Arc::new(conn_shared());
         shared.set_blocked(true, Some(blocked_state()));
-        let guard = PanicGuard(shared.clone());
+        let guard = TaskGuard::new(shared.clone());
         let task = std::thread::spawn(move || {
             let _guard = guard;
             panic!("a bug in the task");
@@ -422,16 +440,16 @@ mod tests {
         assert!(matches!(*shared.state.borrow(), ConnectionState::Failed(_)));
         assert!(shared.closed.borrow().is_some());
         assert!(shared.publish_bytes.is_closed());
-        // Dropped after the task told how the connection ended: nothing more is touched.
+        // The task ended as it should: nothing is touched.
         let shared = Arc::new(conn_shared());
-        shared.closed.send_replace(Some(Error::Closed));
-        drop(PanicGuard(shared.clone()));
+        TaskGuard::new(shared.clone()).finished();
         assert_eq!(*shared.state.borrow(), ConnectionState::Connected);
-        assert_eq!(*shared.closed.borrow(), Some(Error::Closed));
+        assert!(shared.closed.borrow().is_none());
         // Dropped before (its runtime shut down): the connection ends for the handles.
         let shared = Arc::new(conn_shared());
-        drop(PanicGuard(shared.clone()));
+        drop(TaskGuard::new(shared.clone()));
         assert!(matches!(*shared.state.borrow(), ConnectionState::Failed(_)));
+        assert!(shared.publish_bytes.is_closed());
         assert!(
             matches!(&*shared.closed.borrow(), Some(Error::ConnectionLost { reason, .. }) if reason.contains("dropped"))
         );

@@ -36,6 +36,7 @@ impl Sub {
         };
         super::through_faults(
             || format!("{}: basic.consume", self.tag),
+            || self.ch.is_open(),
             || {
                 self.ch
                     .basic_consume(&topology.queues[self.queue], &self.tag, options, FieldTable::new())

@@ -303,17 +303,18 @@ async fn perf(o: &Options, series: Option<BufWriter<File>>) -> (Summary, Option<
         Ok(c) => c,
         Err(e) => return (summary, Some(e)),
     };
-    let control = match through_faults(
-        || format!("cannot connect to {}", redact(&o.uris[0])),
-        || Connection::connect_with(config.clone()),
-    )
-    .await
-    {
+    // Not tried again: a broker that cannot be reached at the start is a wrong address.
+    let control = match Connection::connect_with(config).await {
         Ok(c) => c,
-        Err(e) => return (summary, Some(e)),
+        Err(e) => return (summary, Some(format!("cannot connect to {}: {e}", redact(&o.uris[0])))),
     };
     let result = async {
-        let ch = through_faults(|| "control channel".into(), || control.open_channel()).await?;
+        let ch = through_faults(
+            || "control channel".into(),
+            || control.is_open(),
+            || control.open_channel(),
+        )
+        .await?;
         let declared = topology.declare(o, &ch).await;
         let outcome = match declared {
             Ok(()) => load(o, &topology, &control, &mut summary, series).await,
@@ -381,25 +382,34 @@ fn redact(uri: &str) -> String {
 }
 
 /// Runs one set-up call (connect, open a channel, declare, qos, consume, confirm.select)
-/// until it succeeds, again after an error that recovery heals, or `NotConnected` (a
-/// recovery under way): a call in flight when a connection is lost fails with such an
-/// error while the library restores the channel, and a first connect is not retried by
-/// the library. For up to a minute; then, or on
-/// any other error, `what: error`.
-pub(crate) async fn through_faults<T, F, Fut>(what: impl Fn() -> String, mut call: F) -> Result<T, String>
+/// until it succeeds. A call in flight when its connection is lost fails with an error
+/// that recovery heals (or `NotConnected` while the recovery runs), and the library
+/// restores the channel; a first connect is not retried by the library. So after such
+/// an error the call is made again, while `alive` (its channel or connection is not
+/// closed for good) and for up to a minute; the first retry is told on stderr. Any other
+/// error, or the end of that, is `what: error`.
+pub(crate) async fn through_faults<T, F, Fut>(
+    what: impl Fn() -> String,
+    alive: impl Fn() -> bool,
+    mut call: F,
+) -> Result<T, String>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, warren::Error>>,
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut told = false;
     loop {
         match call().await {
             Ok(v) => return Ok(v),
             Err(e)
                 if (e.is_recoverable() || matches!(e, warren::Error::NotConnected))
+                    && alive()
                     && tokio::time::Instant::now() < deadline =>
             {
-                eprintln!("warren perf: {}: {e}; again (the set-up met a fault)", what());
+                if !std::mem::replace(&mut told, true) {
+                    eprintln!("warren perf: {}: {e}; trying again (the set-up met a fault)", what());
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => return Err(format!("{}: {e}", what())),
@@ -413,6 +423,7 @@ async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Con
     let config = connection_config(&o.uris, 1 + c as usize, o, &format!("consumer {c}"))?;
     let conn = through_faults(
         || format!("consumer {c}: connect"),
+        || true,
         || Connection::connect_with(config.clone()),
     )
     .await?;
@@ -423,13 +434,19 @@ async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Con
     };
     let mut subs = Vec::new();
     for k in 0..o.consumer_channels {
-        let ch = through_faults(|| format!("consumer {c}.{k}: channel"), || conn.open_channel()).await?;
+        let ch = through_faults(
+            || format!("consumer {c}.{k}: channel"),
+            || conn.is_open(),
+            || conn.open_channel(),
+        )
+        .await?;
         if let Some(&q) = owned.get(k as usize) {
             topology.declare_queue(o, &ch, q).await?;
         }
         if o.ack != AckMode::Auto {
             through_faults(
                 || format!("consumer {c}.{k}: basic.qos"),
+                || ch.is_open(),
                 || ch.basic_qos(o.prefetch, false),
             )
             .await?;
@@ -454,14 +471,25 @@ async fn setup_producer(o: &Options, p: u32) -> Result<(Connection, Vec<Channel>
     let config = connection_config(&o.uris, index, o, &format!("producer {p}"))?;
     let conn = through_faults(
         || format!("producer {p}: connect"),
+        || true,
         || Connection::connect_with(config.clone()),
     )
     .await?;
     let mut channels = Vec::new();
     for k in 0..o.producer_channels {
-        let ch = through_faults(|| format!("producer {p}.{k}: channel"), || conn.open_channel()).await?;
+        let ch = through_faults(
+            || format!("producer {p}.{k}: channel"),
+            || conn.is_open(),
+            || conn.open_channel(),
+        )
+        .await?;
         if o.confirm > 0 {
-            through_faults(|| format!("producer {p}.{k}: confirm.select"), || ch.confirm_select()).await?;
+            through_faults(
+                || format!("producer {p}.{k}: confirm.select"),
+                || ch.is_open(),
+                || ch.confirm_select(),
+            )
+            .await?;
         }
         channels.push(ch);
     }
@@ -933,6 +961,7 @@ mod tests {
         let mut tries = 0;
         let r = through_faults(
             || "consumer 0.0: basic.qos".into(),
+            || true,
             || {
                 tries += 1;
                 let r = match tries {
@@ -949,6 +978,7 @@ mod tests {
         let mut tries = 0;
         let r: Result<(), String> = through_faults(
             || "declaring queue q".into(),
+            || true,
             || {
                 tries += 1;
                 async { Err(warren::Error::InvalidArgument("x-max-length: not a number".into())) }
@@ -964,8 +994,15 @@ mod tests {
 
         // A loss that does not heal gives up after a minute.
         let started = tokio::time::Instant::now();
-        let r: Result<(), String> = through_faults(|| "producer 0: connect".into(), || async { Err(lost()) }).await;
+        let r: Result<(), String> =
+            through_faults(|| "producer 0: connect".into(), || true, || async { Err(lost()) }).await;
         assert!(r.unwrap_err().starts_with("producer 0: connect: "));
         assert!(started.elapsed() >= Duration::from_secs(60));
+
+        // A channel closed for good is not waited for.
+        let started = tokio::time::Instant::now();
+        let r: Result<(), String> = through_faults(|| "x: basic.qos".into(), || false, || async { Err(lost()) }).await;
+        assert!(r.unwrap_err().starts_with("x: basic.qos: connection lost"));
+        assert_eq!(started.elapsed(), Duration::ZERO);
     }
 }

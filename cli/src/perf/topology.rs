@@ -122,6 +122,7 @@ impl Topology {
             };
             through_faults(
                 || format!("declaring exchange {}", self.exchange),
+                || ch.is_open(),
                 || ch.exchange_declare(&self.exchange, self.kind.name(), options, FieldTable::new()),
             )
             .await?;
@@ -134,6 +135,7 @@ impl Topology {
                 };
                 let info = through_faults(
                     || format!("--predeclared: queue {q}"),
+                    || ch.is_open(),
                     || ch.queue_declare(q, passive, FieldTable::new()),
                 )
                 .await?;
@@ -167,6 +169,7 @@ impl Topology {
         let arguments = queue_arguments(o)?;
         through_faults(
             || format!("declaring queue {q}"),
+            || ch.is_open(),
             || ch.queue_declare(q, options, arguments.clone()),
         )
         .await?;
@@ -187,6 +190,7 @@ impl Topology {
             };
             through_faults(
                 || format!("binding queue {q} to {}", self.exchange),
+                || ch.is_open(),
                 || ch.queue_bind(q, &self.exchange, &binding_key, arguments.clone()),
             )
             .await?;
@@ -204,6 +208,7 @@ impl Topology {
         for q in &self.queues {
             let n = through_faults(
                 || format!("counting queue {q}"),
+                || ch.is_open(),
                 || ch.queue_declare(q, passive, FieldTable::new()),
             )
             .await?
