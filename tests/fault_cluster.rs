@@ -46,12 +46,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use fault_support::proxy::Proxy;
-use fault_support::{retrying, unique};
+use fault_support::{confirm_channel_through_faults, consumer_through_faults, unique};
 use tokio::sync::mpsc;
 use warren::Error;
 use warren::client::{
-    Address, Channel, Confirmed, Connection, ConnectionConfig, ConnectionState, ConsumeOptions, PublishOptions,
-    QueueDeclareOptions, QueueDeleteOptions, Reconsume, RecoveryConfig,
+    Address, Channel, Confirmed, Connection, ConnectionConfig, ConnectionState, PublishOptions, QueueDeclareOptions,
+    QueueDeleteOptions, Reconsume, RecoveryConfig,
 };
 use warren::field_table;
 use warren::wire::{BasicProperties, FieldTable, ShortStr};
@@ -397,15 +397,7 @@ const PUBLISH_RATE: f64 = 3000.0;
 /// Publishes ids until the faults are over and the minimum is reached, then until every
 /// id is acked: a nack or unknown outcome is published again by the application.
 async fn publish(conn: Connection, queue: String, book: Arc<Book>) {
-    let ch = {
-        let conn = &conn;
-        retrying("publisher channel", || async move {
-            let ch = conn.open_channel().await?;
-            ch.confirm_select().await?;
-            Ok(ch)
-        })
-        .await
-    };
+    let ch = confirm_channel_through_faults(&conn).await;
     let (tx, mut rx) = mpsc::channel::<(u64, u64, warren::client::Confirmation)>(4096);
     let (retry_tx, mut retry_rx) = mpsc::unbounded_channel::<u64>();
     let resolver = {
@@ -477,16 +469,7 @@ async fn publish(conn: Connection, queue: String, book: Arc<Book>) {
 /// Consumes with manual acks until told to stop; every copy is booked. The consumer
 /// must never end.
 async fn consume(conn: Connection, queue: String, book: Arc<Book>, label: &'static str, pace: Duration) -> u64 {
-    let (conn_ref, queue_ref) = (&conn, queue.as_str());
-    let (_ch, mut consumer) = retrying("consumer setup", || async move {
-        let ch = conn_ref.open_channel().await?;
-        ch.basic_qos(200, false).await?;
-        let consumer = ch
-            .basic_consume(queue_ref, "", ConsumeOptions::default(), FieldTable::new())
-            .await?;
-        Ok((ch, consumer))
-    })
-    .await;
+    let (_ch, mut consumer) = consumer_through_faults(&conn, &queue, 200).await;
     let mut stale = 0;
     let events_seen = |conn: &Connection| {
         let m = conn.metrics();

@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fault_support::node;
 use fault_support::proxy::Proxy;
-use fault_support::{retrying, unique, within};
+use fault_support::{confirm_channel_through_faults, consumer_through_faults, retrying, unique, within};
 use tokio::sync::mpsc;
 use warren::Error;
 use warren::client::{
-    Confirmed, Connection, ConnectionConfig, ConsumeOptions, Metrics, PublishOptions, QueueDeclareOptions,
-    QueueDeleteOptions, RecoveryConfig,
+    Confirmed, Connection, ConnectionConfig, Metrics, PublishOptions, QueueDeclareOptions, QueueDeleteOptions,
+    RecoveryConfig,
 };
 use warren::wire::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
@@ -81,15 +81,7 @@ fn id_of(body: &[u8]) -> usize {
 
 /// Publishes ids `0..n` to `queue` until every one is acked; returns the outcome table.
 async fn publish_all(conn: Connection, queue: String, n: usize, stats: Arc<PublishStats>) -> Vec<u8> {
-    let ch = {
-        let conn = &conn;
-        retrying("publisher channel", || async move {
-            let ch = conn.open_channel().await?;
-            ch.confirm_select().await?;
-            Ok(ch)
-        })
-        .await
-    };
+    let ch = confirm_channel_through_faults(&conn).await;
     let mut outcome = vec![PENDING; n];
     let mut todo: Vec<usize> = (0..n).collect();
     let body_pad = Bytes::from(vec![0x42u8; 120]);
@@ -160,16 +152,7 @@ async fn publish_all(conn: Connection, queue: String, n: usize, stats: Arc<Publi
 
 /// Consumes `queue` with manual acks until every acked id is seen, then drains briefly.
 async fn consume_all(conn: Connection, queue: String, outcome: &[u8]) -> (Vec<u32>, u64) {
-    let (conn_ref, queue_ref) = (&conn, queue.as_str());
-    let (_ch, mut consumer) = retrying("consumer setup", || async move {
-        let ch = conn_ref.open_channel().await?;
-        ch.basic_qos(1000, false).await?;
-        let consumer = ch
-            .basic_consume(queue_ref, "", ConsumeOptions::default(), FieldTable::new())
-            .await?;
-        Ok((ch, consumer))
-    })
-    .await;
+    let (_ch, mut consumer) = consumer_through_faults(&conn, &queue, 1000).await;
     let mut seen = vec![0u32; outcome.len()];
     let mut missing = outcome.iter().filter(|&&o| o == ACKED).count();
     let mut stale = 0u64;

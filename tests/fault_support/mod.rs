@@ -48,6 +48,34 @@ where
     }
 }
 
+/// A channel in confirm mode on `conn`, made through the faults ([`retrying`]).
+pub async fn confirm_channel_through_faults(conn: &warren::client::Connection) -> warren::client::Channel {
+    retrying("publisher channel", || async move {
+        let ch = conn.open_channel().await?;
+        ch.confirm_select().await?;
+        Ok(ch)
+    })
+    .await
+}
+
+/// A manual-ack consumer of `queue` with `prefetch`, and its channel, made through the
+/// faults ([`retrying`]).
+pub async fn consumer_through_faults(
+    conn: &warren::client::Connection,
+    queue: &str,
+    prefetch: u16,
+) -> (warren::client::Channel, warren::client::Consumer) {
+    retrying("consumer setup", || async move {
+        let ch = conn.open_channel().await?;
+        ch.basic_qos(prefetch, false).await?;
+        let consumer = ch
+            .basic_consume(queue, "", Default::default(), warren::wire::FieldTable::new())
+            .await?;
+        Ok((ch, consumer))
+    })
+    .await
+}
+
 /// A name unique to this process and call, for queues, exchanges and connection names.
 pub fn unique(prefix: &str) -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
