@@ -305,17 +305,17 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
     let conn = proto::Connection::new(config.protocol_for(config.connect_timeout), started);
     let transport_deadline = tokio::time::Instant::from_std(started) + config.connect_timeout;
     // Without a thread of its own, the task goes on the caller's runtime: there must be one.
-    let runtime = match config.own_thread {
-        true => None,
-        false => Some(tokio::runtime::Handle::try_current().map_err(|_| {
+    let runtime = if config.own_thread {
+        None
+    } else {
+        Some(tokio::runtime::Handle::try_current().map_err(|_| {
             Error::InvalidArgument(
                 "ConnectionConfig::own_thread is off, but connect was not called on a tokio runtime".into(),
             )
-        })?),
+        })?)
     };
     let config = Arc::new(config);
-    let driver_shared = shared.clone();
-    let shared_for_address = shared.clone();
+    let task_shared = shared.clone();
     let guard = TaskGuard::new(shared.clone());
     let task = async move {
         let mut connected_tx = connected_tx;
@@ -323,7 +323,7 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
         let transport = {
             let open = tokio::time::timeout_at(
                 transport_deadline,
-                first_transport(&config, &mut addresses, &shared_for_address),
+                first_transport(&config, &mut addresses, &task_shared),
             );
             let mut open = pin!(async { open.await.unwrap_or(Err(Error::Timeout { operation: "connect" })) });
             // Until `connect` gives up (its future dropped, e.g. by a timeout).
@@ -335,7 +335,7 @@ async fn connect_inner(config: ConnectionConfig, span: tracing::Span) -> Result<
         };
         match transport {
             Some(Ok(transport)) => {
-                let driver = Driver::new(conn, driver_shared, connected_tx, config, addresses);
+                let driver = Driver::new(conn, task_shared, connected_tx, config, addresses);
                 driver.run(transport, cmd_rx).await
             }
             Some(Err(e)) => {

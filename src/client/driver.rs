@@ -36,7 +36,6 @@ use super::handoff::DeliveryQueue;
 use super::metrics::Counters;
 use super::publish::{ConfirmSender, Confirmed};
 use super::shared::ConnShared;
-use super::state::ConnectionState;
 use super::transport::BoxTransport;
 use super::wake::{SETTLE_DELAY, WakeHints};
 use crate::error::Error;
@@ -391,10 +390,7 @@ impl Driver {
             fail_command(cmd, &error);
         }
         // Publishers waiting for the publish byte budget learn the close reason.
-        self.shared.publish_bytes.close();
-        let failed = matches!(&*self.shared.state.borrow(), ConnectionState::Failed(e) if *e == error);
-        let state = (!failed).then(|| ConnectionState::Failed(error.clone()));
-        self.shared.set_blocked(false, state);
+        self.shared.set_failed(error.clone());
         let ours = error.is_application_close();
         for w in self.close_waiters.drain(..) {
             let _ = w.send(if ours { Ok(()) } else { Err(error.clone()) });

@@ -143,6 +143,15 @@ impl ConnShared {
         *self.blocked.borrow() || matches!(*self.state.borrow(), ConnectionState::Blocked { .. })
     }
 
+    /// The connection ended for good with `error`: publishers waiting for the byte
+    /// budget learn it, the blocked flag falls, and the state becomes `Failed` unless it
+    /// already is (the first reason stays).
+    pub(crate) fn set_failed(&self, error: Error) {
+        self.publish_bytes.close();
+        let failed = matches!(&*self.state.borrow(), ConnectionState::Failed(_));
+        self.set_blocked(false, (!failed).then_some(ConnectionState::Failed(error)));
+    }
+
     /// True while a recovery is under way.
     pub(crate) fn is_recovering(&self) -> bool {
         self.state.borrow().is_recovering()
@@ -216,9 +225,7 @@ impl Drop for TaskGuard {
         if shared.closed.borrow().is_none() {
             shared.closed.send_replace(Some(error.clone()));
         }
-        shared.publish_bytes.close();
-        let failed = matches!(&*shared.state.borrow(), ConnectionState::Failed(_));
-        shared.set_blocked(false, (!failed).then_some(ConnectionState::Failed(error)));
+        shared.set_failed(error);
     }
 }
 
