@@ -1110,9 +1110,7 @@ async fn blackholed_link_is_detected_and_the_client_moves() {
         run.publisher.address()
     );
     assert!(
-        // Two heartbeat intervals (4 s) plus room for a loaded machine; TCP alone would
-        // take minutes.
-        detected <= Duration::from_millis(7000),
+        detected <= fault_support::detection_bound(Duration::from_secs(2)),
         "a dead link is detected within two heartbeat intervals (4 s): took {detected:?}"
     );
     assert_eq!(

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use fault_support::node;
 use fault_support::proxy::Proxy;
-use fault_support::{confirm_channel_through_faults, consumer_through_faults, retrying, unique, within};
+use fault_support::{confirm_channel_through_faults, consumer_through_faults, retrying, unique};
 use tokio::sync::mpsc;
 use warren::Error;
 use warren::client::{
@@ -63,6 +63,12 @@ fn config(proxy: &Proxy, name: &str, republish: bool) -> ConnectionConfig {
     c.publish_window = 2048;
     c.rpc_timeout = Some(Duration::from_secs(30));
     c
+}
+
+/// Connects through the proxy while the cuts go on: a first connect is not retried by
+/// the library.
+async fn connect_through_faults(proxy: &Proxy, name: &str, republish: bool) -> Connection {
+    retrying("connect", || Connection::connect_with(config(proxy, name, republish))).await
 }
 
 fn props(id: usize) -> BasicProperties {
@@ -258,24 +264,8 @@ async fn no_confirmed_message_is_lost_under_faults() {
         })
     };
 
-    let pub_classic = within(
-        Duration::from_secs(90),
-        "connect",
-        // The cuts go on: a first connect is not retried by the library.
-        retrying("connect", || {
-            Connection::connect_with(config(&proxy, "warren-fault-pub-classic", false))
-        }),
-    )
-    .await;
-    let pub_quorum = within(
-        Duration::from_secs(90),
-        "connect",
-        // The cuts go on: a first connect is not retried by the library.
-        retrying("connect", || {
-            Connection::connect_with(config(&proxy, "warren-fault-pub-quorum", true))
-        }),
-    )
-    .await;
+    let pub_classic = connect_through_faults(&proxy, "warren-fault-pub-classic", false).await;
+    let pub_quorum = connect_through_faults(&proxy, "warren-fault-pub-quorum", true).await;
     let stats_c = Arc::new(PublishStats::default());
     let stats_q = Arc::new(PublishStats::default());
     let (out_c, out_q) = tokio::join!(
@@ -300,15 +290,7 @@ async fn no_confirmed_message_is_lost_under_faults() {
     let _ = pub_quorum.close().await;
 
     // Consume while the cuts go on (the broker restart happened in the publish phase).
-    let con = within(
-        Duration::from_secs(90),
-        "connect",
-        // The cuts go on: a first connect is not retried by the library.
-        retrying("connect", || {
-            Connection::connect_with(config(&proxy, "warren-fault-consumer", false))
-        }),
-    )
-    .await;
+    let con = connect_through_faults(&proxy, "warren-fault-consumer", false).await;
     let ((seen_c, stale_c), (seen_q, stale_q)) = tokio::join!(
         consume_all(con.clone(), classic.clone(), &out_c),
         consume_all(con.clone(), quorum.clone(), &out_q)

@@ -175,8 +175,7 @@ async fn node_faults_reach_the_client() {
     let e = within(LIMIT, "heartbeat timeout", conn.closed()).await;
     assert!(matches!(e, Error::ConnectionLost { .. }), "{e:?}");
     assert!(
-        // Two heartbeat intervals (2 s) plus room for a loaded machine.
-        t.elapsed() <= Duration::from_millis(5000),
+        t.elapsed() <= fault_support::detection_bound(Duration::from_secs(1)),
         "blackhole detected after {:?}",
         t.elapsed()
     );
@@ -320,16 +319,8 @@ async fn a_consumer_only_connection_acks_through_an_alarm_that_blocks_a_publishe
         }
     }
     let _alarm_off = AlarmOff;
+    // Returns once the node's alarm list says so.
     node::memory_alarm(true).await;
-    let raised = async {
-        while !node::ctl(&["eval", "rabbit_alarm:get_alarms()."])
-            .await
-            .contains("memory")
-        {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    within(LIMIT, "the memory alarm", raised).await;
     let outcome = async {
         // The publish that makes RabbitMQ block the publisher: no confirm while the alarm lasts.
         let r = pch

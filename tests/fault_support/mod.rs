@@ -48,6 +48,12 @@ where
     }
 }
 
+/// How long a dead link may take to be noticed with heartbeat `interval`: two intervals,
+/// plus room for a loaded machine (TCP alone would take minutes).
+pub fn detection_bound(interval: Duration) -> Duration {
+    2 * interval + Duration::from_secs(3)
+}
+
 /// A channel in confirm mode on `conn`, made through the faults ([`retrying`]).
 pub async fn confirm_channel_through_faults(conn: &warren::client::Connection) -> warren::client::Channel {
     retrying("publisher channel", || async move {

@@ -143,7 +143,8 @@ pub async fn kill_and_start() {
     run_async(&["kill-start"]).await;
 }
 
-/// Raises (`true`) or clears (`false`) the memory alarm: publishers get `connection.blocked`.
+/// Raises (`true`) or clears (`false`) the memory alarm, returning once the node's alarm
+/// list says so: publishers get `connection.blocked`.
 pub async fn memory_alarm(on: bool) {
     run_async(&["alarm", if on { "on" } else { "off" }]).await;
 }

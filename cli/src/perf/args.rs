@@ -278,7 +278,7 @@ impl Default for Options {
             mandatory: true,
             priority: None,
             drain_timeout: Duration::from_secs(30),
-            read_coalescing: Some(Duration::from_millis(1)),
+            read_coalescing: warren::client::ConnectionConfig::default().read_coalescing,
             allow_nack: false,
             json: false,
             quiet: false,

@@ -381,6 +381,12 @@ fn redact(uri: &str) -> String {
     }
 }
 
+/// An error a recovery heals (the connection was lost), or `NotConnected` (a recovery is
+/// under way): a call that failed so can be made again.
+pub(crate) fn heals(e: &warren::Error) -> bool {
+    e.is_recoverable() || matches!(e, warren::Error::NotConnected)
+}
+
 /// Runs one set-up call (connect, open a channel, declare, qos, consume, confirm.select)
 /// until it succeeds. A call in flight when its connection is lost fails with an error
 /// that recovery heals (or `NotConnected` while the recovery runs), and the library
@@ -402,11 +408,7 @@ where
     loop {
         match call().await {
             Ok(v) => return Ok(v),
-            Err(e)
-                if (e.is_recoverable() || matches!(e, warren::Error::NotConnected))
-                    && alive()
-                    && tokio::time::Instant::now() < deadline =>
-            {
+            Err(e) if heals(&e) && alive() && tokio::time::Instant::now() < deadline => {
                 if !std::mem::replace(&mut told, true) {
                     eprintln!("warren perf: {}: {e}; trying again (the set-up met a fault)", what());
                 }
@@ -417,16 +419,21 @@ where
     }
 }
 
-/// Opens consumer connection `c` with its channels (declaring its queues with
-/// `--exclusive`), subscribed unless `--consume-after-publish`.
-async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Connection, Vec<Sub>), String> {
-    let config = connection_config(&o.uris, 1 + c as usize, o, &format!("consumer {c}"))?;
-    let conn = through_faults(
-        || format!("consumer {c}: connect"),
+/// Connects the run's connection number `index`, named `role`, through faults.
+async fn connect_role(o: &Options, index: usize, role: &str) -> Result<Connection, String> {
+    let config = connection_config(&o.uris, index, o, role)?;
+    through_faults(
+        || format!("{role}: connect"),
         || true,
         || Connection::connect_with(config.clone()),
     )
-    .await?;
+    .await
+}
+
+/// Opens consumer connection `c` with its channels (declaring its queues with
+/// `--exclusive`), subscribed unless `--consume-after-publish`.
+async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Connection, Vec<Sub>), String> {
+    let conn = connect_role(o, 1 + c as usize, &format!("consumer {c}")).await?;
     let owned = if o.exclusive {
         topology.owned_by(o, c)
     } else {
@@ -467,14 +474,7 @@ async fn setup_consumer(o: &Options, topology: &Topology, c: u32) -> Result<(Con
 }
 
 async fn setup_producer(o: &Options, p: u32) -> Result<(Connection, Vec<Channel>), String> {
-    let index = 1 + o.consumers as usize + p as usize;
-    let config = connection_config(&o.uris, index, o, &format!("producer {p}"))?;
-    let conn = through_faults(
-        || format!("producer {p}: connect"),
-        || true,
-        || Connection::connect_with(config.clone()),
-    )
-    .await?;
+    let conn = connect_role(o, 1 + o.consumers as usize + p as usize, &format!("producer {p}")).await?;
     let mut channels = Vec::new();
     for k in 0..o.producer_channels {
         let ch = through_faults(

@@ -8,7 +8,7 @@ use warren::client::{
 use warren::wire::{FieldTable, ReplyCode, ShortStr};
 
 use super::args::{ArgValue, ExchangeType, Options};
-use super::through_faults;
+use super::{heals, through_faults};
 
 /// The header a headers exchange binds on.
 pub const HEADER_KEY: &str = "warren-perf-key";
@@ -280,7 +280,7 @@ where
             Err(warren::Error::NotConnected)
         };
         match result {
-            Err(e) if attempt < 10 && (e.is_recoverable() || matches!(e, warren::Error::NotConnected)) => {
+            Err(e) if attempt < 10 && heals(&e) => {
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_secs(3)).await;
             }
