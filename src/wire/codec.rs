@@ -154,19 +154,71 @@ pub fn table<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, FieldTable> {
 }
 
 fn table_at<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldTable> {
+    // Checked now, so a bad table fails here; the entries are built when first read.
+    let (rest, body) = checked_table(i, depth)?;
+    Ok((rest, FieldTable::from_validated(share(src, body))))
+}
+
+/// A table's entry bytes and what follows, checked as [`field_value`] would read the
+/// entries, without building them.
+fn checked_table(i: &[u8], depth: usize) -> PResult<'_, &[u8]> {
     if depth >= MAX_NESTING {
         return fail(WireError::NestingTooDeep);
     }
-    let (rest, mut body) = longstr_slice(i)?;
+    let (rest, body) = longstr_slice(i)?;
+    let mut at = body;
+    while !at.is_empty() {
+        let (i, key) = shortstr_slice(at)?;
+        if !key.is_ascii() && std::str::from_utf8(key).is_err() {
+            return fail(WireError::InvalidUtf8);
+        }
+        at = skip_value(i, depth)?;
+    }
+    Ok((rest, body))
+}
+
+/// Skips one tagged value, checking it as [`field_value`] would read it.
+fn skip_value(i: &[u8], depth: usize) -> Result<&[u8], nom::Err<WireError>> {
+    let (i, tag) = be_u8(i)?;
+    let width = match tag {
+        b't' | b'b' | b'B' => 1,
+        b's' | b'u' => 2,
+        b'I' | b'i' | b'f' => 4,
+        b'D' => 5,
+        b'l' | b'd' | b'T' => 8,
+        b'V' => 0,
+        b'S' | b'x' => return Ok(longstr_slice(i)?.0),
+        b'F' => return Ok(checked_table(i, depth + 1)?.0),
+        b'A' => {
+            if depth + 1 >= MAX_NESTING {
+                return fail(WireError::NestingTooDeep);
+            }
+            let (rest, mut body) = longstr_slice(i)?;
+            while !body.is_empty() {
+                body = skip_value(body, depth + 1)?;
+            }
+            return Ok(rest);
+        }
+        tag => return fail(WireError::UnknownFieldType { tag }),
+    };
+    Ok(split(i, width)?.0)
+}
+
+/// The entries of a table whose wire bytes [`table_at`] checked.
+pub(crate) fn validated_entries(raw: &Bytes) -> Vec<(ShortStr, FieldValue)> {
     // Each entry needs at least a key length and a tag: size the vector from that bound.
-    let mut table = FieldTable::with_capacity((body.len() / 2).min(8));
+    let mut entries = Vec::with_capacity((raw.len() / 2).min(8));
+    let mut body: &[u8] = raw;
     while !body.is_empty() {
-        let (i, key) = shortstr(src, body)?;
-        let (i, value) = field_value(src, i, depth)?;
-        table.push(key, value);
+        // Nested tables were checked at their depth already; theirs is checked again
+        // when they are read, so depth 0 here cannot refuse what was accepted.
+        let Ok((i, key)) = shortstr(raw, body) else { break };
+        let Ok((i, value)) = field_value(raw, i, 0) else { break };
+        entries.push((key, value));
         body = i;
     }
-    Ok((rest, table))
+    debug_assert!(body.is_empty(), "a checked table failed to build");
+    entries
 }
 
 fn array_at<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldArray> {
@@ -271,6 +323,11 @@ pub fn put_longstr(buf: &mut BytesMut, s: &[u8]) {
 
 /// Writes a field table.
 pub fn put_table(buf: &mut BytesMut, table: &FieldTable) {
+    if let Some(raw) = table.validated_bytes() {
+        // Decoded and unchanged since: its wire bytes are its encoding.
+        put_longstr(buf, raw);
+        return;
+    }
     with_length_prefix(buf, |buf| {
         for (key, value) in table.iter() {
             put_shortstr(buf, key);
@@ -346,6 +403,83 @@ mod tests {
         let mut t = FieldTable::new();
         t.insert(ShortStr::from_static("k"), value);
         t
+    }
+
+    /// A table of `entries` bytes behind its length prefix.
+    fn wire_table(entries: &[u8]) -> Bytes {
+        let mut buf = (entries.len() as u32).to_be_bytes().to_vec();
+        buf.extend_from_slice(entries);
+        Bytes::from(buf)
+    }
+
+    /// `depth` tables, each the single entry `k` of the one around it.
+    fn nested_tables(depth: usize) -> Vec<u8> {
+        let mut inner = Vec::new();
+        for _ in 0..depth {
+            let mut entry = b"\x01kF".to_vec();
+            entry.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+            entry.extend_from_slice(&inner);
+            inner = entry;
+        }
+        inner
+    }
+
+    #[test]
+    fn a_table_is_checked_whole_when_decoded_though_built_when_read() {
+        // Every fault is found at decode, however deep, before any entry is read.
+        let refused: [(&[u8], WireError); 6] = [
+            (b"\x01kZ", WireError::UnknownFieldType { tag: b'Z' }),
+            (b"\x01kI\x00\x00", WireError::Truncated),
+            (b"\x02\xff\xfeV", WireError::InvalidUtf8),
+            (b"\x01kF\x00\x00\x00\x03\x01\xc3V", WireError::InvalidUtf8),
+            (b"\x01kA\x00\x00\x00\x02Vq", WireError::UnknownFieldType { tag: b'q' }),
+            (b"\x01kF\x00\x00\x00\x08\x01jS\x00\x00\x00\x09x", WireError::Truncated),
+        ];
+        for (entries, error) in refused {
+            assert_eq!(parse_table(&wire_table(entries)), Err(error), "{entries:?}");
+        }
+        let deepest = wire_table(&nested_tables(MAX_NESTING - 1));
+        assert!(parse_table(&deepest).is_ok());
+        let too_deep = wire_table(&nested_tables(MAX_NESTING));
+        assert_eq!(parse_table(&too_deep), Err(WireError::NestingTooDeep));
+    }
+
+    #[test]
+    fn a_decoded_table_reads_like_a_built_one_and_encodes_its_changes() {
+        let built = FieldTable::new()
+            .with("x-trace", "abc")
+            .with("n", 3)
+            .with("inner", FieldTable::new().with("ok", true))
+            .with("list", FieldArray(vec![FieldValue::I8(-1), FieldValue::Void]));
+        let mut buf = BytesMut::new();
+        encode_table(&built, &mut buf);
+        let wire = buf.freeze();
+
+        let decoded = parse_table(&wire).unwrap();
+        assert_eq!(decoded, built);
+        assert_eq!(decoded.len(), 4);
+        assert_eq!(decoded.get("n"), Some(&FieldValue::I32(3)));
+        let Some(FieldValue::Table(inner)) = decoded.get("inner") else { panic!("{decoded:?}") };
+        assert_eq!(inner.get("ok"), Some(&FieldValue::Bool(true)));
+        assert_eq!(format!("{decoded:?}"), format!("{built:?}"));
+
+        // Unchanged, a decoded table (and a copy) writes back its wire bytes.
+        let mut again = BytesMut::new();
+        encode_table(&decoded.clone(), &mut again);
+        assert_eq!(again, wire);
+
+        // Changed, it writes its entries.
+        let mut changed = decoded.clone();
+        changed.insert(ShortStr::from_static("n"), 4);
+        assert_eq!(changed.remove("x-trace"), Some(FieldValue::from("abc")));
+        let mut out = BytesMut::new();
+        encode_table(&changed, &mut out);
+        let reread = parse_table(&out.freeze()).unwrap();
+        assert_eq!(reread, changed);
+        assert_eq!(reread.get("n"), Some(&FieldValue::I32(4)));
+        assert_eq!(reread.get("x-trace"), None);
+        assert_ne!(reread, decoded);
+        assert!(parse_table(&wire_table(b"")).unwrap().is_empty());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::ops::Deref;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 
@@ -347,58 +348,122 @@ impl FieldValue {
 /// let b = FieldTable::new().with("x-match", "all").with("format", "pdf").with("pages", 12);
 /// assert_eq!(a, b);
 /// ```
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FieldTable(Vec<(ShortStr, FieldValue)>);
+///
+/// A decoded table keeps its validated wire bytes and builds its entries on first read, so
+/// a delivery whose headers nobody reads costs no entry building, and an unchanged table
+/// is written back as one copy.
+#[derive(Default)]
+pub struct FieldTable {
+    /// The entries' wire bytes (without the length prefix) of a table decoded and not
+    /// changed since; `None` for a table built in code.
+    raw: Option<Bytes>,
+    /// The entries; set from the start for a built table, on first read for a decoded one.
+    entries: OnceLock<Vec<(ShortStr, FieldValue)>>,
+}
 
 impl FieldTable {
     /// An empty table.
     pub const fn new() -> Self {
-        FieldTable(Vec::new())
+        FieldTable { raw: None, entries: OnceLock::new() }
+    }
+
+    /// A table over wire bytes that [`codec`](super::codec) has validated.
+    pub(crate) fn from_validated(raw: Bytes) -> Self {
+        FieldTable { raw: Some(raw), entries: OnceLock::new() }
+    }
+
+    /// The entries' wire bytes, when the table was decoded and not changed since.
+    pub(crate) fn validated_bytes(&self) -> Option<&Bytes> {
+        self.raw.as_ref()
+    }
+
+    fn entries(&self) -> &Vec<(ShortStr, FieldValue)> {
+        self.entries.get_or_init(|| match &self.raw {
+            Some(raw) => super::codec::validated_entries(raw),
+            None => Vec::new(),
+        })
+    }
+
+    /// The entries, to change: the wire bytes no longer describe them.
+    fn entries_mut(&mut self) -> &mut Vec<(ShortStr, FieldValue)> {
+        self.entries();
+        self.raw = None;
+        self.entries.get_mut().expect("entries() initialised them")
     }
 
     /// Sets `key` to `value`, replacing an existing entry in place or appending.
     pub fn insert(&mut self, key: ShortStr, value: impl Into<FieldValue>) -> &mut Self {
         let value = value.into();
-        match self.0.iter_mut().find(|(k, _)| *k == key) {
+        let entries = self.entries_mut();
+        match entries.iter_mut().find(|(k, _)| *k == key) {
             Some(entry) => entry.1 = value,
-            None => self.0.push((key, value)),
+            None => entries.push((key, value)),
         }
         self
     }
 
     /// Appends an entry without looking for an existing key.
     pub fn push(&mut self, key: ShortStr, value: FieldValue) {
-        self.0.push((key, value));
+        self.entries_mut().push((key, value));
     }
 
     /// The value of the first entry named `key`.
     pub fn get(&self, key: &str) -> Option<&FieldValue> {
-        self.0.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+        self.entries().iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
     }
 
     /// Removes and returns the first entry named `key`.
     pub fn remove(&mut self, key: &str) -> Option<FieldValue> {
-        let at = self.0.iter().position(|(k, _)| k.as_str() == key)?;
-        Some(self.0.remove(at).1)
+        let entries = self.entries_mut();
+        let at = entries.iter().position(|(k, _)| k.as_str() == key)?;
+        Some(entries.remove(at).1)
     }
 
     /// Entries in wire order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&ShortStr, &FieldValue)> {
-        self.0.iter().map(|(k, v)| (k, v))
+        self.entries().iter().map(|(k, v)| (k, v))
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.entries().len()
     }
 
     /// True when the table has no entries.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        match &self.raw {
+            Some(raw) => raw.is_empty(),
+            None => self.entries().is_empty(),
+        }
     }
 
     pub(crate) fn with_capacity(n: usize) -> Self {
-        FieldTable(Vec::with_capacity(n))
+        FieldTable { raw: None, entries: OnceLock::from(Vec::with_capacity(n)) }
+    }
+}
+
+impl Clone for FieldTable {
+    fn clone(&self) -> Self {
+        match &self.raw {
+            // The copy shares the wire bytes and builds its own entries when read.
+            Some(raw) => FieldTable::from_validated(raw.clone()),
+            None => FieldTable { raw: None, entries: self.entries.clone() },
+        }
+    }
+}
+
+impl PartialEq for FieldTable {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.raw, &other.raw) {
+            (Some(a), Some(b)) if a == b => true,
+            _ => self.entries() == other.entries(),
+        }
+    }
+}
+
+impl fmt::Debug for FieldTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FieldTable").field(self.entries()).finish()
     }
 }
 
