@@ -353,42 +353,61 @@ impl FieldValue {
 /// a delivery whose headers nobody reads costs no entry building, and an unchanged table
 /// is written back as one copy.
 #[derive(Default)]
-pub struct FieldTable {
+pub struct FieldTable(Option<Box<Entries>>);
+
+/// A non-empty table's contents: boxed, so a table costs a pointer in the methods and
+/// properties that have one (most are empty), and frames stay small enough to move
+/// without a `memcpy` call.
+#[derive(Default)]
+struct Entries {
     /// The entries' wire bytes (without the length prefix) of a table decoded and not
     /// changed since; `None` for a table built in code.
     raw: Option<Bytes>,
     /// The entries; set from the start for a built table, on first read for a decoded one.
-    entries: OnceLock<Vec<(ShortStr, FieldValue)>>,
+    built: OnceLock<Vec<(ShortStr, FieldValue)>>,
+}
+
+impl Entries {
+    fn get(&self) -> &Vec<(ShortStr, FieldValue)> {
+        self.built.get_or_init(|| match &self.raw {
+            Some(raw) => super::codec::validated_entries(raw),
+            None => Vec::new(),
+        })
+    }
 }
 
 impl FieldTable {
     /// An empty table.
     pub const fn new() -> Self {
-        FieldTable { raw: None, entries: OnceLock::new() }
+        FieldTable(None)
     }
 
     /// A table over wire bytes that [`codec`](super::codec) has validated.
     pub(crate) fn from_validated(raw: Bytes) -> Self {
-        FieldTable { raw: Some(raw), entries: OnceLock::new() }
+        if raw.is_empty() {
+            return FieldTable(None);
+        }
+        FieldTable(Some(Box::new(Entries { raw: Some(raw), built: OnceLock::new() })))
     }
 
     /// The entries' wire bytes, when the table was decoded and not changed since.
     pub(crate) fn validated_bytes(&self) -> Option<&Bytes> {
-        self.raw.as_ref()
+        self.0.as_ref()?.raw.as_ref()
     }
 
-    fn entries(&self) -> &Vec<(ShortStr, FieldValue)> {
-        self.entries.get_or_init(|| match &self.raw {
-            Some(raw) => super::codec::validated_entries(raw),
-            None => Vec::new(),
-        })
+    fn entries(&self) -> &[(ShortStr, FieldValue)] {
+        match &self.0 {
+            Some(entries) => entries.get(),
+            None => &[],
+        }
     }
 
     /// The entries, to change: the wire bytes no longer describe them.
     fn entries_mut(&mut self) -> &mut Vec<(ShortStr, FieldValue)> {
-        self.entries();
-        self.raw = None;
-        self.entries.get_mut().expect("entries() initialised them")
+        let entries = self.0.get_or_insert_with(Box::default);
+        entries.get();
+        entries.raw = None;
+        entries.built.get_mut().expect("get() initialised them")
     }
 
     /// Sets `key` to `value`, replacing an existing entry in place or appending.
@@ -414,6 +433,7 @@ impl FieldTable {
 
     /// Removes and returns the first entry named `key`.
     pub fn remove(&mut self, key: &str) -> Option<FieldValue> {
+        self.0.as_ref()?;
         let entries = self.entries_mut();
         let at = entries.iter().position(|(k, _)| k.as_str() == key)?;
         Some(entries.remove(at).1)
@@ -431,30 +451,39 @@ impl FieldTable {
 
     /// True when the table has no entries.
     pub fn is_empty(&self) -> bool {
-        match &self.raw {
-            Some(raw) => raw.is_empty(),
-            None => self.entries().is_empty(),
+        match &self.0 {
+            None => true,
+            Some(entries) => match &entries.raw {
+                Some(raw) => raw.is_empty(),
+                None => entries.get().is_empty(),
+            },
         }
     }
 
     pub(crate) fn with_capacity(n: usize) -> Self {
-        FieldTable { raw: None, entries: OnceLock::from(Vec::with_capacity(n)) }
+        if n == 0 {
+            return FieldTable(None);
+        }
+        let built = OnceLock::from(Vec::with_capacity(n));
+        FieldTable(Some(Box::new(Entries { raw: None, built })))
     }
 }
 
 impl Clone for FieldTable {
     fn clone(&self) -> Self {
-        match &self.raw {
+        let Some(entries) = &self.0 else { return FieldTable(None) };
+        let copy = match &entries.raw {
             // The copy shares the wire bytes and builds its own entries when read.
-            Some(raw) => FieldTable::from_validated(raw.clone()),
-            None => FieldTable { raw: None, entries: self.entries.clone() },
-        }
+            Some(raw) => Entries { raw: Some(raw.clone()), built: OnceLock::new() },
+            None => Entries { raw: None, built: entries.built.clone() },
+        };
+        FieldTable(Some(Box::new(copy)))
     }
 }
 
 impl PartialEq for FieldTable {
     fn eq(&self, other: &Self) -> bool {
-        match (&self.raw, &other.raw) {
+        match (self.validated_bytes(), other.validated_bytes()) {
             (Some(a), Some(b)) if a == b => true,
             _ => self.entries() == other.entries(),
         }
@@ -463,7 +492,7 @@ impl PartialEq for FieldTable {
 
 impl fmt::Debug for FieldTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("FieldTable").field(self.entries()).finish()
+        f.debug_tuple("FieldTable").field(&self.entries()).finish()
     }
 }
 
