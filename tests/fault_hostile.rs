@@ -356,10 +356,11 @@ async fn quorum_queue_counts_are_typed_on_the_delivery() {
     let header = warren::wire::ContentHeader {
         class_id: 60,
         body_size: 2,
-        properties: Box::new(warren::wire::BasicProperties {
+        properties: warren::wire::BasicProperties {
             headers: Some(headers),
             ..Default::default()
-        }),
+        }
+        .into(),
     };
     let mut encoded = bytes::BytesMut::new();
     warren::wire::encode_header(1, &header, &mut encoded);

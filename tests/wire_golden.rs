@@ -259,7 +259,7 @@ fn basic_publish_with_content() {
             header: ContentHeader {
                 class_id: 60,
                 body_size: 5,
-                properties: Box::new(properties.clone()),
+                properties: properties.clone().into(),
             },
         },
     );
@@ -365,7 +365,7 @@ fn all_basic_properties() {
             header: ContentHeader {
                 class_id: 60,
                 body_size: 256,
-                properties: Box::new(properties),
+                properties: properties.into(),
             },
         },
     );

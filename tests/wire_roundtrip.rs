@@ -521,7 +521,7 @@ proptest! {
             prop_assert_eq!(flags & (1 << (15 - i)) != 0, is_set, "flag of property {}", i);
         }
         prop_assert_eq!(flags & 0b11, 0);
-        let header = ContentHeader { class_id: 60, body_size, properties: Box::new(properties) };
+        let header = ContentHeader { class_id: 60, body_size, properties: properties.into() };
         let mut buf = BytesMut::new();
         encode_header(channel, &header, &mut buf);
         let bytes = buf.clone().freeze();

@@ -227,6 +227,17 @@ fn decode_call(ty: Type) -> &'static str {
     }
 }
 
+/// The checking skipper for a property value: what [`decode_call`] would refuse, it
+/// refuses, without building the value.
+fn check_call(ty: Type) -> &'static str {
+    match ty {
+        Type::ShortStr => "c::check_shortstr(i)",
+        Type::LongStr => "c::skip_longstr(i)",
+        Type::Table => "c::check_table(i)",
+        other => decode_call(other),
+    }
+}
+
 /// The skipping decoder for a reserved non-bit value.
 fn skip_call(ty: Type) -> &'static str {
     match ty {
@@ -774,6 +785,28 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
         writeln!(out, "            let (rest, v) = {}?;", decode_call(f.ty))?;
         writeln!(out, "            p.{ident} = Some(v);")?;
         writeln!(out, "            i = rest;")?;
+        writeln!(out, "        }}")?;
+    }
+    writeln!(out, "        Ok((i, ()))")?;
+    writeln!(out, "    }}")?;
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "    /// Checks the flags word and the properties it marks present as [`decode_into`](Self::decode_into)"
+    )?;
+    writeln!(out, "    /// would, without building them; returns what follows.")?;
+    writeln!(out, "    pub(crate) fn check(i: &[u8]) -> c::PResult<'_, ()> {{")?;
+    writeln!(out, "        let (mut i, flags) = c::short(i)?;")?;
+    writeln!(out, "        if flags & {undefined:#06x} != 0 {{")?;
+    writeln!(
+        out,
+        "            return Err(nom::Err::Failure(WireError::BadPropertyFlags {{ flags }}));"
+    )?;
+    writeln!(out, "        }}")?;
+    for (_, f, bit) in &props {
+        writeln!(out, "        if flags & {:#06x} != 0 {{", 1u32 << bit)?;
+        writeln!(out, "            i = {}?.0;", check_call(f.ty))?;
         writeln!(out, "        }}")?;
     }
     writeln!(out, "        Ok((i, ()))")?;

@@ -9,7 +9,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::wire::{BasicDeliver, BasicGetOk, BasicProperties, BasicReturn, MethodId};
+use crate::wire::{BasicDeliver, BasicGetOk, BasicReturn, MethodId, Properties};
 
 /// Most bytes reserved ahead of what arrived.
 pub(super) const MAX_PREALLOC: u64 = 1 << 20;
@@ -87,7 +87,7 @@ impl Body {
 pub(super) enum Stage {
     Header,
     Body {
-        properties: Box<BasicProperties>,
+        properties: Properties,
         size: u64,
         body: Body,
     },

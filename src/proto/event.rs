@@ -4,7 +4,7 @@ use bytes::Bytes;
 
 use super::{ChannelId, DeliveryTag, RecoveryReport, Tune};
 use crate::error::{CancelReason, Error};
-use crate::wire::{BasicProperties, FieldTable, Method, ReplyCode, ShortStr};
+use crate::wire::{BasicProperties, FieldTable, Method, Properties, ReplyCode, ShortStr};
 
 /// Something that happened, taken with [`Connection::poll_event`](super::Connection::poll_event).
 #[derive(Debug, Clone, PartialEq)]
@@ -134,9 +134,9 @@ pub struct Delivery<S = ()> {
     pub exchange: ShortStr,
     /// The routing key it was published with.
     pub routing_key: ShortStr,
-    /// Message properties (boxed: they are most of a message's size; the box comes
-    /// from the frame decoder and is never copied).
-    pub properties: Box<BasicProperties>,
+    /// Message properties, read as [`BasicProperties`] (`delivery.properties.content_type`);
+    /// built on first read.
+    pub properties: Properties,
     /// The body; shares the read buffer when it came in one frame.
     pub body: Bytes,
     pub(crate) settler: S,
@@ -192,7 +192,7 @@ pub struct Returned {
     /// The routing key it was published with.
     pub routing_key: ShortStr,
     /// Message properties.
-    pub properties: Box<BasicProperties>,
+    pub properties: Properties,
     /// The body.
     pub body: Bytes,
 }

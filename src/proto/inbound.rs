@@ -26,8 +26,8 @@ use super::topology::Topology;
 use super::{Connection, Delivery, DeliveryTag, Event, Returned};
 use crate::error::{CancelReason, Error, Initiator};
 use crate::wire::{
-    BasicCancelOk, BasicProperties, ChannelClose, ChannelCloseOk, ChannelFlowOk, ConnectionClose, ConnectionCloseOk,
-    ContentHeader, FieldValue, Frame, Method, MethodId, ReplyCode, ShortStr, WireError, encode_method,
+    BasicCancelOk, ChannelClose, ChannelCloseOk, ChannelFlowOk, ConnectionClose, ConnectionCloseOk,
+    ContentHeader, FieldValue, Frame, Method, MethodId, Properties, ReplyCode, ShortStr, WireError, encode_method,
     parse_protocol_header,
 };
 
@@ -608,7 +608,7 @@ impl Channel {
     fn complete(
         &mut self,
         kind: ContentKind,
-        properties: Box<BasicProperties>,
+        properties: Properties,
         body: Bytes,
         generation: u32,
         io: &mut Io,

@@ -104,7 +104,7 @@ fn longstr_slice(i: &[u8]) -> PResult<'_, &[u8]> {
 /// A zero-copy `Bytes` for `part` when it lies inside `src` (always, from this crate's
 /// parsers); a copy otherwise, so a caller passing unrelated slices cannot cause a panic.
 #[inline]
-fn share(src: &Bytes, part: &[u8]) -> Bytes {
+pub(crate) fn share(src: &Bytes, part: &[u8]) -> Bytes {
     let (start, at) = (src.as_ptr() as usize, part.as_ptr() as usize);
     if part.is_empty() {
         Bytes::new()
@@ -117,15 +117,36 @@ fn share(src: &Bytes, part: &[u8]) -> Bytes {
     }
 }
 
+/// Refuses text that is not UTF-8. Nearly every short string is ASCII, which is
+/// checked a word at a time.
+#[inline]
+fn check_text(s: &[u8]) -> Result<(), nom::Err<WireError>> {
+    if !s.is_ascii() && std::str::from_utf8(s).is_err() {
+        return fail(WireError::InvalidUtf8);
+    }
+    Ok(())
+}
+
 /// Reads a short string (UTF-8, at most 255 bytes).
 #[inline]
 pub fn shortstr<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, ShortStr> {
     let (i, s) = shortstr_slice(i)?;
-    // Nearly every short string is ASCII, which is checked a word at a time.
-    if !s.is_ascii() && std::str::from_utf8(s).is_err() {
-        return fail(WireError::InvalidUtf8);
-    }
+    check_text(s)?;
     Ok((i, ShortStr::from_checked(share(src, s))))
+}
+
+/// Skips a short string, checking it as [`shortstr`] would.
+#[inline]
+pub fn check_shortstr(i: &[u8]) -> PResult<'_, ()> {
+    let (i, s) = shortstr_slice(i)?;
+    check_text(s)?;
+    Ok((i, ()))
+}
+
+/// Skips a field table, checking it as [`table`] would.
+#[inline]
+pub fn check_table(i: &[u8]) -> PResult<'_, ()> {
+    checked_table(i, 0).map(|(i, _)| (i, ()))
 }
 
 /// Skips a short string without checking it (reserved fields).
@@ -168,10 +189,7 @@ fn checked_table(i: &[u8], depth: usize) -> PResult<'_, &[u8]> {
     let (rest, body) = longstr_slice(i)?;
     let mut at = body;
     while !at.is_empty() {
-        let (i, key) = shortstr_slice(at)?;
-        if !key.is_ascii() && std::str::from_utf8(key).is_err() {
-            return fail(WireError::InvalidUtf8);
-        }
+        let (i, ()) = check_shortstr(at)?;
         at = skip_value(i, depth)?;
     }
     Ok((rest, body))

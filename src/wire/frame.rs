@@ -9,7 +9,7 @@ use super::codec as c;
 use super::output::Output;
 use super::{
     BasicAck, BasicProperties, BasicPublish, FRAME_BODY, FRAME_END, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD,
-    Method, WireError,
+    Method, Properties, WireError,
 };
 
 /// The protocol header a client sends first: `AMQP 0 0 9 1`.
@@ -58,9 +58,8 @@ pub struct ContentHeader {
     pub class_id: u16,
     /// Total size of the body frames that follow.
     pub body_size: u64,
-    /// Message properties, boxed: they are most of a message's size, and a received
-    /// message's properties travel in this box, without a copy, up to the application.
-    pub properties: Box<BasicProperties>,
+    /// Message properties: a received header's are checked, and built on first read.
+    pub properties: Properties,
 }
 
 impl Frame {
@@ -191,12 +190,15 @@ fn decode_header(src: &Bytes, payload: &[u8]) -> Result<ContentHeader, WireError
             return Err(nom::Err::Failure(WireError::BadContentWeight { weight }));
         }
         let (i, body_size) = c::longlong(i)?;
-        // Decoded in place: the properties are large, and this box goes on to the
-        // application.
-        let mut properties = Box::<BasicProperties>::default();
-        let (i, ()) = properties.decode_into(src, i)?;
+        let (rest, ()) = BasicProperties::check(i)?;
+        let checked = &i[..i.len() - rest.len()];
+        // No property present (a flags word of 0) needs no bytes kept.
+        let properties = match checked {
+            [0, 0] => Properties::default(),
+            _ => Properties::from_checked(c::share(src, checked)),
+        };
         Ok((
-            i,
+            rest,
             ContentHeader {
                 class_id,
                 body_size,

@@ -13,6 +13,7 @@ mod error;
 mod frame;
 mod output;
 mod properties;
+mod received;
 mod spec;
 mod types;
 
@@ -24,6 +25,7 @@ pub use frame::{
 };
 pub use output::{Mark, Output, Span};
 pub use properties::{InvalidProperty, PropertiesBuilder};
+pub use received::Properties;
 pub use spec::*;
 pub use types::{
     Decimal, ErrorSeverity, FieldArray, FieldRef, FieldTable, FieldValue, MethodId, MethodInfo, ReplyCode, ShortStr,

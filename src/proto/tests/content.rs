@@ -38,7 +38,7 @@ fn body_split_across_many_frames_is_joined() {
         &ContentHeader {
             class_id: 60,
             body_size: 1000,
-            properties: Box::new(props.clone()),
+            properties: props.clone().into(),
         },
         &mut buf,
     );
