@@ -556,6 +556,31 @@ impl BasicProperties {
         Ok((i, ()))
     }
 
+    /// Checks the flags word and the properties it marks present as [`decode_into`](Self::decode_into)
+    /// would, without building them; returns what follows.
+    pub(crate) fn check(i: &[u8]) -> c::PResult<'_, ()> {
+        let (mut i, flags) = c::short(i)?;
+        if flags & 0x07ff != 0 {
+            return Err(nom::Err::Failure(WireError::BadPropertyFlags { flags }));
+        }
+        if flags & 0x8000 != 0 {
+            i = c::check_shortstr(i)?.0;
+        }
+        if flags & 0x4000 != 0 {
+            i = c::check_table(i)?.0;
+        }
+        if flags & 0x2000 != 0 {
+            i = c::octet(i)?.0;
+        }
+        if flags & 0x1000 != 0 {
+            i = c::longlong(i)?.0;
+        }
+        if flags & 0x0800 != 0 {
+            i = c::check_shortstr(i)?.0;
+        }
+        Ok((i, ()))
+    }
+
     /// Appends the flags word and the present properties.
     pub(crate) fn encode(&self, buf: &mut BytesMut) {
         c::put_short(buf, self.flags());
