@@ -238,6 +238,15 @@ fn check_call(ty: Type) -> &'static str {
     }
 }
 
+/// The decoder for a property value that [`check_call`] accepted: no checks again.
+fn checked_decode_call(ty: Type) -> &'static str {
+    match ty {
+        Type::ShortStr => "c::checked_shortstr(src, i)",
+        Type::Table => "c::checked_table_value(src, i)",
+        other => decode_call(other),
+    }
+}
+
 /// The skipping decoder for a reserved non-bit value.
 fn skip_call(ty: Type) -> &'static str {
     match ty {
@@ -762,15 +771,15 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
     };
     writeln!(
         out,
-        "    /// Decodes the flags word and the properties it marks present into `self`"
+        "    /// Builds into `self` (all `None` before) the flags word and the properties it marks"
     )?;
     writeln!(
         out,
-        "    /// (all `None` before), e.g. straight into the box a delivery carries."
+        "    /// present, from bytes that [`check`](Self::check) accepted: nothing is checked again."
     )?;
     writeln!(
         out,
-        "    pub(crate) fn decode_into<'a>(&mut self, {src}: &Bytes, i: &'a [u8]) -> c::PResult<'a, ()> {{"
+        "    pub(crate) fn decode_checked_into<'a>(&mut self, {src}: &Bytes, i: &'a [u8]) -> c::PResult<'a, ()> {{"
     )?;
     writeln!(out, "        let p = self;")?;
     writeln!(out, "        let (mut i, flags) = c::short(i)?;")?;
@@ -782,7 +791,7 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
     writeln!(out, "        }}")?;
     for (ident, f, bit) in &props {
         writeln!(out, "        if flags & {:#06x} != 0 {{", 1u32 << bit)?;
-        writeln!(out, "            let (rest, v) = {}?;", decode_call(f.ty))?;
+        writeln!(out, "            let (rest, v) = {}?;", checked_decode_call(f.ty))?;
         writeln!(out, "            p.{ident} = Some(v);")?;
         writeln!(out, "            i = rest;")?;
         writeln!(out, "        }}")?;
@@ -793,9 +802,12 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
 
     writeln!(
         out,
-        "    /// Checks the flags word and the properties it marks present as [`decode_into`](Self::decode_into)"
+        "    /// Checks the flags word and the properties it marks present for everything"
     )?;
-    writeln!(out, "    /// would, without building them; returns what follows.")?;
+    writeln!(
+        out,
+        "    /// [`decode_checked_into`](Self::decode_checked_into) relies on, without building them."
+    )?;
     writeln!(out, "    pub(crate) fn check(i: &[u8]) -> c::PResult<'_, ()> {{")?;
     writeln!(out, "        let (mut i, flags) = c::short(i)?;")?;
     writeln!(out, "        if flags & {undefined:#06x} != 0 {{")?;

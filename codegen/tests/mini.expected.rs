@@ -520,21 +520,21 @@ impl BasicProperties {
             | (u16::from(self.kind.is_some()) << 11)
     }
 
-    /// Decodes the flags word and the properties it marks present into `self`
-    /// (all `None` before), e.g. straight into the box a delivery carries.
-    pub(crate) fn decode_into<'a>(&mut self, src: &Bytes, i: &'a [u8]) -> c::PResult<'a, ()> {
+    /// Builds into `self` (all `None` before) the flags word and the properties it marks
+    /// present, from bytes that [`check`](Self::check) accepted: nothing is checked again.
+    pub(crate) fn decode_checked_into<'a>(&mut self, src: &Bytes, i: &'a [u8]) -> c::PResult<'a, ()> {
         let p = self;
         let (mut i, flags) = c::short(i)?;
         if flags & 0x07ff != 0 {
             return Err(nom::Err::Failure(WireError::BadPropertyFlags { flags }));
         }
         if flags & 0x8000 != 0 {
-            let (rest, v) = c::shortstr(src, i)?;
+            let (rest, v) = c::checked_shortstr(src, i)?;
             p.content_type = Some(v);
             i = rest;
         }
         if flags & 0x4000 != 0 {
-            let (rest, v) = c::table(src, i)?;
+            let (rest, v) = c::checked_table_value(src, i)?;
             p.headers = Some(v);
             i = rest;
         }
@@ -549,15 +549,15 @@ impl BasicProperties {
             i = rest;
         }
         if flags & 0x0800 != 0 {
-            let (rest, v) = c::shortstr(src, i)?;
+            let (rest, v) = c::checked_shortstr(src, i)?;
             p.kind = Some(v);
             i = rest;
         }
         Ok((i, ()))
     }
 
-    /// Checks the flags word and the properties it marks present as [`decode_into`](Self::decode_into)
-    /// would, without building them; returns what follows.
+    /// Checks the flags word and the properties it marks present for everything
+    /// [`decode_checked_into`](Self::decode_checked_into) relies on, without building them.
     pub(crate) fn check(i: &[u8]) -> c::PResult<'_, ()> {
         let (mut i, flags) = c::short(i)?;
         if flags & 0x07ff != 0 {

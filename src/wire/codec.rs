@@ -168,20 +168,16 @@ pub fn skip_longstr(i: &[u8]) -> PResult<'_, ()> {
     longstr_slice(i).map(|(i, _)| (i, ()))
 }
 
-/// Reads a field table.
+/// Reads a field table: checked whole now, so a bad table fails here, and built when
+/// first read.
 #[inline]
 pub fn table<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, FieldTable> {
-    table_at(src, i, 0)
-}
-
-fn table_at<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldTable> {
-    // Checked now, so a bad table fails here; the entries are built when first read.
-    let (rest, body) = checked_table(i, depth)?;
+    let (rest, body) = checked_table(i, 0)?;
     Ok((rest, FieldTable::from_validated(share(src, body))))
 }
 
-/// A table's entry bytes and what follows, checked as [`field_value`] would read the
-/// entries, without building them.
+/// A table's entry bytes and what follows, checked for everything [`checked_entries`]
+/// relies on (UTF-8 keys, known tags, lengths, nesting depth), without building them.
 fn checked_table(i: &[u8], depth: usize) -> PResult<'_, &[u8]> {
     if depth >= MAX_NESTING {
         return fail(WireError::NestingTooDeep);
@@ -195,7 +191,7 @@ fn checked_table(i: &[u8], depth: usize) -> PResult<'_, &[u8]> {
     Ok((rest, body))
 }
 
-/// Skips one tagged value, checking it as [`field_value`] would read it.
+/// Skips one tagged value, checking it for what [`checked_value`] relies on.
 fn skip_value(i: &[u8], depth: usize) -> Result<&[u8], nom::Err<WireError>> {
     let (i, tag) = be_u8(i)?;
     let width = match tag {
@@ -222,16 +218,19 @@ fn skip_value(i: &[u8], depth: usize) -> Result<&[u8], nom::Err<WireError>> {
     Ok(split(i, width)?.0)
 }
 
-/// The entries of a table whose wire bytes [`table_at`] checked.
-pub(crate) fn validated_entries(raw: &Bytes) -> Vec<(ShortStr, FieldValue)> {
+// Building what was checked: `checked_table` and `BasicProperties::check` have refused
+// every fault already, so these read without checking again (no UTF-8 or depth checks,
+// nested tables stay unbuilt). Running out of input still returns an error rather than
+// panicking, and cannot happen on checked bytes.
+
+/// The entries of a table whose wire bytes [`checked_table`] accepted.
+pub(crate) fn checked_entries(raw: &Bytes) -> Vec<(ShortStr, FieldValue)> {
     // Each entry needs at least a key length and a tag: size the vector from that bound.
     let mut entries = Vec::with_capacity((raw.len() / 2).min(8));
     let mut body: &[u8] = raw;
     while !body.is_empty() {
-        // Nested tables were checked at their depth already; theirs is checked again
-        // when they are read, so depth 0 here cannot refuse what was accepted.
-        let Ok((i, key)) = shortstr(raw, body) else { break };
-        let Ok((i, value)) = field_value(raw, i, 0) else { break };
+        let Ok((i, key)) = checked_shortstr(raw, body) else { break };
+        let Ok((i, value)) = checked_value(raw, i) else { break };
         entries.push((key, value));
         body = i;
     }
@@ -239,22 +238,22 @@ pub(crate) fn validated_entries(raw: &Bytes) -> Vec<(ShortStr, FieldValue)> {
     entries
 }
 
-fn array_at<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldArray> {
-    if depth >= MAX_NESTING {
-        return fail(WireError::NestingTooDeep);
-    }
-    let (rest, mut body) = longstr_slice(i)?;
-    let mut values = Vec::new();
-    while !body.is_empty() {
-        let (i, value) = field_value(src, body, depth)?;
-        values.push(value);
-        body = i;
-    }
-    Ok((rest, FieldArray(values)))
+/// Reads a short string that was checked.
+#[inline]
+pub(crate) fn checked_shortstr<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, ShortStr> {
+    let (i, s) = shortstr_slice(i)?;
+    Ok((i, ShortStr::from_checked(share(src, s))))
 }
 
-/// Reads one tagged field value; `depth` is the nesting level of the enclosing table.
-fn field_value<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldValue> {
+/// Reads a field table that was checked: its bytes, built when first read.
+#[inline]
+pub(crate) fn checked_table_value<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, FieldTable> {
+    let (i, body) = longstr_slice(i)?;
+    Ok((i, FieldTable::from_validated(share(src, body))))
+}
+
+/// Reads one tagged field value that was checked.
+fn checked_value<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, FieldValue> {
     let (i, tag) = be_u8(i)?;
     Ok(match tag {
         b't' => {
@@ -284,12 +283,18 @@ fn field_value<'a>(src: &Bytes, i: &'a [u8], depth: usize) -> PResult<'a, FieldV
             (i, FieldValue::Bytes(s))
         }
         b'A' => {
-            let (i, a) = array_at(src, i, depth + 1)?;
-            (i, FieldValue::Array(a))
+            let (rest, mut body) = longstr_slice(i)?;
+            let mut values = Vec::new();
+            while !body.is_empty() {
+                let (i, value) = checked_value(src, body)?;
+                values.push(value);
+                body = i;
+            }
+            (rest, FieldValue::Array(FieldArray(values)))
         }
         b'T' => be_u64.map(FieldValue::Timestamp).parse(i)?,
         b'F' => {
-            let (i, t) = table_at(src, i, depth + 1)?;
+            let (i, t) = checked_table_value(src, i)?;
             (i, FieldValue::Table(t))
         }
         b'V' => (i, FieldValue::Void),
@@ -498,6 +503,28 @@ mod tests {
         assert_eq!(reread.get("x-trace"), None);
         assert_ne!(reread, decoded);
         assert!(parse_table(&wire_table(b"")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_decoded_table_that_does_not_change_keeps_its_bytes() {
+        // A bool sent as 2 (not what warren writes) survives a lookup, a failed remove
+        // and a copy, because the table is written back as it came.
+        let wire = wire_table(b"\x01bt\x02\x01kF\x00\x00\x00\x04\x01ot\x07");
+        let mut table = parse_table(&wire).unwrap();
+        assert_eq!(table.get("b"), Some(&FieldValue::Bool(true)));
+        assert_eq!(table.remove("absent"), None);
+        let copy = table.clone();
+        for t in [&table, &copy] {
+            let mut out = BytesMut::new();
+            encode_table(t, &mut out);
+            assert_eq!(out, wire);
+        }
+        // A change writes the entries, in warren's own encoding.
+        table.insert(ShortStr::from_static("n"), 1u8);
+        let mut out = BytesMut::new();
+        encode_table(&table, &mut out);
+        assert_eq!(&out[4..8], b"\x01bt\x01");
+        assert_eq!(&out[8..19], b"\x01kF\x00\x00\x00\x04\x01ot\x07");
     }
 
     #[test]

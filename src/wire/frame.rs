@@ -19,8 +19,8 @@ pub const PROTOCOL_HEADER: [u8; 8] = *b"AMQP\x00\x00\x09\x01";
 pub const FRAME_OVERHEAD: usize = 8;
 
 // A frame is moved several times on its way from the parser to proto; at 128 bytes or
-// less the compiler moves it inline instead of calling `memcpy` (the content header is
-// boxed, and a field table is a pointer, for this).
+// less the compiler moves it inline instead of calling `memcpy`. A field table is a
+// pointer and received properties are their wire bytes (`Properties`, 48 bytes) for this.
 const _: () = assert!(cfg!(not(target_pointer_width = "64")) || size_of::<Frame>() <= 128);
 
 /// One AMQP frame.

@@ -370,7 +370,7 @@ struct Entries {
 impl Entries {
     fn get(&self) -> &Vec<(ShortStr, FieldValue)> {
         self.built.get_or_init(|| match &self.raw {
-            Some(raw) => super::codec::validated_entries(raw),
+            Some(raw) => super::codec::checked_entries(raw),
             None => Vec::new(),
         })
     }
@@ -433,10 +433,9 @@ impl FieldTable {
 
     /// Removes and returns the first entry named `key`.
     pub fn remove(&mut self, key: &str) -> Option<FieldValue> {
-        self.0.as_ref()?;
-        let entries = self.entries_mut();
-        let at = entries.iter().position(|(k, _)| k.as_str() == key)?;
-        Some(entries.remove(at).1)
+        // Look first: a table that does not change keeps its wire bytes.
+        let at = self.entries().iter().position(|(k, _)| k.as_str() == key)?;
+        Some(self.entries_mut().remove(at).1)
     }
 
     /// Entries in wire order.
@@ -471,16 +470,19 @@ impl FieldTable {
 
 impl Clone for FieldTable {
     fn clone(&self) -> Self {
-        let Some(entries) = &self.0 else { return FieldTable(None) };
-        let copy = match &entries.raw {
-            // The copy shares the wire bytes and builds its own entries when read.
-            Some(raw) => Entries { raw: Some(raw.clone()), built: OnceLock::new() },
-            None => Entries { raw: None, built: entries.built.clone() },
-        };
-        FieldTable(Some(Box::new(copy)))
+        // A copy shares the wire bytes, and the entries when they were built already.
+        let copy = self.0.as_ref().map(|entries| {
+            Box::new(Entries {
+                raw: entries.raw.clone(),
+                built: entries.built.clone(),
+            })
+        });
+        FieldTable(copy)
     }
 }
 
+/// Entries compare in order. Two tables decoded from the same bytes are equal without
+/// being built, NaN values included.
 impl PartialEq for FieldTable {
     fn eq(&self, other: &Self) -> bool {
         match (self.validated_bytes(), other.validated_bytes()) {
