@@ -7,6 +7,9 @@
 //! - decode-copyin (message only): the same, plus copying the bytes from a `&[u8]` into
 //!   a reused, already-faulted `BytesMut` inside the timed region — what an adapter taking
 //!   `&[u8]` (the peer-bench harness) has to do.
+//! - decode-read (message only): decode, then read what a consumer that looks at its
+//!   properties reads (the content type and one header), which builds them: received
+//!   properties are checked at decode and built on first read.
 //! - encode: `Frame::encode` of the pre-built frames `n` times into a pre-reserved `BytesMut`.
 //!
 //! ns per message is per frame for the single-frame cases. Run:
@@ -120,6 +123,21 @@ fn decode_all(buf: &mut BytesMut) -> usize {
 }
 
 #[inline(never)]
+fn decode_read_all(buf: &mut BytesMut) -> usize {
+    let mut count = 0;
+    while let Some(frame) = Frame::parse(buf, 0).expect("bench input decodes") {
+        if let Frame::Header { header, .. } = &frame {
+            let p = &header.properties;
+            let retries = p.headers.as_ref().and_then(|h| h.get("x-retry-count"));
+            std::hint::black_box((p.content_type.as_deref(), retries));
+        }
+        std::hint::black_box(&frame);
+        count += 1;
+    }
+    count
+}
+
+#[inline(never)]
 fn encode_n(frames: &[Frame], n: usize, buf: &mut BytesMut) {
     for _ in 0..n {
         for f in frames {
@@ -154,6 +172,14 @@ fn main() {
         });
 
         if case == "message" {
+            h.run(case, "decode-read", len, |n| {
+                let mut buf = BytesMut::from(&stream[..]);
+                let mut count = 0;
+                let t = time(|| count = decode_read_all(&mut buf));
+                assert_eq!(count, n * frames.len());
+                t
+            });
+
             let mut scratch = BytesMut::with_capacity(stream.len());
             h.run(case, "decode-copyin", len, |n| {
                 scratch.clear();

@@ -110,15 +110,17 @@ impl fmt::Display for ShortStr {
     }
 }
 
+// Text compares as bytes: a short string is UTF-8 already, and `as_str` would check it
+// again on every comparison (field-table lookups make many).
 impl PartialEq<str> for ShortStr {
     fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for ShortStr {
     fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+        self.as_bytes() == other.as_bytes()
     }
 }
 
@@ -428,13 +430,13 @@ impl FieldTable {
 
     /// The value of the first entry named `key`.
     pub fn get(&self, key: &str) -> Option<&FieldValue> {
-        self.entries().iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+        self.entries().iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     /// Removes and returns the first entry named `key`.
     pub fn remove(&mut self, key: &str) -> Option<FieldValue> {
         // Look first: a table that does not change keeps its wire bytes.
-        let at = self.entries().iter().position(|(k, _)| k.as_str() == key)?;
+        let at = self.entries().iter().position(|(k, _)| *k == key)?;
         Some(self.entries_mut().remove(at).1)
     }
 
