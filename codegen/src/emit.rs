@@ -782,13 +782,7 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
         "    pub(crate) fn decode_checked_into<'a>(&mut self, {src}: &Bytes, i: &'a [u8]) -> c::PResult<'a, ()> {{"
     )?;
     writeln!(out, "        let p = self;")?;
-    writeln!(out, "        let (mut i, flags) = c::short(i)?;")?;
-    writeln!(out, "        if flags & {undefined:#06x} != 0 {{")?;
-    writeln!(
-        out,
-        "            return Err(nom::Err::Failure(WireError::BadPropertyFlags {{ flags }}));"
-    )?;
-    writeln!(out, "        }}")?;
+    read_property_flags(out, undefined)?;
     for (ident, f, bit) in &props {
         writeln!(out, "        if flags & {:#06x} != 0 {{", 1u32 << bit)?;
         writeln!(out, "            let (rest, v) = {}?;", checked_decode_call(f.ty))?;
@@ -809,13 +803,7 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
         "    /// [`decode_checked_into`](Self::decode_checked_into) relies on, without building them."
     )?;
     writeln!(out, "    pub(crate) fn check(i: &[u8]) -> c::PResult<'_, ()> {{")?;
-    writeln!(out, "        let (mut i, flags) = c::short(i)?;")?;
-    writeln!(out, "        if flags & {undefined:#06x} != 0 {{")?;
-    writeln!(
-        out,
-        "            return Err(nom::Err::Failure(WireError::BadPropertyFlags {{ flags }}));"
-    )?;
-    writeln!(out, "        }}")?;
+    read_property_flags(out, undefined)?;
     for (_, f, bit) in &props {
         writeln!(out, "        if flags & {:#06x} != 0 {{", 1u32 << bit)?;
         writeln!(out, "            i = {}?.0;", check_call(f.ty))?;
@@ -874,6 +862,17 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
         writeln!(out, "    }}")?;
     }
     writeln!(out, "}}")
+}
+
+/// Reads the property-flags word into `flags`, refusing the bits in `undefined`.
+fn read_property_flags(out: &mut String, undefined: u32) -> fmt::Result {
+    writeln!(out, "        let (mut i, flags) = c::short(i)?;")?;
+    writeln!(out, "        if flags & {undefined:#06x} != 0 {{")?;
+    writeln!(
+        out,
+        "            return Err(nom::Err::Failure(WireError::BadPropertyFlags {{ flags }}));"
+    )?;
+    writeln!(out, "        }}")
 }
 
 /// Undoes `doc`'s capitalisation for text that follows a colon.
