@@ -9,53 +9,124 @@ use bytes::{Bytes, BytesMut};
 
 use super::BasicProperties;
 
+/// Wire bytes checked when they were decoded, built into a `T` on first read: the one
+/// mechanism behind [`Properties`] and a decoded [`FieldTable`](super::FieldTable).
+///
+/// Unchanged, the bytes are the value's encoding; [`get_mut`](Self::get_mut) drops them,
+/// since the caller may change the value.
+pub(crate) struct Received<T> {
+    /// The checked wire bytes; `None` for a value built in code, changed since, or empty.
+    raw: Option<Bytes>,
+    /// The value; set from the start when built in code, on first read otherwise.
+    built: OnceLock<T>,
+}
+
+/// Builds a value from wire bytes that its decoder's checking pass accepted.
+pub(crate) trait BuildChecked: Default {
+    /// Reads `raw` without checking it again.
+    fn build_checked(raw: &Bytes) -> Self;
+}
+
+impl<T: BuildChecked> Received<T> {
+    /// A value over wire bytes that were checked.
+    pub(crate) fn checked(raw: Bytes) -> Self {
+        Received {
+            raw: Some(raw),
+            built: OnceLock::new(),
+        }
+    }
+
+    /// A value built in code.
+    pub(crate) fn built(value: T) -> Self {
+        Received {
+            raw: None,
+            built: OnceLock::from(value),
+        }
+    }
+
+    /// The checked wire bytes, while the value is unchanged.
+    pub(crate) fn raw(&self) -> Option<&Bytes> {
+        self.raw.as_ref()
+    }
+
+    pub(crate) fn get(&self) -> &T {
+        self.built.get_or_init(|| self.raw.as_ref().map(T::build_checked).unwrap_or_default())
+    }
+
+    pub(crate) fn get_mut(&mut self) -> &mut T {
+        self.get();
+        self.raw = None;
+        self.built.get_mut().expect("get() built it")
+    }
+
+    pub(crate) fn into_inner(mut self) -> T {
+        self.get();
+        self.built.take().expect("get() built it")
+    }
+
+    /// Equal as values; two decoded from the same bytes without being built.
+    pub(crate) fn eq_by(&self, other: &Self, eq: impl FnOnce(&T, &T) -> bool) -> bool {
+        match (&self.raw, &other.raw) {
+            (Some(a), Some(b)) if a == b => true,
+            _ => eq(self.get(), other.get()),
+        }
+    }
+}
+
+impl<T> Default for Received<T> {
+    fn default() -> Self {
+        Received {
+            raw: None,
+            built: OnceLock::new(),
+        }
+    }
+}
+
+impl<T: Clone> Clone for Received<T> {
+    fn clone(&self) -> Self {
+        // A copy shares the wire bytes, and the value when it was built already.
+        Received {
+            raw: self.raw.clone(),
+            built: self.built.clone(),
+        }
+    }
+}
+
+impl BuildChecked for Box<BasicProperties> {
+    fn build_checked(raw: &Bytes) -> Self {
+        let mut built = Box::<BasicProperties>::default();
+        let decoded = built.decode_checked_into(raw, raw);
+        debug_assert!(matches!(decoded, Ok(([], ()))), "checked properties failed to build");
+        built
+    }
+}
+
 /// The properties of a received message (or of a content header), readable as
 /// [`BasicProperties`] through `Deref`: `delivery.properties.content_type`.
 ///
 /// Decoding only checks them; they are built on first read, so a consumer that never
 /// looks at a message's properties costs neither the building nor an allocation, and
 /// unchanged properties are written back as the bytes they came in.
-#[derive(Default)]
-pub struct Properties {
-    /// The flags word and the fields as received and checked; `None` for properties
-    /// built in code, changed since, or received empty.
-    raw: Option<Bytes>,
-    /// The properties; set from the start when built in code, on first read otherwise.
-    built: OnceLock<Box<BasicProperties>>,
-}
+#[derive(Default, Clone)]
+pub struct Properties(Received<Box<BasicProperties>>);
 
 impl Properties {
     /// Properties over wire bytes that [`BasicProperties::check`] accepted.
     pub(crate) fn from_checked(raw: Bytes) -> Self {
-        Properties {
-            raw: Some(raw),
-            built: OnceLock::new(),
-        }
+        Properties(Received::checked(raw))
     }
 
     /// The properties as an owned value.
-    pub fn into_inner(mut self) -> BasicProperties {
-        self.built();
-        *self.built.take().unwrap_or_default()
-    }
-
-    fn built(&self) -> &BasicProperties {
-        self.built.get_or_init(|| {
-            let mut built = Box::<BasicProperties>::default();
-            if let Some(raw) = &self.raw {
-                let decoded = built.decode_checked_into(raw, raw);
-                debug_assert!(matches!(decoded, Ok(([], ()))), "checked properties failed to build");
-            }
-            built
-        })
+    pub fn into_inner(self) -> BasicProperties {
+        *self.0.into_inner()
     }
 
     /// Appends the flags word and the present properties.
     pub(crate) fn encode(&self, buf: &mut BytesMut) {
-        match &self.raw {
+        match self.0.raw() {
             // Received and unchanged: the bytes they came in are their encoding.
             Some(raw) => buf.extend_from_slice(raw),
-            None => self.built().encode(buf),
+            None => self.0.get().encode(buf),
         }
     }
 }
@@ -64,16 +135,13 @@ impl Deref for Properties {
     type Target = BasicProperties;
 
     fn deref(&self) -> &BasicProperties {
-        self.built()
+        self.0.get()
     }
 }
 
 impl DerefMut for Properties {
     fn deref_mut(&mut self) -> &mut BasicProperties {
-        self.built();
-        // The wire bytes no longer describe what the caller may change.
-        self.raw = None;
-        self.built.get_mut().expect("built() set them")
+        self.0.get_mut()
     }
 }
 
@@ -85,20 +153,7 @@ impl From<BasicProperties> for Properties {
 
 impl From<Box<BasicProperties>> for Properties {
     fn from(properties: Box<BasicProperties>) -> Self {
-        Properties {
-            raw: None,
-            built: OnceLock::from(properties),
-        }
-    }
-}
-
-impl Clone for Properties {
-    fn clone(&self) -> Self {
-        // A copy shares the wire bytes, and the built properties when they were built.
-        Properties {
-            raw: self.raw.clone(),
-            built: self.built.clone(),
-        }
+        Properties(Received::built(properties))
     }
 }
 
@@ -106,10 +161,7 @@ impl Clone for Properties {
 /// without being built.
 impl PartialEq for Properties {
     fn eq(&self, other: &Self) -> bool {
-        match (&self.raw, &other.raw) {
-            (Some(a), Some(b)) if a == b => true,
-            _ => **self == **other,
-        }
+        self.0.eq_by(&other.0, |a, b| a == b)
     }
 }
 
@@ -197,7 +249,7 @@ mod tests {
     #[test]
     fn empty_properties_keep_no_bytes_and_read_as_default() {
         let header = decoded(header_frame(BasicProperties::default())).unwrap();
-        assert!(header.properties.raw.is_none());
+        assert!(header.properties.0.raw().is_none());
         assert_eq!(*header.properties, BasicProperties::default());
         assert_eq!(header.properties.into_inner(), BasicProperties::default());
     }

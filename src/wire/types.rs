@@ -2,9 +2,10 @@
 
 use std::fmt;
 use std::ops::Deref;
-use std::sync::OnceLock;
 
 use bytes::Bytes;
+
+use super::received::{BuildChecked, Received};
 
 /// A short string: UTF-8 text of at most 255 bytes, sharing the buffer it was read from.
 ///
@@ -354,27 +355,17 @@ impl FieldValue {
 /// A decoded table keeps its validated wire bytes and builds its entries on first read, so
 /// a delivery whose headers nobody reads costs no entry building, and an unchanged table
 /// is written back as one copy.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct FieldTable(Option<Box<Entries>>);
 
-/// A non-empty table's contents: boxed, so a table costs a pointer in the methods and
+/// A non-empty table's entries: boxed, so a table costs a pointer in the methods and
 /// properties that have one (most are empty), and frames stay small enough to move
 /// without a `memcpy` call.
-#[derive(Default)]
-struct Entries {
-    /// The entries' wire bytes (without the length prefix) of a table decoded and not
-    /// changed since; `None` for a table built in code.
-    raw: Option<Bytes>,
-    /// The entries; set from the start for a built table, on first read for a decoded one.
-    built: OnceLock<Vec<(ShortStr, FieldValue)>>,
-}
+type Entries = Received<Vec<(ShortStr, FieldValue)>>;
 
-impl Entries {
-    fn get(&self) -> &Vec<(ShortStr, FieldValue)> {
-        self.built.get_or_init(|| match &self.raw {
-            Some(raw) => super::codec::checked_entries(raw),
-            None => Vec::new(),
-        })
+impl BuildChecked for Vec<(ShortStr, FieldValue)> {
+    fn build_checked(raw: &Bytes) -> Self {
+        super::codec::checked_entries(raw)
     }
 }
 
@@ -389,12 +380,12 @@ impl FieldTable {
         if raw.is_empty() {
             return FieldTable(None);
         }
-        FieldTable(Some(Box::new(Entries { raw: Some(raw), built: OnceLock::new() })))
+        FieldTable(Some(Box::new(Received::checked(raw))))
     }
 
     /// The entries' wire bytes, when the table was decoded and not changed since.
     pub(crate) fn validated_bytes(&self) -> Option<&Bytes> {
-        self.0.as_ref()?.raw.as_ref()
+        self.0.as_ref()?.raw()
     }
 
     fn entries(&self) -> &[(ShortStr, FieldValue)] {
@@ -406,10 +397,7 @@ impl FieldTable {
 
     /// The entries, to change: the wire bytes no longer describe them.
     fn entries_mut(&mut self) -> &mut Vec<(ShortStr, FieldValue)> {
-        let entries = self.0.get_or_insert_with(Box::default);
-        entries.get();
-        entries.raw = None;
-        entries.built.get_mut().expect("get() initialised them")
+        self.0.get_or_insert_with(Box::default).get_mut()
     }
 
     /// Sets `key` to `value`, replacing an existing entry in place or appending.
@@ -450,36 +438,17 @@ impl FieldTable {
         self.entries().len()
     }
 
-    /// True when the table has no entries.
+    /// True when the table has no entries (a decoded table's bytes are never empty, so
+    /// it need not be built to tell).
     pub fn is_empty(&self) -> bool {
-        match &self.0 {
-            None => true,
-            Some(entries) => match &entries.raw {
-                Some(raw) => raw.is_empty(),
-                None => entries.get().is_empty(),
-            },
-        }
+        self.0.as_ref().is_none_or(|entries| entries.raw().is_none() && entries.get().is_empty())
     }
 
     pub(crate) fn with_capacity(n: usize) -> Self {
         if n == 0 {
             return FieldTable(None);
         }
-        let built = OnceLock::from(Vec::with_capacity(n));
-        FieldTable(Some(Box::new(Entries { raw: None, built })))
-    }
-}
-
-impl Clone for FieldTable {
-    fn clone(&self) -> Self {
-        // A copy shares the wire bytes, and the entries when they were built already.
-        let copy = self.0.as_ref().map(|entries| {
-            Box::new(Entries {
-                raw: entries.raw.clone(),
-                built: entries.built.clone(),
-            })
-        });
-        FieldTable(copy)
+        FieldTable(Some(Box::new(Received::built(Vec::with_capacity(n)))))
     }
 }
 
@@ -487,8 +456,8 @@ impl Clone for FieldTable {
 /// being built, NaN values included.
 impl PartialEq for FieldTable {
     fn eq(&self, other: &Self) -> bool {
-        match (self.validated_bytes(), other.validated_bytes()) {
-            (Some(a), Some(b)) if a == b => true,
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => a.eq_by(b, |a, b| a == b),
             _ => self.entries() == other.entries(),
         }
     }
