@@ -775,7 +775,7 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
     )?;
     writeln!(
         out,
-        "    /// present, from bytes that [`check`](Self::check) accepted: nothing is checked again."
+        "    /// present, from bytes that [`check`](Self::check) accepted: strings and tables are not checked again."
     )?;
     writeln!(
         out,

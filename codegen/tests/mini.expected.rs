@@ -521,7 +521,7 @@ impl BasicProperties {
     }
 
     /// Builds into `self` (all `None` before) the flags word and the properties it marks
-    /// present, from bytes that [`check`](Self::check) accepted: nothing is checked again.
+    /// present, from bytes that [`check`](Self::check) accepted: strings and tables are not checked again.
     pub(crate) fn decode_checked_into<'a>(&mut self, src: &Bytes, i: &'a [u8]) -> c::PResult<'a, ()> {
         let p = self;
         let (mut i, flags) = c::short(i)?;
