@@ -850,19 +850,47 @@ async fn cancelled_auto_delete_queue_is_not_restored() {
 /// The broker's VM is killed (SIGKILL, no clean shutdown) and started again: every message
 /// whose publish was acked is in the durable queue.
 ///
-/// The kill comes once the confirmed messages are on disk and nothing is being written: a
-/// kill in the middle of a write can leave RabbitMQ 3.10.8's classic queue index with a
-/// segment file it cannot read back (`function_clause` in
-/// `rabbit_queue_index:parse_segment_entries`, seen here on 2026-11-25), and then the node
-/// does not boot at all. Publishes cut by a lost connection are covered by the cuts of
-/// `fault_scenario`.
+/// The kill comes once the confirmed messages are on disk: a kill in the middle of a write
+/// can leave RabbitMQ 3.10.8's classic queue index with a segment file it cannot read back
+/// (`function_clause` in `rabbit_queue_index:parse_segment_entries`, seen here on
+/// 2026-11-25), and then the node does not boot at all. Publishes cut by a lost connection
+/// are covered by the cuts of `fault_scenario`.
+///
+/// The queue is declared on a connection of its own, closed before the kill, so the
+/// publishing connection's recovery does not declare it again. Once (CI, 2026-12-03) the
+/// node came back without the queue's definition ("Recovering 0 queues of type
+/// rabbit_classic_queue"), and the recovery's re-declare had made an empty queue that looked
+/// like 20 000 lost messages. Now a queue the broker forgot is a 404 and is told apart: the
+/// run is made again once with a new queue, and a second time fails the test. A client
+/// cannot delete a durable queue by losing its connection, so this excuses nothing of ours.
 #[tokio::test]
 async fn broker_kill_loses_no_confirmed_message() {
     node::ensure_started();
     let _node = node::exclusive().await;
     node::ensure_app_running().await;
     let uri = format!("{}/%2f", node::ensure_started());
-    let mut config = ConnectionConfig::from_uri(&uri)
+    for attempt in 1..=2 {
+        match kill_run(&uri).await {
+            Ok(()) => return,
+            Err(forgotten) if attempt == 1 => eprintln!("KILL: {forgotten}; once more with a new queue"),
+            Err(forgotten) => panic!("KILL: {forgotten}, twice in a row"),
+        }
+    }
+}
+
+/// One run of [`broker_kill_loses_no_confirmed_message`]: `Err` when the broker came back
+/// without the queue's definition (what its log said), after asserting nothing was lost
+/// otherwise.
+async fn kill_run(uri: &str) -> Result<(), String> {
+    let queue = unique("rec.kill");
+    let setup = within(LIMIT, "connect", Connection::connect(uri)).await.unwrap();
+    let ch = setup.open_channel().await.unwrap();
+    ch.queue_declare(&queue, QueueDeclareOptions::durable(), FieldTable::new())
+        .await
+        .unwrap();
+    setup.close().await.unwrap();
+
+    let mut config = ConnectionConfig::from_uri(uri)
         .unwrap()
         .with_connection_name("warren-fault-rec-kill");
     config.recovery = fast_recovery();
@@ -871,10 +899,6 @@ async fn broker_kill_loses_no_confirmed_message() {
         .await
         .unwrap();
     let ch = conn.open_channel().await.unwrap();
-    let queue = unique("rec.kill");
-    ch.queue_declare(&queue, QueueDeclareOptions::durable(), FieldTable::new())
-        .await
-        .unwrap();
     ch.confirm_select().await.unwrap();
     let mut confirms = std::collections::VecDeque::new();
     let mut acked = Vec::new();
@@ -894,9 +918,24 @@ async fn broker_kill_loses_no_confirmed_message() {
             acked.push(n);
         }
     }
+    assert_eq!(acked.len(), 20_000);
     node::kill_and_start().await;
     wait_state(&conn, "recovered", |s| matches!(s, ConnectionState::Recovered(_))).await;
-    let count = passive_declare(&ch, &queue).await.unwrap().message_count;
+    let count = match passive_declare(&ch, &queue).await {
+        Ok(info) => info.message_count,
+        Err(Error::ChannelClosed {
+            code: warren::wire::ReplyCode::NOT_FOUND,
+            ..
+        }) => {
+            let said = node::log_lines_containing("queues of type rabbit_classic_queue").await;
+            conn.close().await.unwrap();
+            return Err(format!(
+                "the node came back without the durable queue {queue} (404); its log: {}",
+                said.last().map_or("nothing", String::as_str)
+            ));
+        }
+        Err(e) => panic!("passive declare after the restart: {e}"),
+    };
     let mut present = std::collections::HashSet::new();
     while let Some(m) = within(LIMIT, "get", ch.basic_get(&queue, true)).await.unwrap() {
         present.insert(u32::from_be_bytes(m.delivery.body[..4].try_into().unwrap()));
@@ -906,8 +945,8 @@ async fn broker_kill_loses_no_confirmed_message() {
         "KILL: acked {}, {count} in the queue after the restart, lost {lost}",
         acked.len()
     );
-    assert_eq!(acked.len(), 20_000);
     assert_eq!(lost, 0, "confirmed messages lost by a broker kill");
     ch.queue_delete(&queue, QueueDeleteOptions::default()).await.unwrap();
     conn.close().await.unwrap();
+    Ok(())
 }

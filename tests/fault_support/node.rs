@@ -69,6 +69,19 @@ pub fn ensure_started() -> String {
     URI.get_or_init(|| run(&["start"])).clone()
 }
 
+/// The lines of the node's log that contain `text`, oldest first (none when the log cannot
+/// be read): evidence for a failure message.
+pub async fn log_lines_containing(text: &str) -> Vec<String> {
+    let dir = std::env::var("WARREN_FAULT_NODE_DIR").unwrap_or_else(|_| "/tmp/warren-fault-node".into());
+    let path = PathBuf::from(dir).join(format!("log/{NODE}.log"));
+    let log = tokio::fs::read(&path).await.unwrap_or_default();
+    String::from_utf8_lossy(&log)
+        .lines()
+        .filter(|l| l.contains(text))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The node's AMQP address.
 pub fn addr() -> std::net::SocketAddr {
     std::net::SocketAddr::from(([127, 0, 0, 1], PORT))
