@@ -230,7 +230,10 @@ async fn many_tasks_publish_on_one_channel() {
     let mut seen = HashSet::new();
     while seen.len() < 32 * 200 {
         let d = within(30, "deliveries", consumer.next()).await.unwrap().unwrap();
-        assert!(seen.insert(d.properties.message_id.as_deref().unwrap().to_string()), "duplicate");
+        assert!(
+            seen.insert(d.properties.message_id.as_deref().unwrap().to_string()),
+            "duplicate"
+        );
     }
     conn.close().await.unwrap();
 }

@@ -26,8 +26,8 @@ use super::topology::Topology;
 use super::{Connection, Delivery, DeliveryTag, Event, Returned};
 use crate::error::{CancelReason, Error, Initiator};
 use crate::wire::{
-    BasicCancelOk, ChannelClose, ChannelCloseOk, ChannelFlowOk, ConnectionClose, ConnectionCloseOk,
-    ContentHeader, FieldValue, Frame, Method, MethodId, Properties, ReplyCode, ShortStr, WireError, encode_method,
+    BasicCancelOk, ChannelClose, ChannelCloseOk, ChannelFlowOk, ConnectionClose, ConnectionCloseOk, ContentHeader,
+    FieldValue, Frame, Method, MethodId, Properties, ReplyCode, ShortStr, WireError, encode_method,
     parse_protocol_header,
 };
 

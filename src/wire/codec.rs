@@ -229,7 +229,9 @@ pub(crate) fn checked_entries(raw: &Bytes) -> Vec<(ShortStr, FieldValue)> {
     let mut entries = Vec::with_capacity((raw.len() / 2).min(8));
     let mut body: &[u8] = raw;
     while !body.is_empty() {
-        let Ok((i, key)) = checked_shortstr(raw, body) else { break };
+        let Ok((i, key)) = checked_shortstr(raw, body) else {
+            break;
+        };
         let Ok((i, value)) = checked_value(raw, i) else { break };
         entries.push((key, value));
         body = i;
@@ -482,7 +484,9 @@ mod tests {
         assert_eq!(decoded, built);
         assert_eq!(decoded.len(), 4);
         assert_eq!(decoded.get("n"), Some(&FieldValue::I32(3)));
-        let Some(FieldValue::Table(inner)) = decoded.get("inner") else { panic!("{decoded:?}") };
+        let Some(FieldValue::Table(inner)) = decoded.get("inner") else {
+            panic!("{decoded:?}")
+        };
         assert_eq!(inner.get("ok"), Some(&FieldValue::Bool(true)));
         assert_eq!(format!("{decoded:?}"), format!("{built:?}"));
 

@@ -50,7 +50,8 @@ impl<T: BuildChecked> Received<T> {
     }
 
     pub(crate) fn get(&self) -> &T {
-        self.built.get_or_init(|| self.raw.as_ref().map(T::build_checked).unwrap_or_default())
+        self.built
+            .get_or_init(|| self.raw.as_ref().map(T::build_checked).unwrap_or_default())
     }
 
     pub(crate) fn get_mut(&mut self) -> &mut T {
@@ -272,6 +273,9 @@ mod tests {
         let tag = good.windows(5).position(|w| w == b"zoneS").expect("the nested value") + 4;
         let mut bad_table = good.clone();
         bad_table[tag] = b'Z';
-        assert_eq!(decoded(bad_table).unwrap_err(), WireError::UnknownFieldType { tag: b'Z' });
+        assert_eq!(
+            decoded(bad_table).unwrap_err(),
+            WireError::UnknownFieldType { tag: b'Z' }
+        );
     }
 }

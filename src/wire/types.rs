@@ -441,7 +441,9 @@ impl FieldTable {
     /// True when the table has no entries (a decoded table's bytes are never empty, so
     /// it need not be built to tell).
     pub fn is_empty(&self) -> bool {
-        self.0.as_ref().is_none_or(|entries| entries.raw().is_none() && entries.get().is_empty())
+        self.0
+            .as_ref()
+            .is_none_or(|entries| entries.raw().is_none() && entries.get().is_empty())
     }
 
     pub(crate) fn with_capacity(n: usize) -> Self {
