@@ -96,8 +96,7 @@ impl Frame {
                 payload: frame.freeze(),
             }));
         }
-        let bytes = buf.split_to(len).freeze();
-        decode_checked(&bytes).map(Some)
+        decode_checked(buf.split_to(len).freeze()).map(Some)
     }
 
     /// Parses one frame at the front of `src` without consuming it: the frame and its
@@ -107,8 +106,7 @@ impl Frame {
             return Ok(None);
         };
         check_frame_end(src[len - 1])?;
-        let bytes = src.slice(..len);
-        decode_checked(&bytes).map(|f| Some((f, len)))
+        decode_checked(src.slice(..len)).map(|f| Some((f, len)))
     }
 
     /// Appends the encoded frame to `buf`. Body frames are written as they are: use
@@ -161,28 +159,36 @@ fn check_frame_end(found: u8) -> Result<(), WireError> {
 }
 
 /// Decodes a frame whose length and frame-end were checked; `frame` is exactly one frame.
-fn decode_checked(frame: &Bytes) -> Result<Frame, WireError> {
+/// A header's properties and a body keep `frame`'s own reference to the read buffer
+/// rather than taking another (reference counts are atomic).
+fn decode_checked(mut frame: Bytes) -> Result<Frame, WireError> {
     let channel = u16::from_be_bytes([frame[1], frame[2]]);
     let payload = &frame[7..frame.len() - 1];
     match frame[0] {
         FRAME_METHOD => Ok(Frame::Method {
             channel,
-            method: Method::decode(frame, payload)?,
+            method: Method::decode(&frame, payload)?,
         }),
         FRAME_HEADER => Ok(Frame::Header {
             channel,
-            header: decode_header(frame, payload)?,
+            header: decode_header(frame)?,
         }),
-        FRAME_BODY => Ok(Frame::Body {
-            channel,
-            payload: frame.slice(7..frame.len() - 1),
-        }),
+        FRAME_BODY => {
+            frame.truncate(frame.len() - 1);
+            frame.advance(7);
+            Ok(Frame::Body { channel, payload: frame })
+        }
         _ if channel != 0 || !payload.is_empty() => Err(WireError::BadHeartbeat),
         _ => Ok(Frame::Heartbeat),
     }
 }
 
-fn decode_header(src: &Bytes, payload: &[u8]) -> Result<ContentHeader, WireError> {
+/// Where a content header's properties start in its frame: after the frame header (7),
+/// class id (2), weight (2) and body size (8).
+const PROPERTIES_AT: usize = 19;
+
+fn decode_header(mut frame: Bytes) -> Result<ContentHeader, WireError> {
+    let payload = &frame[7..frame.len() - 1];
     let parsed = (|| {
         let (i, class_id) = c::short(payload)?;
         let (i, weight) = c::short(i)?;
@@ -191,27 +197,27 @@ fn decode_header(src: &Bytes, payload: &[u8]) -> Result<ContentHeader, WireError
         }
         let (i, body_size) = c::longlong(i)?;
         let (rest, ()) = BasicProperties::check(i)?;
-        let checked = &i[..i.len() - rest.len()];
-        // No property present (a flags word of 0) needs no bytes kept.
-        let properties = match checked {
-            [0, 0] => Properties::default(),
-            _ => Properties::from_checked(c::share(src, checked)),
-        };
-        Ok((
-            rest,
-            ContentHeader {
-                class_id,
-                body_size,
-                properties,
-            },
-        ))
+        Ok((rest, (class_id, body_size, i.len() - rest.len())))
     })();
-    match parsed {
-        Ok(([], header)) => Ok(header),
-        Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
-        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
-        Err(nom::Err::Incomplete(_)) => Err(WireError::Truncated),
-    }
+    let (class_id, body_size, checked_len) = match parsed {
+        Ok(([], fields)) => fields,
+        Ok((rest, _)) => return Err(WireError::TrailingBytes { count: rest.len() }),
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => return Err(e),
+        Err(nom::Err::Incomplete(_)) => return Err(WireError::Truncated),
+    };
+    // No property present (a flags word of 0) needs no bytes kept.
+    let properties = if frame[PROPERTIES_AT..PROPERTIES_AT + checked_len] == [0, 0] {
+        Properties::default()
+    } else {
+        frame.truncate(PROPERTIES_AT + checked_len);
+        frame.advance(PROPERTIES_AT);
+        Properties::from_checked(frame)
+    };
+    Ok(ContentHeader {
+        class_id,
+        body_size,
+        properties,
+    })
 }
 
 /// Writes a frame header with a zero size, runs `payload`, then patches the size in.
