@@ -648,8 +648,8 @@ impl Method {
     /// Appends the class id, method id and fields.
     pub fn encode(&self, buf: &mut BytesMut) {
         let id = self.id();
-        c::put_short(buf, id.class_id);
-        c::put_short(buf, id.method_id);
+        // Both ids in one write: one capacity check instead of two.
+        c::put_long(buf, u32::from(id.class_id) << 16 | u32::from(id.method_id));
 ");
     arms(out, &|_, _| "(m) => m.encode_fields(buf)".to_owned())?;
     block(out, "

@@ -176,7 +176,10 @@ fn decode_checked(mut frame: Bytes) -> Result<Frame, WireError> {
         FRAME_BODY => {
             frame.truncate(frame.len() - 1);
             frame.advance(7);
-            Ok(Frame::Body { channel, payload: frame })
+            Ok(Frame::Body {
+                channel,
+                payload: frame,
+            })
         }
         _ if channel != 0 || !payload.is_empty() => Err(WireError::BadHeartbeat),
         _ => Ok(Frame::Heartbeat),
@@ -224,9 +227,9 @@ fn decode_header(mut frame: Bytes) -> Result<ContentHeader, WireError> {
 #[inline]
 fn framed(buf: &mut BytesMut, frame_type: u8, channel: u16, payload: impl FnOnce(&mut BytesMut)) {
     let start = buf.len();
-    buf.put_u8(frame_type);
-    buf.put_u16(channel);
-    buf.put_u32(0);
+    let [c0, c1] = channel.to_be_bytes();
+    // The header in one write (one capacity check); the size is patched in below.
+    buf.put_slice(&[frame_type, c0, c1, 0, 0, 0, 0]);
     payload(buf);
     let size = (buf.len() - start - 7) as u32;
     buf[start + 3..start + 7].copy_from_slice(&size.to_be_bytes());
@@ -244,8 +247,7 @@ pub fn encode_method(channel: u16, method: &Method, buf: &mut BytesMut) {
 #[inline]
 pub fn encode_publish(channel: u16, args: &BasicPublish, buf: &mut BytesMut) {
     framed(buf, FRAME_METHOD, channel, |buf| {
-        buf.put_u16(BasicPublish::ID.class_id);
-        buf.put_u16(BasicPublish::ID.method_id);
+        buf.put_u32(u32::from(BasicPublish::ID.class_id) << 16 | u32::from(BasicPublish::ID.method_id));
         args.encode_fields(buf);
     });
 }
@@ -302,9 +304,7 @@ pub fn extend_ack(frame: &mut [u8], channel: u16, tag: u64) -> bool {
 #[inline]
 pub fn encode_header(channel: u16, header: &ContentHeader, buf: &mut BytesMut) {
     framed(buf, FRAME_HEADER, channel, |buf| {
-        buf.put_u16(header.class_id);
-        buf.put_u16(0);
-        buf.put_u64(header.body_size);
+        put_header_head(buf, header.class_id, header.body_size);
         header.properties.encode(buf);
     });
 }
@@ -313,9 +313,9 @@ pub fn encode_header(channel: u16, header: &ContentHeader, buf: &mut BytesMut) {
 #[inline]
 pub fn encode_body(channel: u16, payload: &[u8], buf: &mut BytesMut) {
     buf.reserve(payload.len() + FRAME_OVERHEAD);
-    buf.put_u8(FRAME_BODY);
-    buf.put_u16(channel);
-    buf.put_u32(payload.len() as u32);
+    let [c0, c1] = channel.to_be_bytes();
+    let [l0, l1, l2, l3] = (payload.len() as u32).to_be_bytes();
+    buf.put_slice(&[FRAME_BODY, c0, c1, l0, l1, l2, l3]);
     buf.put_slice(payload);
     buf.put_u8(FRAME_END);
 }
@@ -364,11 +364,18 @@ pub fn encode_content_shared(
 #[inline]
 fn content_header(channel: u16, properties: &BasicProperties, body_len: usize, buf: &mut BytesMut) {
     framed(buf, FRAME_HEADER, channel, |buf| {
-        buf.put_u16(BasicProperties::CLASS_ID);
-        buf.put_u16(0);
-        buf.put_u64(body_len as u64);
+        put_header_head(buf, BasicProperties::CLASS_ID, body_len as u64);
         properties.encode(buf);
     });
+}
+
+/// Writes what a content header has before its properties: class id, weight (always 0)
+/// and body size, in one write.
+#[inline]
+fn put_header_head(buf: &mut BytesMut, class_id: u16, body_size: u64) {
+    let [k0, k1] = class_id.to_be_bytes();
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = body_size.to_be_bytes();
+    buf.put_slice(&[k0, k1, 0, 0, s0, s1, s2, s3, s4, s5, s6, s7]);
 }
 
 /// The most body bytes one body frame carries under `max_frame_size` (0: no limit).
