@@ -190,3 +190,83 @@ fn exactly_once_check_fails_a_run_with_faults() {
     assert_eq!(obj.get("ok"), Some(&Json::Bool(false)));
     assert!(stderr.contains("(--exactly-once-check)"), "the verdict says why");
 }
+
+/// Clears the fault node's memory alarm when dropped, so a failed assertion does not leave
+/// the node blocking every later test's publishers.
+struct AlarmOn;
+
+impl AlarmOn {
+    fn raise() -> Self {
+        fault_node(&["alarm", "on"]);
+        AlarmOn
+    }
+}
+
+impl Drop for AlarmOn {
+    fn drop(&mut self) {
+        fault_node(&["alarm", "off"]);
+    }
+}
+
+/// A broker in a memory alarm blocks publishing: it takes no publish and confirms none
+/// until the alarm clears. The run still ends at its `--duration`: a publish still waiting
+/// is given up unsent, confirms get `--drain-timeout` more and are then counted as
+/// unknown (not lost), and the producers' connections, which the broker does not read,
+/// are dropped after the same bound. Before, the run waited for the alarm to clear.
+#[test]
+fn a_run_ends_on_time_while_the_broker_blocks_publishing() {
+    let _lock = exclusive();
+    fault_node(&["start"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args([
+            "perf",
+            "--uri",
+            URI,
+            "--json",
+            "-z",
+            "4",
+            "--drain-timeout",
+            "2",
+            "-x",
+            "1",
+            "-y",
+            "1",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the warren binary");
+    std::thread::sleep(Duration::from_millis(1500));
+    let alarm = AlarmOn::raise();
+    // The alarm stays on for a minute: a run that waits for it to clear is still running.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait for warren perf").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("warren perf still runs 60 s into the alarm, past its --duration");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("warren perf output");
+    drop(alarm);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("--- stderr of warren perf:\n{stderr}");
+    let obj = match Json::parse(String::from_utf8(out.stdout).expect("utf-8 stdout").trim()) {
+        Ok(Json::Object(map)) => map,
+        other => panic!("not a JSON object: {other:?}"),
+    };
+    assert_eq!(out.status.code(), Some(0), "a blocked broker is not a failed run");
+    assert!(num(&obj, "published") > 0.0);
+    assert!(
+        num(&obj, "unknown") > 0.0,
+        "publishes were waiting for confirms at the alarm"
+    );
+    assert_eq!(
+        num(&obj, "published"),
+        num(&obj, "confirmed") + num(&obj, "unknown"),
+        "every publish is confirmed or of unknown outcome"
+    );
+    assert_eq!(num(&obj, "consumed"), num(&obj, "confirmed"));
+    assert_eq!(num(&obj, "lost"), 0.0);
+    assert!(stderr.contains("outcome unknown"), "the give-up is said");
+}

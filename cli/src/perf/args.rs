@@ -102,7 +102,9 @@ Output:
       --report FILE      a self-contained HTML report (inline SVG, no script): rates and latency
                          percentiles over time, latency histograms
       --quiet            no live line on stderr
-      --drain-timeout S  after publishing ends, wait at most S seconds for the rest (default 30)
+      --drain-timeout S  after publishing ends, wait at most S seconds for the rest (default 30):
+                         confirms still out then (a broker that blocked publishing confirms
+                         nothing) are counted as unknown, and the consumers stop
       --allow-nack       nacked or returned publishes do not fail the run
       --scenario NAME    a preset (see below); options after it override it
       --help             this text

@@ -36,6 +36,7 @@ mod rss;
 mod scenario;
 mod seqset;
 mod series;
+mod stop;
 mod topology;
 
 use std::fs::File;
@@ -181,8 +182,8 @@ struct Run {
     next_seq: AtomicU64,
     /// Sequence numbers below this are published (`--count`); the format's limit otherwise.
     limit: u64,
-    /// Set when `--duration` is over: producers stop.
-    stop_publishing: AtomicBool,
+    /// The end of publishing: `--duration` over, or Ctrl-C.
+    stop: stop::Stop,
     /// Confirmed (or, without confirms, published) sequence numbers.
     sent: SeqSet,
     /// Consumed and acked sequence numbers, per ledger (see [`Topology::ledger`]).
@@ -532,7 +533,7 @@ async fn load(
             .unwrap_or(u64::MAX)
             .min(SeqSet::CAPACITY)
             .min(o.body.seq_limit().unwrap_or(u64::MAX)),
-        stop_publishing: AtomicBool::new(false),
+        stop: stop::Stop::default(),
         sent: SeqSet::default(),
         seen: (0..ledgers).map(|_| SeqSet::default()).collect(),
         dropped: (0..ledgers).map(|_| SeqSet::default()).collect(),
@@ -594,7 +595,7 @@ async fn load(
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 eprintln!("warren perf: interrupted: publishing stops, draining (Ctrl-C again to abort)");
-                run.stop_publishing.store(true, Relaxed);
+                run.stop.stop();
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
                 }
@@ -605,7 +606,7 @@ async fn load(
         let run = run.clone();
         tokio::spawn(async move {
             tokio::time::sleep(d).await;
-            run.stop_publishing.store(true, Relaxed);
+            run.stop.stop();
         });
     }
     let reporter = {
@@ -727,11 +728,21 @@ async fn load(
     };
     s.left_in_queues = left.iter().sum();
     s.lost = missing.iter().zip(&left).map(|(m, l)| m.saturating_sub(*l)).sum();
-    for ch in open_channels {
-        let _ = ch.close().await;
-    }
-    for conn in producer_conns {
-        let _ = conn.close().await;
+    // A broker that blocked publishing reads nothing from the producers' connections, not
+    // even their close, until its alarm clears: bounded like the drain, then dropped.
+    let closing = async {
+        for ch in open_channels {
+            let _ = ch.close().await;
+        }
+        for conn in producer_conns {
+            let _ = conn.close().await;
+        }
+    };
+    if tokio::time::timeout(o.drain_timeout, closing).await.is_err() && !o.quiet {
+        eprintln!(
+            "warren perf: the producers' connections did not close within {:?} (is publishing blocked?); dropped",
+            o.drain_timeout
+        );
     }
     match error {
         Some(e) => Err(e),

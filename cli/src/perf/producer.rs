@@ -99,13 +99,13 @@ pub async fn publish(
             next = run.next_seq.fetch_add(SEQ_BLOCK, Relaxed);
             block_end = (next + SEQ_BLOCK).min(run.limit);
         }
-        if next >= block_end || run.stop_publishing.load(Relaxed) {
+        if next >= block_end || run.stop.is_stopped() {
             break;
         }
         if let Some(pacer) = &mut pacer {
             let slot = pacer.take();
             loop {
-                if run.stop_publishing.load(Relaxed) {
+                if run.stop.is_stopped() {
                     break 'publishing;
                 }
                 let now = Instant::now();
@@ -148,15 +148,18 @@ pub async fn publish(
         } else {
             fixed_key
         };
-        let confirmation = match ch
-            .basic_publish(&topology.exchange, routing_key, options, properties.clone(), body)
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                result = Err(format!("publish: {e}"));
-                break;
-            }
+        let publish = ch.basic_publish(&topology.exchange, routing_key, options, properties.clone(), body);
+        let confirmation = tokio::select! {
+            biased;
+            r = publish => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    result = Err(format!("publish: {e}"));
+                    break;
+                }
+            },
+            // Still waiting (a blocked broker, a full window): nothing was sent.
+            () = run.stop.stopped() => break,
         };
         stats.published.fetch_add(1, Relaxed);
         stats.bytes.fetch_add(size as u64, Relaxed);
@@ -175,15 +178,25 @@ pub async fn publish(
         }
         if in_flight.len() >= window {
             let (seq, at, c, sent_in) = in_flight.pop_front().expect("window is not empty");
-            let outcome = c.await;
+            let outcome = confirm_or_give_up(run, o, c).await;
             settle(run, stats, o, seq, at, sent_in, &mut epoch, outcome);
         }
     }
     for (seq, at, c, sent_in) in in_flight {
-        let outcome = c.await;
+        let outcome = confirm_or_give_up(run, o, c).await;
         settle(run, stats, o, seq, at, sent_in, &mut epoch, outcome);
     }
     result
+}
+
+/// The confirm's outcome, or a timeout once `--drain-timeout` has passed since publishing
+/// stopped (a blocked broker confirms nothing until its alarm clears): counted as unknown.
+async fn confirm_or_give_up(run: &Run, o: &Options, c: Confirmation) -> Result<Confirmed, warren::Error> {
+    tokio::select! {
+        biased;
+        outcome = c => outcome,
+        () = run.stop.given_up(o.drain_timeout) => Err(warren::Error::Timeout { operation: "confirm" }),
+    }
 }
 
 /// The confirm's outcome if it is already in.
