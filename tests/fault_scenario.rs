@@ -296,7 +296,8 @@ async fn no_confirmed_message_is_lost_under_faults() {
         consume_all(con.clone(), quorum.clone(), &out_q)
     );
     faulting.store(false, Ordering::Relaxed);
-    let _ = fault_task.await;
+    // A fault that failed (a panic in the task) means the run was not the one described.
+    fault_task.await.expect("the fault task failed");
     let m_con = con.metrics();
     let _ = con.close().await;
 
@@ -364,4 +365,10 @@ async fn no_confirmed_message_is_lost_under_faults() {
         "every quorum message acked in the end"
     );
     assert_eq!((lost_c, lost_q), (0, 0), "confirmed messages lost");
+    assert!(
+        m_pub_c.recoveries > 0 && m_pub_q.recoveries > 0,
+        "the faults reached both publishers ({} and {} recoveries)",
+        m_pub_c.recoveries,
+        m_pub_q.recoveries
+    );
 }

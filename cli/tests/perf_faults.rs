@@ -7,6 +7,8 @@
 //! no other test uses the node while its connections are being closed.
 
 mod common;
+#[path = "../../tests/fault_support/node_lock.rs"]
+mod node_lock;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,18 +40,9 @@ fn fault_node(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// The fault node's test lock, held for the whole test (an exclusive `flock`).
-#[allow(clippy::incompatible_msrv)] // File::lock: the tests build with the current toolchain
+/// The fault node's test lock, held for the whole test (see `node_lock`).
 fn exclusive() -> std::fs::File {
-    let path = std::env::temp_dir().join("warren-fault-node.tests.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    file.lock().unwrap_or_else(|e| panic!("lock {}: {e}", path.display()));
-    file
+    node_lock::take()
 }
 
 /// What to cut every two seconds.

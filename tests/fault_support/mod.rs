@@ -14,6 +14,7 @@ pub mod queues;
 
 pub mod fake_broker;
 pub mod node;
+pub mod node_lock;
 pub mod proxy;
 
 use std::future::Future;

@@ -95,29 +95,10 @@ pub struct Exclusive {
 }
 
 /// Takes the private node for the calling test (see [`Exclusive`]), waiting up to 10 minutes.
-#[allow(clippy::incompatible_msrv)] // File::lock: the tests build with the current toolchain
 pub async fn exclusive() -> Exclusive {
-    let file = tokio::task::spawn_blocking(|| {
-        let path = std::env::temp_dir().join("warren-fault-node.tests.lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-        let deadline = Instant::now() + Duration::from_secs(600);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return file,
-                Err(std::fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(100))
-                }
-                Err(e) => panic!("lock {}: {e:?}", path.display()),
-            }
-        }
-    })
-    .await
-    .expect("lock task");
+    let file = tokio::task::spawn_blocking(super::node_lock::take)
+        .await
+        .expect("lock task");
     Exclusive { _file: file }
 }
 
