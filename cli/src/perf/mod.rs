@@ -15,7 +15,8 @@
 //! still counted in the queues when consumers stop early (`--cmessages`) or there are none.
 //!
 //! A lost connection is recovered by the library and the run goes on; publishes whose
-//! outcome it leaves unknown, and duplicates, are counted as [`faults`] says.
+//! outcome it leaves unknown, and duplicates, are counted as [`faults`] says. A broker
+//! that blocks publishing does not hold the run past its end ([`stop`]).
 //!
 //! Each producer and consumer connection has `-X`/`-Y` channels, one task each, on a
 //! multi-thread tokio runtime. Counters are per task (no shared cache line on the hot
