@@ -783,13 +783,13 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
     )?;
     writeln!(out, "        let p = self;")?;
     read_property_flags(out, undefined)?;
-    for (ident, f, bit) in &props {
-        writeln!(out, "        if flags & {:#06x} != 0 {{", 1u32 << bit)?;
-        writeln!(out, "            let (rest, v) = {}?;", checked_decode_call(f.ty))?;
-        writeln!(out, "            p.{ident} = Some(v);")?;
-        writeln!(out, "            i = rest;")?;
-        writeln!(out, "        }}")?;
-    }
+    if_present(out, &props, |ident, ty| {
+        vec![
+            format!("let (rest, v) = {}?;", checked_decode_call(ty)),
+            format!("p.{ident} = Some(v);"),
+            "i = rest;".to_owned(),
+        ]
+    })?;
     writeln!(out, "        Ok((i, ()))")?;
     writeln!(out, "    }}")?;
     writeln!(out)?;
@@ -804,11 +804,7 @@ fn properties(out: &mut String, class: &Class) -> fmt::Result {
     )?;
     writeln!(out, "    pub(crate) fn check(i: &[u8]) -> c::PResult<'_, ()> {{")?;
     read_property_flags(out, undefined)?;
-    for (_, f, bit) in &props {
-        writeln!(out, "        if flags & {:#06x} != 0 {{", 1u32 << bit)?;
-        writeln!(out, "            i = {}?.0;", check_call(f.ty))?;
-        writeln!(out, "        }}")?;
-    }
+    if_present(out, &props, |_, ty| vec![format!("i = {}?.0;", check_call(ty))])?;
     writeln!(out, "        Ok((i, ()))")?;
     writeln!(out, "    }}")?;
     writeln!(out)?;
@@ -873,6 +869,23 @@ fn read_property_flags(out: &mut String, undefined: u32) -> fmt::Result {
         "            return Err(nom::Err::Failure(WireError::BadPropertyFlags {{ flags }}));"
     )?;
     writeln!(out, "        }}")
+}
+
+/// For each property, `if flags & BIT != 0 { ... }` around the statements `body` gives for
+/// its field name and type (`check` and `decode_checked_into` walk the same flags).
+fn if_present(
+    out: &mut String,
+    props: &[(String, &Field, u32)],
+    body: impl Fn(&str, Type) -> Vec<String>,
+) -> fmt::Result {
+    for (ident, f, bit) in props {
+        writeln!(out, "        if flags & {:#06x} != 0 {{", 1u32 << bit)?;
+        for line in body(ident, f.ty) {
+            writeln!(out, "            {line}")?;
+        }
+        writeln!(out, "        }}")?;
+    }
+    Ok(())
 }
 
 /// Undoes `doc`'s capitalisation for text that follows a colon.
