@@ -647,9 +647,7 @@ impl Method {
 
     /// Appends the class id, method id and fields.
     pub fn encode(&self, buf: &mut BytesMut) {
-        let id = self.id();
-        // Both ids in one write: one capacity check instead of two.
-        c::put_long(buf, u32::from(id.class_id) << 16 | u32::from(id.method_id));
+        c::put_method_id(buf, self.id());
 ");
     arms(out, &|_, _| "(m) => m.encode_fields(buf)".to_owned())?;
     block(out, "

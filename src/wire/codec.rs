@@ -7,7 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use nom::Parser;
 
-use super::{Decimal, FieldArray, FieldTable, FieldValue, ShortStr, WireError};
+use super::{Decimal, FieldArray, FieldTable, FieldValue, MethodId, ShortStr, WireError};
 
 /// A parse result over a payload slice.
 pub type PResult<'a, T> = nom::IResult<&'a [u8], T, WireError>;
@@ -320,6 +320,12 @@ pub fn put_short(buf: &mut BytesMut, v: u16) {
 #[inline]
 pub fn put_long(buf: &mut BytesMut, v: u32) {
     buf.put_u32(v);
+}
+
+/// Writes a method's class and method ids, in one write (one capacity check).
+#[inline]
+pub fn put_method_id(buf: &mut BytesMut, id: MethodId) {
+    buf.put_u32(u32::from(id.class_id) << 16 | u32::from(id.method_id));
 }
 
 /// Writes a 64-bit integer.

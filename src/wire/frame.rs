@@ -247,7 +247,7 @@ pub fn encode_method(channel: u16, method: &Method, buf: &mut BytesMut) {
 #[inline]
 pub fn encode_publish(channel: u16, args: &BasicPublish, buf: &mut BytesMut) {
     framed(buf, FRAME_METHOD, channel, |buf| {
-        buf.put_u32(u32::from(BasicPublish::ID.class_id) << 16 | u32::from(BasicPublish::ID.method_id));
+        c::put_method_id(buf, BasicPublish::ID);
         args.encode_fields(buf);
     });
 }
