@@ -143,8 +143,9 @@ impl Outstanding {
         Ok(Claimed { tag, how })
     }
 
-    /// Records a delivery that needs a settle, received `at`.
-    pub(super) fn push(&self, tag: u64, at: Option<Instant>) {
+    /// Records a delivery that needs a settle, received `at`; returns how many are
+    /// outstanding now (claimed ones included until written).
+    pub(super) fn push(&self, tag: u64, at: Option<Instant>) -> usize {
         let mut ledger = self.ledger();
         let entry = Entry {
             tag,
@@ -159,6 +160,7 @@ impl Outstanding {
             }
             _ => ledger.tags.push_back(entry),
         }
+        ledger.tags.len()
     }
 
     /// How long the oldest outstanding delivery has been held at `now` (RabbitMQ numbers
@@ -267,7 +269,9 @@ mod tests {
     #[test]
     fn a_tag_is_claimed_once_and_released_when_written() {
         let o = Outstanding::new(channel(), 0);
-        (1..=3).for_each(|t| o.push(t, None));
+        (1..=3).for_each(|t| {
+            o.push(t, None);
+        });
         assert!(o.claim(tag(2), ACK).is_ok());
         assert_eq!(o.claim(tag(2), ACK).map(drop), unknown(2), "claimed twice");
         assert_eq!(o.claim(tag(2), Settle::Reject { requeue: true }).map(drop), unknown(2));
@@ -282,7 +286,9 @@ mod tests {
     #[test]
     fn a_multiple_claim_covers_earlier_tags_and_needs_its_own() {
         let o = Outstanding::new(channel(), 0);
-        (1..=5).for_each(|t| o.push(t, None));
+        (1..=5).for_each(|t| {
+            o.push(t, None);
+        });
         assert!(o.claim(tag(2), ACK).is_ok());
         assert!(o.claim(tag(4), ACK_MULTIPLE).is_ok());
         assert_eq!(o.claim(tag(3), ACK).map(drop), unknown(3), "covered by the multiple");
@@ -297,7 +303,9 @@ mod tests {
     #[test]
     fn an_ack_is_through_only_when_no_earlier_claim_is_still_unwritten() {
         let o = Outstanding::new(channel(), 0);
-        (1..=2).for_each(|t| o.push(t, None));
+        (1..=2).for_each(|t| {
+            o.push(t, None);
+        });
         o.claim(tag(1), ACK).unwrap();
         o.claim(tag(2), ACK).unwrap();
         // 2 is written first: 1's ack is still on its way, so 2 must not become a
@@ -360,7 +368,9 @@ mod tests {
     #[test]
     fn outstanding_through_counts_claims_until_written() {
         let o = Outstanding::new(channel(), 0);
-        (1..=4).for_each(|t| o.push(t, None));
+        (1..=4).for_each(|t| {
+            o.push(t, None);
+        });
         assert_eq!(o.outstanding_through(tag(2)), 2);
         let claimed = o.claim(tag(1), ACK).expect("claim");
         assert_eq!(o.outstanding_through(tag(2)), 2, "claimed, not yet written");

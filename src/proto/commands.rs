@@ -441,6 +441,7 @@ impl Connection {
     }
 
     /// Sends `channel.close` for a usable channel and waits for `close-ok`.
+    #[cold]
     pub(super) fn begin_channel_close(
         &mut self,
         number: u16,

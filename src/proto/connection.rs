@@ -557,6 +557,7 @@ impl Connection {
 
     /// The server broke the protocol: close the connection with `code` (after the
     /// handshake), fail everything with the same error.
+    #[cold]
     pub(super) fn connection_error(&mut self, code: ReplyCode, text: String, method: Option<MethodId>, now: Instant) {
         tracing::debug!(code = code.0, %text, "protocol error, closing the connection");
         match self.phase {

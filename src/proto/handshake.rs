@@ -100,6 +100,7 @@ fn inbound_limit(tune: &Tune, config: &Config) -> u32 {
 
 impl super::Connection {
     /// A frame before the connection is open.
+    #[cold]
     pub(super) fn on_handshake_frame(&mut self, frame: Frame, now: Instant) {
         let method = match frame {
             Frame::Heartbeat => return,

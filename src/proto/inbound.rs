@@ -57,6 +57,7 @@ pub(super) enum Fault {
     },
 }
 
+#[cold]
 fn conn_fault(code: ReplyCode, text: String, method: Option<MethodId>) -> Fault {
     Fault::Connection { code, text, method }
 }
@@ -198,6 +199,7 @@ impl Connection {
     }
 
     /// After `connection.close` was sent, only `close` and `close-ok` matter.
+    #[cold]
     fn on_closing_frame(&mut self, frame: Frame) {
         if let Frame::Method { channel: 0, method } = frame {
             match method {
@@ -242,6 +244,7 @@ impl Connection {
     }
 
     /// A method on channel 0 of an open connection.
+    #[inline(never)]
     pub(super) fn on_connection_method(&mut self, method: Method, now: Instant) {
         match method {
             Method::ConnectionClose(m) => self.on_server_close(m),
@@ -616,13 +619,14 @@ impl Channel {
         let channel = self.id;
         match kind {
             ContentKind::Deliver(m) => {
-                let needs_ack = self.needs_ack(&m.consumer_tag);
-                if needs_ack {
-                    self.acks.push(m.delivery_tag, io.now);
-                }
+                let outstanding = self
+                    .needs_ack(&m.consumer_tag)
+                    .then(|| self.acks.push(m.delivery_tag, io.now));
                 // The broker waits for acks once the prefetch is used up.
                 let prefetch = usize::from(self.prefetch);
-                let headroom = (needs_ack && prefetch != 0).then(|| prefetch.saturating_sub(self.acks.len()));
+                let headroom = outstanding
+                    .filter(|_| prefetch != 0)
+                    .map(|outstanding| prefetch.saturating_sub(outstanding));
                 io.streamed.add(headroom);
                 let delivery = Delivery {
                     consumer_tag: m.consumer_tag,

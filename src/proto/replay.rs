@@ -331,8 +331,10 @@ impl Connection {
     /// cancelled, replies to the replay and the re-consume, queues whose consumer was
     /// cancelled.
     pub(super) fn after_replies(&mut self, now: Instant) {
-        for (channel, tag, reason) in std::mem::take(&mut self.io.server_cancels) {
-            self.on_server_cancel(channel, tag, reason, now);
+        if !self.io.server_cancels.is_empty() {
+            for (channel, tag, reason) in std::mem::take(&mut self.io.server_cancels) {
+                self.on_server_cancel(channel, tag, reason, now);
+            }
         }
         while let Some((channel, method)) = self.io.internal.pop_front() {
             if !self.on_reconsume_reply(channel, &method) {
@@ -347,6 +349,7 @@ impl Connection {
     }
 
     /// A channel's close handshake is over (or the server closed it).
+    #[cold]
     pub(super) fn channel_gone(&mut self, channel: Channel, error: Error, now: Instant) {
         let id = channel.id;
         if channel.internal && self.on_probe_gone(id, now) {
