@@ -33,7 +33,6 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use super::command::Command;
 use super::config::ConnectionConfig;
 use super::handoff::DeliveryQueue;
-use super::metrics::Counters;
 use super::publish::{ConfirmSender, Confirmed};
 use super::shared::ConnShared;
 use super::transport::BoxTransport;
@@ -317,7 +316,7 @@ impl Driver {
                         pause_us = pause.latest.saturating_duration_since(now()).as_micros() as u64,
                         "read pause"
                     );
-                    Counters::inc(&self.shared.counters.read_pauses);
+                    self.shared.counters.read_pauses.bump();
                     s.read_pause.set(Some(tokio::time::Instant::from_std(pause.timer)));
                     s.pause_latest = Some(pause.latest);
                 }

@@ -60,20 +60,20 @@ pub struct Metrics {
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    pub(crate) published: AtomicU64,
-    pub(crate) confirmed: AtomicU64,
-    pub(crate) nacked: AtomicU64,
-    pub(crate) returned: AtomicU64,
+    pub(crate) published: TaskCounter,
+    pub(crate) confirmed: TaskCounter,
+    pub(crate) nacked: TaskCounter,
+    pub(crate) returned: TaskCounter,
     pub(crate) unknown: AtomicU64,
     pub(crate) republished: AtomicU64,
-    pub(crate) delivered: AtomicU64,
-    pub(crate) redelivered: AtomicU64,
-    pub(crate) acked: AtomicU64,
+    pub(crate) delivered: TaskCounter,
+    pub(crate) redelivered: TaskCounter,
+    pub(crate) acked: TaskCounter,
     pub(crate) stale: AtomicU64,
     pub(crate) recoveries: AtomicU64,
     pub(crate) server_cancels: AtomicU64,
     pub(crate) reconsumed: AtomicU64,
-    pub(crate) read_pauses: AtomicU64,
+    pub(crate) read_pauses: TaskCounter,
     blocked: Mutex<Blocked>,
     /// Bytes of deliveries waiting for room in consumer queues (the task stores it once
     /// per wakeup).
@@ -82,6 +82,23 @@ pub(crate) struct Counters {
     pub(crate) unconfirmed_bytes: AtomicU64,
     /// The consumers' queues, for [`Metrics::delivery_bytes`].
     queues: Mutex<Vec<Weak<DeliveryQueue>>>,
+}
+
+/// A counter only the connection task adds to (the per-message ones): one writer, so
+/// a plain load and store, where a locked add would cost every message a bus lock.
+#[derive(Debug, Default)]
+pub(crate) struct TaskCounter(AtomicU64);
+
+impl TaskCounter {
+    /// Adds one; only the connection task calls this.
+    pub(crate) fn bump(&self) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+    }
+
+    fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -131,20 +148,20 @@ impl Counters {
             b.total + b.since.map_or(Duration::ZERO, |s| s.elapsed())
         };
         Metrics {
-            published: get(&self.published),
-            confirmed: get(&self.confirmed),
-            nacked: get(&self.nacked),
-            returned: get(&self.returned),
+            published: self.published.get(),
+            confirmed: self.confirmed.get(),
+            nacked: self.nacked.get(),
+            returned: self.returned.get(),
             unknown: get(&self.unknown),
             republished: get(&self.republished),
-            delivered: get(&self.delivered),
-            redelivered: get(&self.redelivered),
-            acked: get(&self.acked),
+            delivered: self.delivered.get(),
+            redelivered: self.redelivered.get(),
+            acked: self.acked.get(),
             stale: get(&self.stale),
             recoveries: get(&self.recoveries),
             server_cancels: get(&self.server_cancels),
             reconsumed: get(&self.reconsumed),
-            read_pauses: get(&self.read_pauses),
+            read_pauses: self.read_pauses.get(),
             time_blocked,
             delivery_bytes: self.delivery_bytes(),
             // Read from the budget's semaphore by `Connection::metrics`.

@@ -211,7 +211,7 @@ impl Driver {
         self.hints.publishes_seen |= confirm.is_some();
         match self.conn.publish(channel, &args, &properties, &body) {
             Ok(Some(seq)) => {
-                Counters::inc(&self.shared.counters.published);
+                self.shared.counters.published.bump();
                 self.publish_order += 1;
                 let order = self.publish_order;
                 let republish = self.config.recovery.enabled && self.config.recovery.republish_unconfirmed;
@@ -245,7 +245,7 @@ impl Driver {
                 }
             }
             Ok(None) => {
-                Counters::inc(&self.shared.counters.published);
+                self.shared.counters.published.bump();
                 if let Some((reply, _permit)) = confirm {
                     reply.send(Ok(Confirmed::Sent));
                 }
@@ -273,7 +273,7 @@ impl Driver {
         match self.conn.send_claimed(claimed) {
             Ok(written) => {
                 if written && matches!(claimed.how(), Settle::Ack { .. }) {
-                    Counters::inc(&self.shared.counters.acked);
+                    self.shared.counters.acked.bump();
                 }
                 Ok(())
             }

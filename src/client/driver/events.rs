@@ -132,14 +132,14 @@ impl Driver {
                 content,
             } => {
                 if content.is_some() {
-                    Counters::inc(&self.shared.counters.delivered);
+                    self.shared.counters.delivered.bump();
                 }
                 self.reply(channel, method, content.map(|c| *c));
             }
             Event::Delivery { channel, delivery } => {
-                Counters::inc(&self.shared.counters.delivered);
+                self.shared.counters.delivered.bump();
                 if delivery.redelivered {
-                    Counters::inc(&self.shared.counters.redelivered);
+                    self.shared.counters.redelivered.bump();
                 }
                 self.delivery(channel, delivery)
             }
@@ -243,9 +243,9 @@ impl Driver {
 
     fn on_confirm(&mut self, channel: ChannelId, seq: u64, ack: bool, returned: Option<Box<Returned>>) {
         let counters = &self.shared.counters;
-        Counters::inc(if ack { &counters.confirmed } else { &counters.nacked });
+        if ack { &counters.confirmed } else { &counters.nacked }.bump();
         if returned.is_some() {
-            Counters::inc(&counters.returned);
+            counters.returned.bump();
         }
         let Some(slot) = self.channels.get_mut(channel) else {
             return;
@@ -265,7 +265,7 @@ impl Driver {
 
     /// A `basic.return` outside confirm mode: to the channel's listener, if any.
     fn on_return(&mut self, channel: ChannelId, returned: Returned) {
-        Counters::inc(&self.shared.counters.returned);
+        self.shared.counters.returned.bump();
         let listener = self
             .slot(channel)
             .and_then(|slot| slot.shared.returns.lock().ok().and_then(|r| r.clone()));

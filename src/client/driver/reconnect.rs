@@ -245,7 +245,7 @@ impl Driver {
                 };
                 match self.conn.publish(id, &message.args, &message.properties, &message.body) {
                     Ok(Some(seq)) => {
-                        Counters::inc(&self.shared.counters.published);
+                        self.shared.counters.published.bump();
                         Counters::inc(&self.shared.counters.republished);
                         republished += 1;
                         if let Some(slot) = self.channels.get_mut(id) {
