@@ -178,7 +178,12 @@ impl Driver {
         let mut session = Session::new(stream);
         loop {
             self.dispatch();
-            self.conn.poll_transmit_output(now(), &mut session.wbuf);
+            // Into an empty write buffer the output moves by a swap. While the socket
+            // still takes an earlier batch, new frames wait in the state machine (acks
+            // there may still coalesce) instead of being copied behind it.
+            if session.wbuf.is_empty() || self.conn.is_closed() {
+                self.conn.poll_transmit_output(now(), &mut session.wbuf);
+            }
             if self.conn.is_closed() {
                 session.final_write().await;
                 return;
@@ -246,7 +251,7 @@ impl Driver {
             read: !s.eof && !full && !s.read_pause.is_armed(),
             write: s.wants_write(),
             commands: self.commands_open
-                && s.wbuf.len() < WRITE_HIGH_WATER
+                && s.wbuf.len() + self.conn.pending_transmit() < WRITE_HIGH_WATER
                 && held.commands < HELD_MAX
                 && held.bytes < HELD_BYTES_MAX,
             deaf: false,
