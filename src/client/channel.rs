@@ -362,7 +362,7 @@ impl Channel {
         exchange: &str,
         routing_key: &str,
         options: PublishOptions,
-        properties: BasicProperties,
+        mut properties: BasicProperties,
         body: impl Into<Bytes>,
     ) -> Result<Confirmation, Error> {
         let (exchange, routing_key) = self
@@ -377,7 +377,6 @@ impl Channel {
             immediate: false,
         };
         let body = body.into();
-        let mut properties = properties;
         self.inner.check_open()?;
         self.wait_recovered().await?;
         let shared = &self.inner.shared;
