@@ -2,7 +2,9 @@
 //! deliveries to consumer queues (with overflow while a queue is full), confirms to
 //! publishers, and what a closed channel or connection ends.
 
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::Driver;
 use super::slot::{ConsumerSlot, Pending, PendingConfirm, Slot, Waiter, cost, end_consumer};
@@ -27,9 +29,7 @@ impl Driver {
         }
         // Window slots first, then the answers, newest first: a publisher awaiting its
         // oldest confirm wakes once, with all of them in.
-        for (_, _, permit) in &mut self.confirmed {
-            drop(permit.take());
-        }
+        release_together(self.confirmed.iter_mut().filter_map(|(_, _, permit)| permit.take()));
         for (reply, outcome, _) in self.confirmed.drain(..).rev() {
             reply.send(Ok(outcome));
         }
@@ -453,5 +453,36 @@ impl Driver {
             method: Box::new(method),
             reply: None,
         });
+    }
+}
+
+/// Gives back window slots with one release per run of the same channel's: each
+/// release locks its semaphore.
+fn release_together(permits: impl Iterator<Item = OwnedSemaphorePermit>) {
+    let mut run: Option<OwnedSemaphorePermit> = None;
+    for permit in permits {
+        match &mut run {
+            Some(r) if Arc::ptr_eq(r.semaphore(), permit.semaphore()) => r.merge(permit),
+            _ => drop(run.replace(permit)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::Semaphore;
+
+    use super::release_together;
+
+    #[test]
+    fn slots_of_several_channels_all_come_back() {
+        let (a, b) = (Arc::new(Semaphore::new(4)), Arc::new(Semaphore::new(4)));
+        let take = |s: &Arc<Semaphore>| s.clone().try_acquire_owned().unwrap();
+        let permits = vec![take(&a), take(&a), take(&b), take(&a), take(&b), take(&b)];
+        assert_eq!((a.available_permits(), b.available_permits()), (1, 1));
+        release_together(permits.into_iter());
+        assert_eq!((a.available_permits(), b.available_permits()), (4, 4));
     }
 }
