@@ -102,6 +102,8 @@ pub(crate) struct Driver {
     recovery: Option<Recovery>,
     /// Commands that wait for the recovery to finish, in order.
     parked: VecDeque<Command>,
+    /// The commands one wakeup takes after its first (kept for its capacity).
+    batch: Vec<Command>,
     /// Publish order, for republishing in order.
     publish_order: u64,
     rng: Rng,
@@ -148,6 +150,7 @@ impl Driver {
             config,
             recovery: None,
             parked: VecDeque::new(),
+            batch: Vec::new(),
             publish_order: 0,
             rng: Rng::seeded(),
             addresses,
@@ -348,12 +351,14 @@ impl Driver {
             return;
         };
         self.command(first);
-        for _ in 1..COMMAND_BATCH {
-            match commands.try_recv() {
-                Ok(cmd) => self.command(cmd),
-                Err(_) => break,
-            }
+        // The rest in one receive: each `try_recv` would give its queue slot back on its
+        // own, and every give-back locks the queue's semaphore.
+        let mut batch = std::mem::take(&mut self.batch);
+        let _ = commands.poll_recv_many(&mut Context::from_waker(Waker::noop()), &mut batch, COMMAND_BATCH - 1);
+        for cmd in batch.drain(..) {
+            self.command(cmd);
         }
+        self.batch = batch;
     }
 
     /// The connection is closed for good: tell everyone still waiting. The close reason
