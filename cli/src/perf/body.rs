@@ -213,7 +213,7 @@ pub fn write(arena: &mut BytesMut, format: BodyFormat, clock: &Clock, size: usiz
     arena.split().freeze()
 }
 
-/// Sequence number and stamp from a body written by [`write`].
+/// Sequence number and stamp from a body written by [`write()`].
 pub fn read(format: BodyFormat, body: &[u8]) -> Option<(u64, u64)> {
     let u64_at = |at: usize| Some(u64::from_be_bytes(body.get(at..at + 8)?.try_into().ok()?));
     match format {

@@ -10,7 +10,7 @@
 //! - a message confirmed by the broker (or published, without confirms) and never
 //!   consumed is **lost**;
 //! - a second delivery of a sequence number is a duplicate, **redelivered** when at-least-
-//!   once delivery explains it (see [`Copy`]), else **unexplained**.
+//!   once delivery explains it (see [`enum@Copy`]), else **unexplained**.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
