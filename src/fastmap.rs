@@ -5,10 +5,31 @@
 //! instructions per delivery.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// A `HashMap` with [`FastHasher`].
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
+/// `map.get(key)`, without hashing `key` when the map holds one entry: a channel's
+/// consumers, looked up for every delivery, are nearly always one.
+#[inline]
+pub(crate) fn get_sole<'a, K: Eq + Hash, V>(map: &'a FastMap<K, V>, key: &K) -> Option<&'a V> {
+    if map.len() == 1 {
+        map.iter().next().filter(|(k, _)| *k == key).map(|(_, v)| v)
+    } else {
+        map.get(key)
+    }
+}
+
+/// [`get_sole`], mutable.
+#[inline]
+pub(crate) fn get_sole_mut<'a, K: Eq + Hash, V>(map: &'a mut FastMap<K, V>, key: &K) -> Option<&'a mut V> {
+    if map.len() == 1 {
+        map.iter_mut().next().filter(|(k, _)| *k == key).map(|(_, v)| v)
+    } else {
+        map.get_mut(key)
+    }
+}
 
 /// Multiply-rotate hashing, one 64-bit word at a time (the FxHash scheme).
 #[derive(Default, Clone, Copy)]
@@ -88,5 +109,24 @@ mod tests {
             s.insert(format!("amq.ctag-{i}"), i);
         }
         assert!((0..1000).all(|i| s.get(&format!("amq.ctag-{i}")) == Some(&i)));
+    }
+
+    #[test]
+    fn sole_lookups_agree_with_get_at_every_size() {
+        let mut m: FastMap<String, usize> = FastMap::default();
+        let missing = "amq.ctag-none".to_string();
+        assert_eq!(get_sole(&m, &missing), None);
+        for n in 0..3 {
+            m.insert(format!("amq.ctag-{n}"), n);
+            for i in 0..=n {
+                let key = format!("amq.ctag-{i}");
+                assert_eq!(get_sole(&m, &key), Some(&i));
+                *get_sole_mut(&mut m, &key).unwrap() += 10;
+                assert_eq!(m[&key], i + 10);
+                *get_sole_mut(&mut m, &key).unwrap() -= 10;
+            }
+            assert_eq!(get_sole(&m, &missing), None);
+            assert!(get_sole_mut(&mut m, &missing).is_none());
+        }
     }
 }

@@ -11,7 +11,7 @@ use super::hold::Hold;
 use super::replay::{ChannelRecord, ModeKind};
 use super::store::Keyed;
 use crate::error::Error;
-use crate::fastmap::FastMap;
+use crate::fastmap::{FastMap, get_sole};
 use crate::wire::{BasicConsume, BasicQos, Method, MethodId, ShortStr};
 
 /// Where a channel is.
@@ -151,7 +151,7 @@ impl Channel {
     /// Whether deliveries for `consumer_tag` need an ack (those of an unknown consumer
     /// are assumed to).
     pub(super) fn needs_ack(&self, consumer_tag: &ShortStr) -> bool {
-        self.consumers.get(consumer_tag).is_none_or(|c| !c.spec.no_ack)
+        get_sole(&self.consumers, consumer_tag).is_none_or(|c| !c.spec.no_ack)
     }
 
     /// What recovery restores of this channel; `None` unless it is open and the

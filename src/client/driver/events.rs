@@ -14,6 +14,7 @@ use crate::client::metrics::Counters;
 use crate::client::publish::Confirmed;
 use crate::client::state::ConnectionState;
 use crate::error::{Error, Initiator};
+use crate::fastmap::get_sole_mut;
 use crate::proto::{self, ChannelId, Delivery, Event, Returned};
 use crate::wire::{BasicCancel, BasicConsumeOk, Method, ReplyCode, ShortStr};
 
@@ -367,7 +368,7 @@ impl Driver {
             self.orphan_delivery(channel, delivery);
             return;
         };
-        let Some(c) = slot.consumers.get_mut(&delivery.consumer_tag) else {
+        let Some(c) = get_sole_mut(&mut slot.consumers, &delivery.consumer_tag) else {
             self.orphan_delivery(channel, delivery);
             return;
         };
