@@ -351,10 +351,8 @@ impl Driver {
             return;
         };
         self.command(first);
-        // The rest in one receive: each `try_recv` would give its queue slot back on its
-        // own, and every give-back locks the queue's semaphore.
         let mut batch = std::mem::take(&mut self.batch);
-        let _ = commands.poll_recv_many(&mut Context::from_waker(Waker::noop()), &mut batch, COMMAND_BATCH - 1);
+        take_queued(commands, &mut batch, COMMAND_BATCH - 1);
         for cmd in batch.drain(..) {
             self.command(cmd);
         }
@@ -414,5 +412,66 @@ impl Driver {
     fn dispatch_all(&mut self) {
         self.dispatch();
         self.waiters.clear();
+    }
+}
+
+/// Moves up to `max` items already in `queue` to `batch`, without waiting. One
+/// `poll_recv_many` gives their queue slots back together (each `try_recv` gives its own
+/// back, and every give-back locks the queue's semaphore). It takes nothing once the
+/// task has spent its cooperative budget (tokio's `coop`), so `try_recv`, which ignores
+/// the budget, takes what it left: a deaf task would otherwise leave them queued.
+fn take_queued<T>(queue: &mut mpsc::Receiver<T>, batch: &mut Vec<T>, max: usize) {
+    let polled = queue.poll_recv_many(&mut Context::from_waker(Waker::noop()), batch, max);
+    if polled.is_pending() {
+        while batch.len() < max {
+            match queue.try_recv() {
+                Ok(item) => batch.push(item),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn queued_items_are_taken_after_the_budget_is_spent() {
+        let (tx, mut rx) = mpsc::channel(1024);
+        for i in 0..600 {
+            tx.try_send(i).unwrap();
+        }
+        // Spend this task's budget the way the driver's `wait` does: receives that
+        // complete, until one returns `Pending` with items still queued.
+        let mut received = 0;
+        poll_fn(|cx| {
+            while rx.poll_recv(cx).is_ready() {
+                received += 1;
+            }
+            Poll::Ready(())
+        })
+        .await;
+        assert!(received < 600, "the budget never ran out");
+        let mut batch = Vec::new();
+        take_queued(&mut rx, &mut batch, 10);
+        assert_eq!(batch.len(), 10);
+        assert_eq!(batch[0], received);
+        batch.clear();
+        take_queued(&mut rx, &mut batch, 1000);
+        assert_eq!(batch.len(), 600 - received - 10);
+    }
+
+    #[tokio::test]
+    async fn an_empty_or_closed_queue_gives_nothing() {
+        let (tx, mut rx) = mpsc::channel::<u8>(4);
+        let mut batch = Vec::new();
+        take_queued(&mut rx, &mut batch, 4);
+        assert!(batch.is_empty());
+        drop(tx);
+        take_queued(&mut rx, &mut batch, 4);
+        assert!(batch.is_empty());
     }
 }
