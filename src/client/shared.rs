@@ -2,7 +2,7 @@
 //! connection, [`ChannelShared`] for a channel, [`ConsumerEnd`] for a consumer. The task
 //! writes it, handles read it.
 
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ use crate::wire::{FieldTable, ShortStr, ShortStrTooLong};
 /// Connection state read by handles, written by the task.
 #[derive(Debug)]
 pub(crate) struct ConnShared {
+    /// Whether `connection.blocked` holds publishing. Written only by
+    /// [`set_blocked`](Self::set_blocked), which keeps `gate` in step.
     pub(crate) blocked: watch::Sender<bool>,
     /// `Some` once the connection is closed for good: why.
     pub(crate) closed: watch::Sender<Option<Error>>,
@@ -29,8 +31,14 @@ pub(crate) struct ConnShared {
     pub(crate) handshake: RwLock<Option<(Tune, FieldTable)>>,
     /// The broker address of the current connection (of the last one while recovering).
     pub(crate) address: RwLock<Option<Address>>,
-    /// The connection's state, including recovery.
+    /// The connection's state, including recovery. Written only by
+    /// [`set_state`](Self::set_state), which keeps `gate` in step.
     pub(crate) state: watch::Sender<ConnectionState>,
+    /// What [`is_blocked`](Self::is_blocked) and [`is_recovering`](Self::is_recovering)
+    /// find without locking either watch (`GATE_*` bits): a bit that is down is read as
+    /// false, a bit that is up sends the reader to the watches. Every publish asks both;
+    /// a watch's `borrow` takes its lock.
+    gate: AtomicU8,
     /// Every state change, for [`StateChanges`](super::StateChanges).
     pub(crate) changes: broadcast::Sender<ConnectionState>,
     pub(crate) counters: Counters,
@@ -47,6 +55,11 @@ pub(crate) struct ConnShared {
     /// republish, until its confirm.
     pub(crate) publish_bytes: Arc<Semaphore>,
 }
+
+/// [`ConnShared::gate`]: the state says `Recovering`.
+const GATE_RECOVERING: u8 = 1;
+/// [`ConnShared::gate`]: the blocked flag is up or the state says `Blocked`.
+const GATE_BLOCKED: u8 = 2;
 
 /// What a body of `len` bytes costs in the publish byte budget of `limits` (at most the
 /// whole budget, so that a larger message still goes, alone).
@@ -85,6 +98,7 @@ impl ConnShared {
             handshake: RwLock::new(None),
             address: RwLock::new(None),
             state: watch::Sender::new(ConnectionState::Connected),
+            gate: AtomicU8::new(0),
             changes: broadcast::Sender::new(64),
             counters: Counters::default(),
             generation: AtomicU32::new(0),
@@ -99,7 +113,23 @@ impl ConnShared {
     pub(crate) fn set_state(&self, state: ConnectionState) {
         // The watch first: whoever the change stream wakes reads the new state.
         self.state.send_replace(state.clone());
+        self.update_gate();
         let _ = self.changes.send(state);
+    }
+
+    /// Raises the `gate` bits the watches call for, lowers the others. The task is the
+    /// one writer; a reader may see a change a moment after the watch shows it, as if it
+    /// had read a moment earlier.
+    fn update_gate(&self) {
+        let state = self.state.borrow();
+        let mut gate = 0;
+        if state.is_recovering() {
+            gate |= GATE_RECOVERING;
+        }
+        if *self.blocked.borrow() || matches!(*state, ConnectionState::Blocked { .. }) {
+            gate |= GATE_BLOCKED;
+        }
+        self.gate.store(gate, Ordering::Release);
     }
 
     /// Records a `connection.blocked` (`true`) or `unblocked`, with the state that goes
@@ -113,6 +143,7 @@ impl ConnShared {
         }
         self.counters.set_blocked(blocked);
         self.blocked.send_replace(blocked);
+        self.update_gate();
     }
 
     /// Resolves once publishing is not blocked: neither the flag is up nor the state
@@ -140,7 +171,8 @@ impl ConnShared {
 
     /// True while publishing is blocked (see [`unblocked`](Self::unblocked)).
     pub(crate) fn is_blocked(&self) -> bool {
-        *self.blocked.borrow() || matches!(*self.state.borrow(), ConnectionState::Blocked { .. })
+        self.gate.load(Ordering::Acquire) & GATE_BLOCKED != 0
+            && (*self.blocked.borrow() || matches!(*self.state.borrow(), ConnectionState::Blocked { .. }))
     }
 
     /// The connection ended for good with `error`: publishers waiting for the byte
@@ -154,7 +186,7 @@ impl ConnShared {
 
     /// True while a recovery is under way.
     pub(crate) fn is_recovering(&self) -> bool {
-        self.state.borrow().is_recovering()
+        self.gate.load(Ordering::Acquire) & GATE_RECOVERING != 0 && self.state.borrow().is_recovering()
     }
 
     /// Records the handshake of a new connection (the first, or a recovery's).
@@ -387,6 +419,30 @@ mod tests {
 
     fn blocked_state() -> ConnectionState {
         ConnectionState::Blocked { reason: "alarm".into() }
+    }
+
+    /// The lock-free answers follow every state and flag change the task makes.
+    #[test]
+    fn blocked_and_recovering_follow_the_task_changes() {
+        let shared = conn_shared();
+        let recovering = ConnectionState::Recovering {
+            attempt: 1,
+            cause: Error::NotConnected,
+        };
+        let answers = |s: &ConnShared| (s.is_blocked(), s.is_recovering());
+        assert_eq!(answers(&shared), (false, false));
+        shared.set_blocked(true, Some(blocked_state()));
+        assert_eq!(answers(&shared), (true, false));
+        shared.set_blocked(false, Some(recovering.clone()));
+        assert_eq!(answers(&shared), (false, true));
+        shared.set_state(ConnectionState::Connected);
+        assert_eq!(answers(&shared), (false, false));
+        shared.set_blocked(true, None);
+        assert_eq!(answers(&shared), (true, false), "the flag alone blocks");
+        shared.set_state(recovering);
+        assert_eq!(answers(&shared), (true, true));
+        shared.set_failed(Error::NotConnected);
+        assert_eq!(answers(&shared), (false, false));
     }
 
     /// Seen from another thread, whoever the flag wakes reads the state that goes with
