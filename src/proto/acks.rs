@@ -262,16 +262,22 @@ mod tests {
         }
     }
 
+    /// A ledger holding `tags`, none claimed.
+    fn with_tags(tags: std::ops::RangeInclusive<u64>) -> Outstanding {
+        let o = Outstanding::new(channel(), 0);
+        for t in tags {
+            o.push(t, None);
+        }
+        o
+    }
+
     fn unknown(tag: u64) -> Result<(), Error> {
         Err(Error::UnknownDeliveryTag { tag })
     }
 
     #[test]
     fn a_tag_is_claimed_once_and_released_when_written() {
-        let o = Outstanding::new(channel(), 0);
-        (1..=3).for_each(|t| {
-            o.push(t, None);
-        });
+        let o = with_tags(1..=3);
         assert!(o.claim(tag(2), ACK).is_ok());
         assert_eq!(o.claim(tag(2), ACK).map(drop), unknown(2), "claimed twice");
         assert_eq!(o.claim(tag(2), Settle::Reject { requeue: true }).map(drop), unknown(2));
@@ -285,10 +291,7 @@ mod tests {
 
     #[test]
     fn a_multiple_claim_covers_earlier_tags_and_needs_its_own() {
-        let o = Outstanding::new(channel(), 0);
-        (1..=5).for_each(|t| {
-            o.push(t, None);
-        });
+        let o = with_tags(1..=5);
         assert!(o.claim(tag(2), ACK).is_ok());
         assert!(o.claim(tag(4), ACK_MULTIPLE).is_ok());
         assert_eq!(o.claim(tag(3), ACK).map(drop), unknown(3), "covered by the multiple");
@@ -302,10 +305,7 @@ mod tests {
 
     #[test]
     fn an_ack_is_through_only_when_no_earlier_claim_is_still_unwritten() {
-        let o = Outstanding::new(channel(), 0);
-        (1..=2).for_each(|t| {
-            o.push(t, None);
-        });
+        let o = with_tags(1..=2);
         o.claim(tag(1), ACK).unwrap();
         o.claim(tag(2), ACK).unwrap();
         // 2 is written first: 1's ack is still on its way, so 2 must not become a
@@ -367,10 +367,7 @@ mod tests {
 
     #[test]
     fn outstanding_through_counts_claims_until_written() {
-        let o = Outstanding::new(channel(), 0);
-        (1..=4).for_each(|t| {
-            o.push(t, None);
-        });
+        let o = with_tags(1..=4);
         assert_eq!(o.outstanding_through(tag(2)), 2);
         let claimed = o.claim(tag(1), ACK).expect("claim");
         assert_eq!(o.outstanding_through(tag(2)), 2, "claimed, not yet written");
