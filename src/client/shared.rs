@@ -34,10 +34,9 @@ pub(crate) struct ConnShared {
     /// The connection's state, including recovery. Written only by
     /// [`set_state`](Self::set_state), which keeps `gate` in step.
     pub(crate) state: watch::Sender<ConnectionState>,
-    /// What [`is_blocked`](Self::is_blocked) and [`is_recovering`](Self::is_recovering)
-    /// find without locking either watch (`GATE_*` bits): a bit that is down is read as
-    /// false, a bit that is up sends the reader to the watches. Every publish asks both;
-    /// a watch's `borrow` takes its lock.
+    /// [`is_blocked`](Self::is_blocked) and [`is_recovering`](Self::is_recovering) as
+    /// `GATE_*` bits, derived from the two watches by their writers: every publish asks
+    /// both, and a watch's `borrow` takes its lock.
     gate: AtomicU8,
     /// Every state change, for [`StateChanges`](super::StateChanges).
     pub(crate) changes: broadcast::Sender<ConnectionState>,
@@ -172,7 +171,6 @@ impl ConnShared {
     /// True while publishing is blocked (see [`unblocked`](Self::unblocked)).
     pub(crate) fn is_blocked(&self) -> bool {
         self.gate.load(Ordering::Acquire) & GATE_BLOCKED != 0
-            && (*self.blocked.borrow() || matches!(*self.state.borrow(), ConnectionState::Blocked { .. }))
     }
 
     /// The connection ended for good with `error`: publishers waiting for the byte
@@ -186,7 +184,7 @@ impl ConnShared {
 
     /// True while a recovery is under way.
     pub(crate) fn is_recovering(&self) -> bool {
-        self.gate.load(Ordering::Acquire) & GATE_RECOVERING != 0 && self.state.borrow().is_recovering()
+        self.gate.load(Ordering::Acquire) & GATE_RECOVERING != 0
     }
 
     /// Records the handshake of a new connection (the first, or a recovery's).
@@ -532,13 +530,12 @@ mod tests {
         }
         let mut wait = std::pin::pin!(shared.unblocked());
         assert!(pending(&mut wait));
-        shared.counters.set_blocked(true);
-        shared.blocked.send_replace(true); // the block, done
+        shared.set_blocked(true, None); // the block, done
         assert!(pending(&mut wait));
         shared.set_state(ConnectionState::Connected); // an unblock, half done
         assert!(pending(&mut wait), "the flag is still up");
         assert!(shared.is_blocked());
-        shared.blocked.send_replace(false);
+        shared.set_blocked(false, None);
         assert!(!pending(&mut wait));
         assert!(!shared.is_blocked());
     }
