@@ -110,39 +110,45 @@ impl ConnShared {
 
     /// Publishes a new state to the watch and the change stream.
     pub(crate) fn set_state(&self, state: ConnectionState) {
-        // The watch first: whoever the change stream wakes reads the new state.
+        self.store_gate(&state, *self.blocked.borrow());
+        self.send_state(state);
+    }
+
+    /// The watch first: whoever the change stream wakes reads the new state.
+    fn send_state(&self, state: ConnectionState) {
         self.state.send_replace(state.clone());
-        self.update_gate();
         let _ = self.changes.send(state);
     }
 
-    /// Raises the `gate` bits the watches call for, lowers the others. The task is the
-    /// one writer; a reader may see a change a moment after the watch shows it, as if it
-    /// had read a moment earlier.
-    fn update_gate(&self) {
-        let state = self.state.borrow();
+    /// Sets the `gate` bits for `state` and the blocked flag `blocked`, before the watches
+    /// show them: a publish started on seeing a watch change (a `Blocked` state, a
+    /// recovery) finds the gate closed already. The task is the one writer.
+    fn store_gate(&self, state: &ConnectionState, blocked: bool) {
         let mut gate = 0;
         if state.is_recovering() {
             gate |= GATE_RECOVERING;
         }
-        if *self.blocked.borrow() || matches!(*state, ConnectionState::Blocked { .. }) {
+        if blocked || matches!(state, ConnectionState::Blocked { .. }) {
             gate |= GATE_BLOCKED;
         }
         self.gate.store(gate, Ordering::Release);
     }
 
     /// Records a `connection.blocked` (`true`) or `unblocked`, with the state that goes
-    /// with it, if any: the state first, so that whoever the flag wakes reads it already.
-    /// The connection task runs on a thread of its own, so a handle can see the state
-    /// say `Blocked` a moment before the flag rises: [`unblocked`](Self::unblocked)
-    /// reads both.
+    /// with it, if any: the gate first, then the state, so that whoever the flag wakes
+    /// reads it already. The connection task runs on a thread of its own, so a handle
+    /// can see the state say `Blocked` a moment before the flag rises:
+    /// [`unblocked`](Self::unblocked) reads both.
     pub(crate) fn set_blocked(&self, blocked: bool, state: Option<ConnectionState>) {
-        if let Some(state) = state {
-            self.set_state(state);
+        match state {
+            Some(state) => {
+                self.store_gate(&state, blocked);
+                self.send_state(state);
+            }
+            None => self.store_gate(&self.state.borrow(), blocked),
         }
         self.counters.set_blocked(blocked);
         self.blocked.send_replace(blocked);
-        self.update_gate();
     }
 
     /// Resolves once publishing is not blocked: neither the flag is up nor the state
