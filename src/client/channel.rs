@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{SemaphorePermit, mpsc, oneshot};
 
 use super::command::Command;
 use super::confirm::Confirmation;
@@ -387,18 +387,15 @@ impl Channel {
             let id = format!("warren-{:016x}-{n}", conn.recovery.id_prefix);
             properties.message_id = ShortStr::try_from(id).ok();
         }
+        // The window slot is given back by whoever drops this permit until the publish is
+        // in its cell, and by the cell or the task from then on (see `PublishCell`).
         let window = if shared.is_confirm() {
-            let permit = match shared.window.clone().try_acquire_owned() {
+            let permit = match shared.window.try_acquire() {
                 Ok(permit) => permit,
                 Err(_) => {
                     // The window is full: the task must send what we queued.
                     conn.wake.command_sent();
-                    shared
-                        .window
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .map_err(|_| self.inner.gone())?
+                    shared.window.acquire().await.map_err(|_| self.inner.gone())?
                 }
             };
             Some(permit)
@@ -408,14 +405,20 @@ impl Channel {
         let bytes = self.publish_bytes(body.len()).await?;
         self.wait_unblocked().await?;
         let confirm = window.is_some();
-        let mut cell = shared.publish_cell();
+        // From here the publish holds its window slot and budget share.
+        if let Some(slot) = window {
+            slot.forget();
+        }
+        let budget = bytes.num_permits() as u32;
+        bytes.forget();
+        let mut cell = shared.publish_cell(&conn.publish_bytes);
         let publish = Publish {
             channel: self.id(),
             args,
             properties,
             body,
-            window,
-            bytes,
+            window_slot: confirm,
+            budget,
         };
         PublishCell::fill(&mut cell, publish);
         if confirm {
@@ -430,17 +433,16 @@ impl Channel {
     /// Takes a publish's share of the connection's publish byte budget, waiting (like
     /// for a window slot) while queued and retained publishes hold it; they give it back
     /// when sent, or confirmed when kept for republish, or failed.
-    async fn publish_bytes(&self, len: usize) -> Result<OwnedSemaphorePermit, Error> {
+    async fn publish_bytes(&self, len: usize) -> Result<SemaphorePermit<'_>, Error> {
         let conn = &self.inner.handle.shared;
         let cost = publish_cost(&conn.limits, len);
-        let permit = match conn.publish_bytes.clone().try_acquire_many_owned(cost) {
+        let permit = match conn.publish_bytes.try_acquire_many(cost) {
             Ok(permit) => permit,
             Err(_) => {
                 // Over the budget: the task must send or settle what holds it.
                 conn.wake.command_sent();
                 conn.publish_bytes
-                    .clone()
-                    .acquire_many_owned(cost)
+                    .acquire_many(cost)
                     .await
                     .map_err(|_| conn.close_reason())?
             }

@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 
 use super::command::Command;
 use super::config::ConnectionConfig;
@@ -64,7 +64,7 @@ const HELD_MAX: usize = 1024;
 const HELD_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// A publish's confirm, its outcome, and the window slot freed when it is answered.
-pub(super) type ConfirmAnswer = (ConfirmSender, Confirmed, Option<OwnedSemaphorePermit>);
+pub(super) type ConfirmAnswer = (ConfirmSender, Confirmed);
 
 pub(crate) struct Driver {
     conn: proto::Connection,

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::proto::{ChannelId, Returned};
@@ -56,20 +56,32 @@ pub(crate) struct Publish {
     pub(crate) args: BasicPublish,
     pub(crate) properties: BasicProperties,
     pub(crate) body: Bytes,
-    /// In confirm mode: the window slot, held until the confirm (answered through the
-    /// publish's cell).
-    pub(crate) window: Option<OwnedSemaphorePermit>,
-    /// Its share of the publish byte budget.
-    pub(crate) bytes: OwnedSemaphorePermit,
+    /// In confirm mode: the publish holds one slot of its channel's window (taken and
+    /// forgotten by the publisher), which goes back to the cell's
+    /// [`window`](PublishCell::new) with the confirm: see [`ConfirmSender`].
+    pub(crate) window_slot: bool,
+    /// Its share of the connection's publish byte budget: permits of
+    /// [`ConnShared::publish_bytes`](super::shared::ConnShared::publish_bytes), taken and
+    /// forgotten by the publisher, given back by the task once sent (or, kept for
+    /// republish, once confirmed), or by the cell if the task never takes the publish.
+    pub(crate) budget: u32,
 }
 
 /// What a publish hands the connection task, and what its confirm comes back through:
 /// one object per publish, taken from its channel's pool ([`ChannelShared::publish_cell`](super::shared::ChannelShared::publish_cell))
 /// and given back when both sides are done with it, so that a steady publisher allocates
 /// nothing per message (no box for the command, no oneshot channel for the confirm).
+///
+/// A window slot and a budget share travel as plain counts, without a reference count
+/// of their own: the cell keeps the semaphores they come from since its creation, and
+/// whoever holds them (the publish in the cell, then the task) gives them back.
 #[derive(Debug, Default)]
 pub(crate) struct PublishCell {
     state: Mutex<CellState>,
+    /// The window of the channel whose pool the cell is from.
+    window: Option<Arc<Semaphore>>,
+    /// The connection's publish byte budget.
+    budget: Option<Arc<Semaphore>>,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +97,16 @@ struct CellState {
 }
 
 impl PublishCell {
+    /// A cell for a channel whose window is `window`, on a connection whose publish byte
+    /// budget is `budget`.
+    pub(crate) fn new(window: Arc<Semaphore>, budget: Arc<Semaphore>) -> Self {
+        PublishCell {
+            state: Mutex::default(),
+            window: Some(window),
+            budget: Some(budget),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, CellState> {
         // A panic while locked leaves plain data behind: go on with it.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
@@ -98,9 +120,24 @@ impl PublishCell {
         }
     }
 
-    /// The publish, for the task.
+    /// The publish, for the task, which gives back its window slot and budget share.
     pub(crate) fn take_publish(&self) -> Option<Publish> {
         self.lock().publish.take()
+    }
+
+    /// Drops the publish the task will never send, giving its budget share back; returns
+    /// whether it held a window slot, which the caller hands to the [`ConfirmSender`]
+    /// that answers it. `None` when there was no publish.
+    pub(crate) fn discard_publish(&self) -> Option<bool> {
+        let p = self.lock().publish.take()?;
+        self.give_back_budget(p.budget);
+        Some(p.window_slot)
+    }
+
+    fn give_back_budget(&self, share: u32) {
+        if let Some(budget) = &self.budget {
+            budget.add_permits(share as usize);
+        }
     }
 
     /// The outcome the task answered: `Ready(None)` when the task let the publish go
@@ -130,29 +167,76 @@ impl PublishCell {
     pub(crate) fn reset(cell: &mut Arc<PublishCell>) -> bool {
         match Arc::get_mut(cell) {
             Some(c) => {
+                c.release_unsent();
                 *c.state.get_mut().unwrap_or_else(|e| e.into_inner()) = CellState::default();
                 true
             }
             None => false,
         }
     }
+
+    /// Gives back the window slot and budget share of a publish the task never took (its
+    /// command was dropped: a cancelled send, or a task that ended).
+    fn release_unsent(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        let Some(p) = state.publish.take() else {
+            return;
+        };
+        if p.window_slot
+            && let Some(window) = &self.window
+        {
+            window.add_permits(1);
+        }
+        self.give_back_budget(p.budget);
+    }
+}
+
+impl Drop for PublishCell {
+    fn drop(&mut self) {
+        self.release_unsent();
+    }
 }
 
 /// The task's side of a [`PublishCell`]: answers the publish's [`Confirmation`](super::Confirmation) once.
 /// Dropped without an answer, the confirmation resolves as for a closed channel
 /// (outcome unknown), as a dropped oneshot sender did.
+///
+/// It holds the publish's window slot, if any, and gives it back before it answers
+/// (whoever the answer wakes finds the slot free), or when dropped; or hands it to the
+/// task to give back with others ([`take_slot`](Self::take_slot)).
 #[derive(Debug)]
 pub(crate) struct ConfirmSender {
     cell: Option<Arc<PublishCell>>,
+    window_slot: bool,
 }
 
 impl ConfirmSender {
-    pub(crate) fn new(cell: Arc<PublishCell>) -> Self {
-        ConfirmSender { cell: Some(cell) }
+    /// The sender for `cell`'s publish, holding a window slot if `window_slot`.
+    pub(crate) fn new(cell: Arc<PublishCell>, window_slot: bool) -> Self {
+        ConfirmSender {
+            cell: Some(cell),
+            window_slot,
+        }
+    }
+
+    /// The window the sender's slot belongs to, which the caller must now give the slot
+    /// back to; `None` when it holds none.
+    pub(crate) fn take_slot(&mut self) -> Option<&Semaphore> {
+        if !std::mem::take(&mut self.window_slot) {
+            return None;
+        }
+        self.cell.as_ref().and_then(|cell| cell.window.as_deref())
+    }
+
+    fn release_slot(&mut self) {
+        if let Some(window) = self.take_slot() {
+            window.add_permits(1);
+        }
     }
 
     /// Answers the confirmation (ignored if it was dropped).
     pub(crate) fn send(mut self, outcome: Result<Confirmed, Error>) {
+        self.release_slot();
         if let Some(cell) = self.cell.take() {
             let waker = {
                 let mut state = cell.lock();
@@ -168,6 +252,7 @@ impl ConfirmSender {
 
 impl Drop for ConfirmSender {
     fn drop(&mut self) {
+        self.release_slot();
         if let Some(cell) = self.cell.take() {
             let waker = {
                 let mut state = cell.lock();
@@ -186,6 +271,7 @@ mod tests {
     use super::*;
     use crate::client::shared::ChannelShared;
     use crate::proto::ChannelId;
+    use crate::wire::ShortStr;
 
     fn channel() -> ChannelShared {
         {
@@ -197,10 +283,10 @@ mod tests {
     #[test]
     fn a_sender_answers_once_and_a_dropped_one_abandons() {
         let cell = Arc::new(PublishCell::default());
-        ConfirmSender::new(cell.clone()).send(Ok(Confirmed::Ack));
+        ConfirmSender::new(cell.clone(), false).send(Ok(Confirmed::Ack));
         assert_eq!(cell.take_outcome(), Some(Ok(Confirmed::Ack)));
         assert!(!cell.lock().abandoned);
-        drop(ConfirmSender::new(cell.clone()));
+        drop(ConfirmSender::new(cell.clone(), false));
         let state = cell.lock();
         assert!(
             state.abandoned && state.outcome.is_none(),
@@ -208,17 +294,128 @@ mod tests {
         );
     }
 
+    /// A channel and its connection's publish byte budget.
+    struct Fixture {
+        ch: ChannelShared,
+        budget: Arc<Semaphore>,
+    }
+
+    const BUDGET: usize = 1000;
+    const SHARE: u32 = 300;
+
+    impl Fixture {
+        fn new() -> Self {
+            Fixture {
+                ch: channel(),
+                budget: Arc::new(Semaphore::new(BUDGET)),
+            }
+        }
+
+        /// A publish in a fresh cell, holding a budget share and (in confirm mode) a
+        /// window slot, taken as a publisher takes them: the permits forgotten.
+        fn filled(&self, confirm: bool) -> Arc<PublishCell> {
+            if confirm {
+                self.ch.window.try_acquire().expect("room in the window").forget();
+            }
+            self.budget.try_acquire_many(SHARE).expect("budget").forget();
+            let mut cell = self.ch.publish_cell(&self.budget);
+            let publish = Publish {
+                channel: ChannelId { number: 1, epoch: 0 },
+                args: BasicPublish {
+                    exchange: ShortStr::EMPTY,
+                    routing_key: ShortStr::from_static("q"),
+                    mandatory: false,
+                    immediate: false,
+                },
+                properties: BasicProperties::default(),
+                body: Bytes::new(),
+                window_slot: confirm,
+                budget: SHARE,
+            };
+            PublishCell::fill(&mut cell, publish);
+            cell
+        }
+
+        /// (free window slots, free budget)
+        fn free(&self) -> (usize, usize) {
+            (self.ch.window.available_permits(), self.budget.available_permits())
+        }
+    }
+
+    #[test]
+    fn a_window_slot_comes_back_once_whichever_way_the_confirm_ends() {
+        let f = Fixture::new();
+        let window = f.ch.window.available_permits();
+        // Answered, dropped unanswered, handed to the task for a batch release.
+        for end in 0..3 {
+            let mut cell = f.filled(true);
+            let p = cell.take_publish().expect("filled");
+            let mut reply = ConfirmSender::new(cell.clone(), p.window_slot);
+            f.budget.add_permits(p.budget as usize);
+            assert_eq!(f.free(), (window - 1, BUDGET), "the slot is held while unconfirmed");
+            match end {
+                0 => reply.send(Ok(Confirmed::Ack)),
+                1 => drop(reply),
+                _ => {
+                    reply.take_slot().expect("holds a slot").add_permits(1);
+                    reply.send(Ok(Confirmed::Ack));
+                }
+            }
+            assert_eq!(f.free(), (window, BUDGET), "end {end}: back, once");
+            f.ch.recycle(&mut cell);
+            drop(cell);
+            assert_eq!(f.free(), (window, BUDGET), "end {end}: not again on reuse");
+        }
+    }
+
+    #[test]
+    fn a_publish_the_task_never_took_gives_back_its_slot_and_budget() {
+        let f = Fixture::new();
+        let full = f.free();
+        for confirm in [true, false] {
+            // The command was dropped (a cancelled send): the last holder drops the cell.
+            let cell = f.filled(confirm);
+            assert_ne!(f.free(), full);
+            drop(cell);
+            assert_eq!(f.free(), full, "dropped, confirm mode {confirm}");
+            // The task ended and the confirmation resets the cell for reuse.
+            let mut cell = f.filled(confirm);
+            assert!(PublishCell::reset(&mut cell));
+            assert_eq!(f.free(), full, "reset, confirm mode {confirm}");
+            drop(cell);
+            assert_eq!(f.free(), full, "once");
+            // A command that will never run is failed.
+            let cell = f.filled(confirm);
+            assert_eq!(
+                cell.discard_publish(),
+                Some(confirm),
+                "says whether a slot is to answer for"
+            );
+            assert_eq!(cell.discard_publish(), None);
+            assert_eq!(f.free().1, full.1, "its budget share is back");
+            if confirm {
+                ConfirmSender::new(cell.clone(), true).send(Err(Error::ConnectionLost {
+                    reason: "gone".into(),
+                    source: None,
+                }));
+            }
+            drop(cell);
+            assert_eq!(f.free(), full, "failed, confirm mode {confirm}");
+        }
+    }
+
     #[test]
     fn cells_are_reused_once_nobody_holds_them() {
         let ch = channel();
-        let mut cell = ch.publish_cell();
+        let budget = Arc::new(Semaphore::new(0));
+        let mut cell = ch.publish_cell(&budget);
         let first = Arc::as_ptr(&cell);
         let task = cell.clone();
-        ConfirmSender::new(task).send(Ok(Confirmed::Nack));
+        ConfirmSender::new(task, false).send(Ok(Confirmed::Nack));
         ch.recycle(&mut cell);
         drop(cell);
         assert_eq!(ch.cells_pooled(), 1);
-        let mut cell = ch.publish_cell();
+        let mut cell = ch.publish_cell(&budget);
         assert_eq!(Arc::as_ptr(&cell), first, "the same cell again");
         assert_eq!(ch.cells_pooled(), 0);
         assert!(cell.take_outcome().is_none(), "reset for the next publish");

@@ -308,10 +308,11 @@ impl ChannelShared {
         }
     }
 
-    /// A publish cell from the pool, or a new one.
-    pub(crate) fn publish_cell(&self) -> Arc<PublishCell> {
+    /// A publish cell from the pool, or a new one; `budget` is the connection's
+    /// [`publish_bytes`](ConnShared::publish_bytes).
+    pub(crate) fn publish_cell(&self, budget: &Arc<Semaphore>) -> Arc<PublishCell> {
         let reused = self.cells.lock().ok().and_then(|mut pool| pool.pop());
-        reused.unwrap_or_default()
+        reused.unwrap_or_else(|| Arc::new(PublishCell::new(self.window.clone(), budget.clone())))
     }
 
     /// Cells in the pool.

@@ -190,17 +190,17 @@ impl Driver {
             args,
             properties,
             body,
-            window,
-            bytes,
+            window_slot,
+            budget,
         }) = cell.take_publish()
         else {
             return;
         };
         // In confirm mode the publisher waits on the cell; otherwise it goes back to the
         // channel's pool now.
-        let confirm = match window {
-            Some(permit) => Some((ConfirmSender::new(cell), permit)),
-            None => {
+        let confirm = match window_slot {
+            true => Some(ConfirmSender::new(cell, true)),
+            false => {
                 if let Some(slot) = self.slot(channel) {
                     slot.shared.recycle(&mut cell);
                 }
@@ -215,7 +215,7 @@ impl Driver {
                 self.publish_order += 1;
                 let order = self.publish_order;
                 let republish = self.config.recovery.enabled && self.config.recovery.republish_unconfirmed;
-                if let Some((reply, permit)) = confirm
+                if let Some(reply) = confirm
                     && self.slot(channel).is_some()
                 {
                     let (message, unheld) = if republish {
@@ -223,48 +223,42 @@ impl Driver {
                             args,
                             properties,
                             body,
-                            _bytes: Retained::new(bytes, self.shared.clone()),
+                            _budget: Retained::new(budget, self.shared.clone()),
                         };
                         (Some(Box::new(stored)), None)
                     } else {
-                        (None, Some(bytes))
+                        (None, Some(budget))
                     };
-                    let unconfirmed = PendingConfirm {
-                        reply,
-                        _permit: permit,
-                        message,
-                        order,
-                    };
+                    let unconfirmed = PendingConfirm { reply, message, order };
                     if let Some(slot) = self.slot(channel) {
                         slot.confirms.insert(seq, unconfirmed);
                     }
-                    if let Some(bytes) = unheld {
-                        self.release_publish_bytes(bytes);
+                    if let Some(budget) = unheld {
+                        self.release_publish_bytes(budget);
                     }
                     return;
                 }
             }
             Ok(None) => {
                 self.shared.counters.published.bump();
-                if let Some((reply, _permit)) = confirm {
+                if let Some(reply) = confirm {
                     reply.send(Ok(Confirmed::Sent));
                 }
             }
             Err(e) => match confirm {
-                Some((reply, _permit)) => {
+                Some(reply) => {
                     reply.send(Err(e));
                 }
                 None => tracing::debug!(channel = channel.number(), error = %e, "publish refused"),
             },
         }
-        self.release_publish_bytes(bytes);
+        self.release_publish_bytes(budget);
     }
 
     /// Gives a publish's share of the byte budget back at the end of this wakeup, with
     /// the others' (one semaphore update per wakeup, not per publish).
-    pub(super) fn release_publish_bytes(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
-        self.publish_bytes_freed += permit.num_permits();
-        permit.forget();
+    pub(super) fn release_publish_bytes(&mut self, share: u32) {
+        self.publish_bytes_freed += share as usize;
     }
 
     /// Writes a claimed settle, counting it: the one place the task settles.

@@ -2,16 +2,14 @@
 //! deliveries to consumer queues (with overflow while a queue is full), confirms to
 //! publishers, and what a closed channel or connection ends.
 
-use std::sync::Arc;
-
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::{Semaphore, mpsc};
 
 use super::Driver;
 use super::slot::{ConsumerSlot, Pending, PendingConfirm, Slot, Waiter, cost, end_consumer};
 use crate::client::command::Command;
 use crate::client::handoff::PushError;
 use crate::client::metrics::Counters;
-use crate::client::publish::Confirmed;
+use crate::client::publish::{ConfirmSender, Confirmed};
 use crate::client::state::ConnectionState;
 use crate::error::{Error, Initiator};
 use crate::fastmap::get_sole_mut;
@@ -30,8 +28,8 @@ impl Driver {
         }
         // Window slots first, then the answers, newest first: a publisher awaiting its
         // oldest confirm wakes once, with all of them in.
-        release_together(self.confirmed.iter_mut().filter_map(|(_, _, permit)| permit.take()));
-        for (reply, outcome, _) in self.confirmed.drain(..).rev() {
+        release_slots(self.confirmed.iter_mut().map(|(reply, _)| reply));
+        for (reply, outcome) in self.confirmed.drain(..).rev() {
             reply.send(Ok(outcome));
         }
     }
@@ -251,16 +249,13 @@ impl Driver {
         let Some(slot) = self.channels.get_mut(channel) else {
             return;
         };
-        if let Some(PendingConfirm {
-            reply, _permit: permit, ..
-        }) = slot.confirms.remove(&seq)
-        {
+        if let Some(PendingConfirm { reply, .. }) = slot.confirms.remove(&seq) {
             let outcome = match returned {
                 Some(message) => Confirmed::Returned { ack, message },
                 None if ack => Confirmed::Ack,
                 None => Confirmed::Nack,
             };
-            self.confirmed.push((reply, outcome, Some(permit)));
+            self.confirmed.push((reply, outcome));
         }
     }
 
@@ -457,15 +452,22 @@ impl Driver {
     }
 }
 
-/// Gives back window slots with one release per run of the same channel's: each
-/// release locks its semaphore.
-fn release_together(permits: impl Iterator<Item = OwnedSemaphorePermit>) {
-    let mut run: Option<OwnedSemaphorePermit> = None;
-    for permit in permits {
+/// Gives back the window slots `replies` hold with one release per run of the same
+/// channel's: each release locks its semaphore.
+fn release_slots<'a>(replies: impl Iterator<Item = &'a mut ConfirmSender>) {
+    let mut run: Option<(&Semaphore, usize)> = None;
+    for window in replies.filter_map(ConfirmSender::take_slot) {
         match &mut run {
-            Some(r) if Arc::ptr_eq(r.semaphore(), permit.semaphore()) => r.merge(permit),
-            _ => drop(run.replace(permit)),
+            Some((same, n)) if std::ptr::eq(&**same, window) => *n += 1,
+            _ => {
+                if let Some((done, n)) = run.replace((window, 1)) {
+                    done.add_permits(n);
+                }
+            }
         }
+    }
+    if let Some((done, n)) = run {
+        done.add_permits(n);
     }
 }
 
@@ -475,15 +477,32 @@ mod tests {
 
     use tokio::sync::Semaphore;
 
-    use super::release_together;
+    use super::release_slots;
+    use crate::client::publish::{ConfirmSender, PublishCell};
 
     #[test]
     fn slots_of_several_channels_all_come_back() {
         let (a, b) = (Arc::new(Semaphore::new(4)), Arc::new(Semaphore::new(4)));
-        let take = |s: &Arc<Semaphore>| s.clone().try_acquire_owned().unwrap();
-        let permits = vec![take(&a), take(&a), take(&b), take(&a), take(&b), take(&b)];
+        let budget = Arc::new(Semaphore::new(0));
+        let cell = |window: &Arc<Semaphore>| Arc::new(PublishCell::new(window.clone(), budget.clone()));
+        let (cell_a, cell_b) = (cell(&a), cell(&b));
+        let mut replies: Vec<ConfirmSender> = [&cell_a, &cell_a, &cell_b, &cell_a, &cell_b, &cell_b]
+            .into_iter()
+            .map(|cell| {
+                let window = if Arc::ptr_eq(cell, &cell_a) { &a } else { &b };
+                window.try_acquire().unwrap().forget();
+                ConfirmSender::new(cell.clone(), true)
+            })
+            .collect();
+        replies.push(ConfirmSender::new(cell_a.clone(), false));
         assert_eq!((a.available_permits(), b.available_permits()), (1, 1));
-        release_together(permits.into_iter());
+        release_slots(replies.iter_mut());
         assert_eq!((a.available_permits(), b.available_permits()), (4, 4));
+        drop(replies);
+        assert_eq!(
+            (a.available_permits(), b.available_permits()),
+            (4, 4),
+            "given back once, not again when the senders go"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::sync::oneshot;
 
 use crate::client::command::{CallReply, Command};
 pub(super) use crate::client::handoff::cost;
@@ -61,8 +61,8 @@ impl ConsumerSlot {
 
 /// A publish waiting for its confirm.
 pub(super) struct PendingConfirm {
+    /// Holds the publish's window slot.
     pub(super) reply: ConfirmSender,
-    pub(super) _permit: OwnedSemaphorePermit,
     /// The message, kept in republish mode to send it again after a recovery, and its
     /// share of the publish byte budget.
     pub(super) message: Option<Box<Stored>>,
@@ -75,14 +75,10 @@ impl PendingConfirm {
     /// counted, its window slot and retained bytes freed, then answered with `error`,
     /// so that whoever the answer wakes sees the window and the budget already free.
     pub(super) fn unknown(self, error: Error, counters: &Counters) {
-        let PendingConfirm {
-            reply,
-            _permit,
-            message,
-            ..
-        } = self;
+        let PendingConfirm { reply, message, .. } = self;
         Counters::inc(&counters.unknown);
-        drop((_permit, message));
+        drop(message);
+        // The window slot goes back before the answer.
         reply.send(Err(error));
     }
 }
@@ -92,28 +88,34 @@ pub(super) struct Stored {
     pub(super) args: BasicPublish,
     pub(super) properties: BasicProperties,
     pub(super) body: bytes::Bytes,
-    pub(super) _bytes: Retained,
+    pub(super) _budget: Retained,
 }
 
 /// A retained message's share of the publish byte budget, counted in
-/// [`Metrics::unconfirmed_bytes`](crate::client::Metrics::unconfirmed_bytes) while held.
+/// [`Metrics::unconfirmed_bytes`](crate::client::Metrics::unconfirmed_bytes) while held
+/// and given back to the budget when dropped.
 pub(super) struct Retained {
-    permit: OwnedSemaphorePermit,
+    share: u32,
     shared: Arc<ConnShared>,
 }
 
 impl Retained {
-    pub(super) fn new(permit: OwnedSemaphorePermit, shared: Arc<ConnShared>) -> Self {
-        let n = permit.num_permits() as u64;
-        shared.counters.unconfirmed_bytes.fetch_add(n, Ordering::Relaxed);
-        Retained { permit, shared }
+    pub(super) fn new(share: u32, shared: Arc<ConnShared>) -> Self {
+        shared
+            .counters
+            .unconfirmed_bytes
+            .fetch_add(u64::from(share), Ordering::Relaxed);
+        Retained { share, shared }
     }
 }
 
 impl Drop for Retained {
     fn drop(&mut self) {
-        let n = self.permit.num_permits() as u64;
-        self.shared.counters.unconfirmed_bytes.fetch_sub(n, Ordering::Relaxed);
+        let counters = &self.shared.counters;
+        counters
+            .unconfirmed_bytes
+            .fetch_sub(u64::from(self.share), Ordering::Relaxed);
+        self.shared.publish_bytes.add_permits(self.share as usize);
     }
 }
 
@@ -249,13 +251,9 @@ pub(super) fn fail_command(cmd: Command, error: &Error) {
         Command::Consume { reply, .. } => drop(reply.send(Err(error.clone()))),
         Command::SettleElsewhere { reply, .. } => drop(reply.send(Err(error.clone()))),
         Command::Publish(cell) => {
-            if let Some(p) = cell.take_publish() {
-                let confirm = p.window.is_some();
-                // Its window slot and bytes are free before anyone hears of it.
-                drop(p);
-                if confirm {
-                    ConfirmSender::new(cell).send(Err(error.clone()));
-                }
+            // Its budget share and window slot are free before anyone hears of it.
+            if let Some(true) = cell.discard_publish() {
+                ConfirmSender::new(cell, true).send(Err(error.clone()));
             }
         }
         Command::CloseChannel { reply: Some(reply), .. } => drop(reply.send(Ok(()))),
@@ -316,13 +314,12 @@ mod tests {
             no_ack: false,
             reply: consume,
         });
-        let permit = slot.shared.window.clone().try_acquire_owned().expect("window");
-        let cell = slot.shared.publish_cell();
+        slot.shared.window.try_acquire().expect("window").forget();
+        let cell = slot.shared.publish_cell(&Arc::new(tokio::sync::Semaphore::new(0)));
         slot.confirms.insert(
             1,
             PendingConfirm {
-                reply: ConfirmSender::new(cell.clone()),
-                _permit: permit,
+                reply: ConfirmSender::new(cell.clone(), true),
                 message: None,
                 order: 1,
             },
