@@ -13,7 +13,7 @@ use super::confirm::Confirmation;
 use super::consumer::{Consumer, GetMessage, Settler};
 use super::handle::{ChannelInner, Handle};
 use super::handoff::delivery_queue_bytes;
-use super::publish::{Confirmed, Publish, PublishCell};
+use super::publish::{Confirmed, Publish, PublishCell, PublishNames};
 use super::shared::{ChannelShared, ConsumerEnd, publish_cost};
 use super::state::ConnectionState;
 use crate::error::Error;
@@ -23,9 +23,9 @@ use crate::proto::{
     QueueDeleteOptions, short,
 };
 use crate::wire::{
-    BasicCancel, BasicGet, BasicGetEmpty, BasicGetOk, BasicProperties, BasicPublish, BasicQos, BasicRecover,
-    ConfirmSelect, ExchangeBind, ExchangeUnbind, FieldTable, Method, QueueBind, QueueDeclareOk, QueueDeleteOk,
-    QueuePurge, QueuePurgeOk, QueueUnbind, ReplyCode, ShortStr, TxCommit, TxRollback, TxSelect,
+    BasicCancel, BasicGet, BasicGetEmpty, BasicGetOk, BasicProperties, BasicQos, BasicRecover, ConfirmSelect,
+    ExchangeBind, ExchangeUnbind, FieldTable, Method, QueueBind, QueueDeclareOk, QueueDeleteOk, QueuePurge,
+    QueuePurgeOk, QueueUnbind, ReplyCode, ShortStr, TxCommit, TxRollback, TxSelect,
 };
 
 /// Returned messages of a channel outside confirm mode: see [`Channel::returns`].
@@ -365,16 +365,16 @@ impl Channel {
         mut properties: BasicProperties,
         body: impl Into<Bytes>,
     ) -> Result<Confirmation, Error> {
-        let (exchange, routing_key) = self
-            .inner
-            .shared
-            .publish_names(exchange, routing_key)
-            .map_err(|(what, e)| Error::InvalidArgument(format!("{what}: {e}")))?;
-        let args = BasicPublish {
-            exchange,
-            routing_key,
-            mandatory: options.mandatory,
-            immediate: false,
+        let names = match PublishNames::inline(exchange, routing_key) {
+            Some(names) => names,
+            None => {
+                let (exchange, routing_key) = self
+                    .inner
+                    .shared
+                    .publish_names(exchange, routing_key)
+                    .map_err(|(what, e)| Error::InvalidArgument(format!("{what}: {e}")))?;
+                PublishNames::Shared { exchange, routing_key }
+            }
         };
         let body = body.into();
         self.inner.check_open()?;
@@ -414,7 +414,8 @@ impl Channel {
         let mut cell = shared.publish_cell(&conn.publish_bytes);
         let publish = Publish {
             channel: self.id(),
-            args,
+            names,
+            mandatory: options.mandatory,
             properties,
             body,
             window_slot: confirm,

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 
 use crate::error::Error;
-use crate::proto::{ChannelId, Returned};
-use crate::wire::{BasicProperties, BasicPublish};
+use crate::proto::{ChannelId, Returned, Route};
+use crate::wire::{BasicProperties, ShortStr};
 
 /// The broker's verdict on one publish.
 ///
@@ -53,7 +53,8 @@ impl Confirmed {
 #[derive(Debug)]
 pub(crate) struct Publish {
     pub(crate) channel: ChannelId,
-    pub(crate) args: BasicPublish,
+    pub(crate) names: PublishNames,
+    pub(crate) mandatory: bool,
     pub(crate) properties: BasicProperties,
     pub(crate) body: Bytes,
     /// In confirm mode: the publish holds one slot of its channel's window (taken and
@@ -65,6 +66,79 @@ pub(crate) struct Publish {
     /// forgotten by the publisher, given back by the task once sent (or, kept for
     /// republish, once confirmed), or by the cell if the task never takes the publish.
     pub(crate) budget: u32,
+}
+
+/// Names of [`PublishNames::INLINE`] bytes or fewer in all (nearly every exchange and
+/// routing key) are copied into the publish: neither thread then touches a reference
+/// count for them, nor allocates. Longer ones share the channel's copy of the last
+/// names ([`ChannelShared::publish_names`](super::shared::ChannelShared::publish_names)).
+#[derive(Debug, Clone)]
+pub(crate) enum PublishNames {
+    Inline {
+        /// `exchange` then `routing_key`.
+        bytes: [u8; PublishNames::INLINE],
+        exchange_len: u8,
+        routing_key_len: u8,
+    },
+    Shared {
+        exchange: ShortStr,
+        routing_key: ShortStr,
+    },
+}
+
+impl PublishNames {
+    /// The most bytes of names kept inline.
+    pub(crate) const INLINE: usize = 64;
+
+    /// The names, inline if they fit; `None` if they do not.
+    pub(crate) fn inline(exchange: &str, routing_key: &str) -> Option<Self> {
+        let (x, k) = (exchange.as_bytes(), routing_key.as_bytes());
+        if x.len() + k.len() > Self::INLINE {
+            return None;
+        }
+        let mut bytes = [0; Self::INLINE];
+        bytes[..x.len()].copy_from_slice(x);
+        bytes[x.len()..x.len() + k.len()].copy_from_slice(k);
+        Some(PublishNames::Inline {
+            bytes,
+            exchange_len: x.len() as u8,
+            routing_key_len: k.len() as u8,
+        })
+    }
+
+    /// The exchange's bytes (UTF-8, at most 255).
+    pub(crate) fn exchange(&self) -> &[u8] {
+        match self {
+            PublishNames::Inline {
+                bytes, exchange_len, ..
+            } => &bytes[..usize::from(*exchange_len)],
+            PublishNames::Shared { exchange, .. } => exchange.as_bytes(),
+        }
+    }
+
+    /// The routing key's bytes (UTF-8, at most 255).
+    pub(crate) fn routing_key(&self) -> &[u8] {
+        match self {
+            PublishNames::Inline {
+                bytes,
+                exchange_len,
+                routing_key_len,
+            } => {
+                let at = usize::from(*exchange_len);
+                &bytes[at..at + usize::from(*routing_key_len)]
+            }
+            PublishNames::Shared { routing_key, .. } => routing_key.as_bytes(),
+        }
+    }
+
+    /// Where the publish goes, for the state machine.
+    pub(crate) fn route(&self, mandatory: bool) -> Route<'_> {
+        Route {
+            exchange: self.exchange(),
+            routing_key: self.routing_key(),
+            mandatory,
+        }
+    }
 }
 
 /// What a publish hands the connection task, and what its confirm comes back through:
@@ -294,6 +368,31 @@ mod tests {
         );
     }
 
+    #[test]
+    fn short_names_are_kept_inline_and_read_back_whole() {
+        let key = "ключ.é";
+        for (exchange, routing_key) in [("", ""), ("amq.topic", key), ("x", &*"k".repeat(63))] {
+            let names = PublishNames::inline(exchange, routing_key).expect("fits");
+            assert!(matches!(names, PublishNames::Inline { .. }));
+            assert_eq!(names.exchange(), exchange.as_bytes());
+            assert_eq!(names.routing_key(), routing_key.as_bytes());
+            let route = names.route(true);
+            assert_eq!(
+                (route.exchange, route.routing_key, route.mandatory),
+                (exchange.as_bytes(), routing_key.as_bytes(), true)
+            );
+        }
+        assert!(
+            PublishNames::inline("x", &"k".repeat(64)).is_none(),
+            "65 bytes do not fit"
+        );
+        let shared = PublishNames::Shared {
+            exchange: ShortStr::from_static("ex"),
+            routing_key: ShortStr::try_from("k".repeat(200)).unwrap(),
+        };
+        assert_eq!((shared.exchange(), shared.routing_key().len()), (&b"ex"[..], 200));
+    }
+
     /// A channel and its connection's publish byte budget.
     struct Fixture {
         ch: ChannelShared,
@@ -321,12 +420,8 @@ mod tests {
             let mut cell = self.ch.publish_cell(&self.budget);
             let publish = Publish {
                 channel: ChannelId { number: 1, epoch: 0 },
-                args: BasicPublish {
-                    exchange: ShortStr::EMPTY,
-                    routing_key: ShortStr::from_static("q"),
-                    mandatory: false,
-                    immediate: false,
-                },
+                names: PublishNames::inline("", "q").expect("short"),
+                mandatory: false,
                 properties: BasicProperties::default(),
                 body: Bytes::new(),
                 window_slot: confirm,

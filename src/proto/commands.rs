@@ -16,13 +16,22 @@ use crate::error::{Error, Initiator};
 use crate::wire::{
     ACK_FRAME_LEN, BasicAck, BasicNack, BasicProperties, BasicPublish, BasicReject, ChannelClose, ChannelOpen,
     ConnectionUpdateSecret, FRAME_MIN_SIZE, Mark, Method, MethodId, ReplyCode, ShortStr, encode_content,
-    encode_content_shared, encode_method, encode_publish, extend_ack,
+    encode_content_shared, encode_method, encode_publish_to, extend_ack,
 };
 
 /// Bodies of this many bytes or more go to the socket by reference, from the
 /// application's `Bytes`; smaller ones are copied into the output, which costs less than
 /// a shared slice and a vectored write for them (see benches/README.md).
 pub const SHARED_BODY_MIN: usize = 4 * 1024;
+
+/// Where a publish goes: the exchange and routing key as bytes, UTF-8 and at most 255
+/// bytes each (the caller checked), and whether it is `mandatory`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Route<'a> {
+    pub(crate) exchange: &'a [u8],
+    pub(crate) routing_key: &'a [u8],
+    pub(crate) mandatory: bool,
+}
 
 impl Connection {
     /// `Ok` when the connection is open; otherwise the error to return.
@@ -298,11 +307,34 @@ impl Connection {
                 "basic.publish with immediate is not supported by RabbitMQ".into(),
             ));
         }
+        let route = Route {
+            exchange: args.exchange.as_bytes(),
+            routing_key: args.routing_key.as_bytes(),
+            mandatory: args.mandatory,
+        };
+        self.publish_to(channel, route, properties, body)
+    }
+
+    /// [`publish`](Self::publish) to a route given as bytes (the client's publishes, whose
+    /// names need not be [`ShortStr`]s).
+    pub(crate) fn publish_to(
+        &mut self,
+        channel: ChannelId,
+        route: Route<'_>,
+        properties: &BasicProperties,
+        body: &Bytes,
+    ) -> Result<Option<u64>, Error> {
         let frame_max = self.tune.map_or(FRAME_MIN_SIZE, |t| t.frame_max);
         let number = channel.number;
         self.usable_channel(channel)?;
         let mark = self.io.out.mark();
-        encode_publish(number, args, self.io.out.buf_mut());
+        encode_publish_to(
+            number,
+            route.exchange,
+            route.routing_key,
+            route.mandatory,
+            self.io.out.buf_mut(),
+        );
         let header_at = self.io.out.encoded().len();
         if body.len() < SHARED_BODY_MIN {
             encode_content(number, properties, body, frame_max, self.io.out.buf_mut());
@@ -315,7 +347,7 @@ impl Connection {
             return Ok(None);
         };
         let seq = match &mut ch.mode {
-            Mode::Confirm(c) => match c.on_publish(args, body) {
+            Mode::Confirm(c) => match c.on_publish(route, body) {
                 Ok(seq) => Some(seq),
                 Err(e) => {
                     self.io.out.truncate(mark);

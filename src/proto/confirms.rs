@@ -20,9 +20,10 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
+use super::commands::Route;
 use super::{ChannelId, Event, Returned};
 use crate::error::Error;
-use crate::wire::{BasicPublish, ShortStr};
+use crate::wire::ShortStr;
 
 /// What identifies a mandatory publish for its return.
 #[derive(Debug)]
@@ -80,15 +81,16 @@ impl Confirms {
     }
 
     /// Numbers a publish.
-    pub(super) fn on_publish(&mut self, args: &BasicPublish, body: &Bytes) -> Result<u64, Error> {
+    pub(super) fn on_publish(&mut self, route: Route<'_>, body: &Bytes) -> Result<u64, Error> {
         let seq = self.next_seq;
         self.next_seq = seq.checked_add(1).ok_or(Error::NotAllowed {
             reason: "publish sequence numbers exhausted",
         })?;
-        let key = args.mandatory.then(|| {
+        let key = route.mandatory.then(|| {
+            let name = |b: &[u8]| ShortStr::try_from(std::str::from_utf8(b).unwrap_or_default()).unwrap_or_default();
             Box::new(PublishKey {
-                exchange: args.exchange.clone(),
-                routing_key: args.routing_key.clone(),
+                exchange: name(route.exchange),
+                routing_key: name(route.routing_key),
                 body: body.clone(),
             })
         });

@@ -72,6 +72,7 @@ pub use address::{Address, AddressOrder};
 pub use arguments::{
     ConsumerArguments, DeadLetterStrategy, LeaderLocator, Overflow, QueueArguments, QueueType, StreamOffset,
 };
+pub(crate) use commands::Route;
 pub use commands::SHARED_BODY_MIN;
 pub use config::{Config, PRE_OPEN_FRAME_MAX, Sasl, Tune};
 pub use connection::{Connection, State};

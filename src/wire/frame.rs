@@ -252,6 +252,30 @@ pub fn encode_publish(channel: u16, args: &BasicPublish, buf: &mut BytesMut) {
     });
 }
 
+/// Appends a `basic.publish` method frame (not `immediate`) to `exchange` with
+/// `routing_key`, from their bytes: UTF-8 and at most 255 bytes each, which the caller
+/// checked (a longer name is cut to its length's low byte, breaking the frame).
+#[inline]
+pub(crate) fn encode_publish_to(
+    channel: u16,
+    exchange: &[u8],
+    routing_key: &[u8],
+    mandatory: bool,
+    buf: &mut BytesMut,
+) {
+    debug_assert!(exchange.len() <= 255 && routing_key.len() <= 255);
+    framed(buf, FRAME_METHOD, channel, |buf| {
+        let [k0, k1] = BasicPublish::ID.class_id.to_be_bytes();
+        let [m0, m1] = BasicPublish::ID.method_id.to_be_bytes();
+        // Method id, the reserved ticket and the exchange's length in one write.
+        buf.put_slice(&[k0, k1, m0, m1, 0, 0, exchange.len() as u8]);
+        buf.put_slice(exchange);
+        buf.put_u8(routing_key.len() as u8);
+        buf.put_slice(routing_key);
+        buf.put_u8(u8::from(mandatory));
+    });
+}
+
 /// Bytes of a `basic.ack` frame: header (7), class and method (4), delivery tag (8),
 /// flags (1), frame end (1).
 pub const ACK_FRAME_LEN: usize = 21;
@@ -436,6 +460,22 @@ mod tests {
         encode_publish(7, &args, &mut fast);
         encode_method(7, &Method::BasicPublish(args), &mut generic);
         assert_eq!(fast, generic);
+    }
+
+    #[test]
+    fn encode_publish_to_is_the_generic_encoding() {
+        for (exchange, key, mandatory) in [("", "q", false), ("ex", "a.b.c", true), ("x", &*"k".repeat(255), false)] {
+            let args = BasicPublish {
+                exchange: ShortStr::try_from(exchange).unwrap(),
+                routing_key: ShortStr::try_from(key).unwrap(),
+                mandatory,
+                immediate: false,
+            };
+            let (mut fast, mut generic) = (BytesMut::from(&b"before"[..]), BytesMut::from(&b"before"[..]));
+            encode_publish_to(7, exchange.as_bytes(), key.as_bytes(), mandatory, &mut fast);
+            encode_method(7, &Method::BasicPublish(args), &mut generic);
+            assert_eq!(fast, generic);
+        }
     }
 
     #[test]

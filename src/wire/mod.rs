@@ -19,6 +19,7 @@ mod types;
 
 pub use codec::{MAX_NESTING, encode_table, parse_table};
 pub use error::WireError;
+pub(crate) use frame::encode_publish_to;
 pub use frame::{
     ACK_FRAME_LEN, ContentHeader, FRAME_OVERHEAD, Frame, PROTOCOL_HEADER, encode_body, encode_content,
     encode_content_shared, encode_header, encode_method, encode_publish, extend_ack, parse_protocol_header,

@@ -187,7 +187,8 @@ impl Driver {
     fn publish(&mut self, mut cell: Arc<PublishCell>) {
         let Some(Publish {
             channel,
-            args,
+            names,
+            mandatory,
             properties,
             body,
             window_slot,
@@ -209,7 +210,10 @@ impl Driver {
         };
         // Its publisher sends the next ones without waking us (see `TaskWake`).
         self.hints.publishes_seen |= confirm.is_some();
-        match self.conn.publish(channel, &args, &properties, &body) {
+        match self
+            .conn
+            .publish_to(channel, names.route(mandatory), &properties, &body)
+        {
             Ok(Some(seq)) => {
                 self.shared.counters.published.bump();
                 self.publish_order += 1;
@@ -220,7 +224,8 @@ impl Driver {
                 {
                     let (message, unheld) = if republish {
                         let stored = Stored {
-                            args,
+                            names,
+                            mandatory,
                             properties,
                             body,
                             _budget: Retained::new(budget, self.shared.clone()),

@@ -243,7 +243,8 @@ impl Driver {
                     u.unknown(recovery.cause.clone(), &self.shared.counters);
                     continue;
                 };
-                match self.conn.publish(id, &message.args, &message.properties, &message.body) {
+                let route = message.names.route(message.mandatory);
+                match self.conn.publish_to(id, route, &message.properties, &message.body) {
                     Ok(Some(seq)) => {
                         self.shared.counters.published.bump();
                         Counters::inc(&self.shared.counters.republished);

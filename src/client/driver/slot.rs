@@ -12,12 +12,12 @@ use crate::client::command::{CallReply, Command};
 pub(super) use crate::client::handoff::cost;
 use crate::client::handoff::{DeliveryQueue, DeliverySender};
 use crate::client::metrics::Counters;
-use crate::client::publish::ConfirmSender;
+use crate::client::publish::{ConfirmSender, PublishNames};
 use crate::client::shared::{ChannelShared, ConnShared, ConsumerEnd};
 use crate::error::{Error, Initiator};
 use crate::fastmap::FastMap;
 use crate::proto::{ChannelId, Delivery, Keyed};
-use crate::wire::{BasicProperties, BasicPublish, Method, ShortStr};
+use crate::wire::{BasicProperties, Method, ShortStr};
 
 /// A call waiting for its reply, in the order calls were made on the channel.
 pub(super) enum Pending {
@@ -85,7 +85,8 @@ impl PendingConfirm {
 
 /// A published message, as recovery republishes it.
 pub(super) struct Stored {
-    pub(super) args: BasicPublish,
+    pub(super) names: PublishNames,
+    pub(super) mandatory: bool,
     pub(super) properties: BasicProperties,
     pub(super) body: bytes::Bytes,
     pub(super) _budget: Retained,
