@@ -45,7 +45,7 @@ impl Confirmation {
 impl Drop for Confirmation {
     /// The cell goes back to its channel's pool once nobody else holds it.
     fn drop(&mut self) {
-        if let Inner::Waiting { cell, channel, .. } = &mut self.inner {
+        if let Inner::Waiting { cell, channel, .. } = std::mem::replace(&mut self.inner, Inner::Ready(None)) {
             channel.recycle(cell);
         }
     }

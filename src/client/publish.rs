@@ -443,7 +443,7 @@ mod tests {
         let window = f.ch.window.available_permits();
         // Answered, dropped unanswered, handed to the task for a batch release.
         for end in 0..3 {
-            let mut cell = f.filled(true);
+            let cell = f.filled(true);
             let p = cell.take_publish().expect("filled");
             let mut reply = ConfirmSender::new(cell.clone(), p.window_slot);
             f.budget.add_permits(p.budget as usize);
@@ -457,8 +457,7 @@ mod tests {
                 }
             }
             assert_eq!(f.free(), (window, BUDGET), "end {end}: back, once");
-            f.ch.recycle(&mut cell);
-            drop(cell);
+            f.ch.recycle(cell);
             assert_eq!(f.free(), (window, BUDGET), "end {end}: not again on reuse");
         }
     }
@@ -503,20 +502,18 @@ mod tests {
     fn cells_are_reused_once_nobody_holds_them() {
         let ch = channel();
         let budget = Arc::new(Semaphore::new(0));
-        let mut cell = ch.publish_cell(&budget);
+        let cell = ch.publish_cell(&budget);
         let first = Arc::as_ptr(&cell);
         let task = cell.clone();
         ConfirmSender::new(task, false).send(Ok(Confirmed::Nack));
-        ch.recycle(&mut cell);
-        drop(cell);
+        ch.recycle(cell);
         assert_eq!(ch.cells_pooled(), 1);
-        let mut cell = ch.publish_cell(&budget);
+        let cell = ch.publish_cell(&budget);
         assert_eq!(Arc::as_ptr(&cell), first, "the same cell again");
         assert_eq!(ch.cells_pooled(), 0);
         assert!(cell.take_outcome().is_none(), "reset for the next publish");
         let held = cell.clone();
-        ch.recycle(&mut cell);
-        drop(cell);
+        ch.recycle(cell);
         assert_eq!(ch.cells_pooled(), 0, "still held elsewhere: not reused");
         drop(held);
     }

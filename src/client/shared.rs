@@ -321,14 +321,13 @@ impl ChannelShared {
         self.cells.lock().map_or(0, |pool| pool.len())
     }
 
-    /// Gives `cell` back to the pool if nobody else holds it (the caller drops its own
-    /// reference next).
-    pub(crate) fn recycle(&self, cell: &mut Arc<PublishCell>) {
-        if PublishCell::reset(cell)
+    /// Gives `cell` back to the pool if nobody else holds it; drops it otherwise.
+    pub(crate) fn recycle(&self, mut cell: Arc<PublishCell>) {
+        if PublishCell::reset(&mut cell)
             && let Ok(mut pool) = self.cells.lock()
             && pool.len() < CELL_POOL
         {
-            pool.push(cell.clone());
+            pool.push(cell);
         }
     }
 

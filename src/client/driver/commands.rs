@@ -184,7 +184,7 @@ impl Driver {
     /// Takes a publish: the state machine holds its frames now (bounded by the write and
     /// held limits), so its share of the publish byte budget goes back, unless kept with
     /// the message for republish.
-    fn publish(&mut self, mut cell: Arc<PublishCell>) {
+    fn publish(&mut self, cell: Arc<PublishCell>) {
         let Some(Publish {
             channel,
             names,
@@ -203,7 +203,7 @@ impl Driver {
             true => Some(ConfirmSender::new(cell, true)),
             false => {
                 if let Some(slot) = self.slot(channel) {
-                    slot.shared.recycle(&mut cell);
+                    slot.shared.recycle(cell);
                 }
                 None
             }
