@@ -424,7 +424,7 @@ impl Channel {
         PublishCell::fill(&mut cell, publish);
         if confirm {
             self.inner.handle.send_quiet(Command::Publish(cell.clone())).await?;
-            Ok(Confirmation::waiting(cell, conn.clone(), shared.clone()))
+            Ok(Confirmation::waiting(cell, shared.clone()))
         } else {
             self.inner.handle.send(Command::Publish(cell)).await?;
             Ok(Confirmation::ready(Ok(Confirmed::Sent)))

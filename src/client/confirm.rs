@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use super::publish::{Confirmed, PublishCell};
-use super::shared::{ChannelShared, ConnShared};
+use super::shared::ChannelShared;
 use crate::error::Error;
 
 /// The outcome of a publish; `.await` it to get the broker's [`Confirmed`] verdict.
@@ -23,7 +23,6 @@ enum Inner {
     Ready(Option<Result<Confirmed, Error>>),
     Waiting {
         cell: Arc<PublishCell>,
-        conn: Arc<ConnShared>,
         channel: Arc<ChannelShared>,
     },
 }
@@ -35,9 +34,9 @@ impl Confirmation {
         }
     }
 
-    pub(crate) fn waiting(cell: Arc<PublishCell>, conn: Arc<ConnShared>, channel: Arc<ChannelShared>) -> Self {
+    pub(crate) fn waiting(cell: Arc<PublishCell>, channel: Arc<ChannelShared>) -> Self {
         Confirmation {
-            inner: Inner::Waiting { cell, conn, channel },
+            inner: Inner::Waiting { cell, channel },
         }
     }
 }
@@ -61,18 +60,14 @@ impl Future for Confirmation {
                     .take()
                     .unwrap_or_else(|| Err(Error::InvalidArgument("Confirmation polled after it completed".into()))),
             ),
-            Inner::Waiting { cell, conn, channel } => match cell.poll_outcome(cx) {
+            Inner::Waiting { cell, channel } => match cell.poll_outcome(cx) {
                 Poll::Ready(Some(outcome)) => Poll::Ready(outcome),
                 // The task let the publish go without an answer: the channel or the
                 // connection is gone, and the outcome is unknown.
-                Poll::Ready(None) => Poll::Ready(Err(channel
-                    .closed
-                    .get()
-                    .cloned()
-                    .unwrap_or_else(|| conn.close_reason()))),
+                Poll::Ready(None) => Poll::Ready(Err(channel.end_reason())),
                 Poll::Pending => {
                     // The publish may still wait in the queue of a deaf task.
-                    conn.wake.command_sent();
+                    channel.wake.command_sent();
                     Poll::Pending
                 }
             },

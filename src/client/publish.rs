@@ -350,7 +350,12 @@ mod tests {
     fn channel() -> ChannelShared {
         {
             let id = ChannelId { number: 1, epoch: 0 };
-            ChannelShared::new(id, 8, Arc::new(crate::proto::Outstanding::new(id, 0)))
+            ChannelShared::new(
+                id,
+                8,
+                Arc::new(crate::proto::Outstanding::new(id, 0)),
+                &crate::client::shared::ConnShared::for_tests(),
+            )
         }
     }
 

@@ -3,7 +3,7 @@
 //! writes it, handles read it.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, broadcast, mpsc, watch};
@@ -287,6 +287,11 @@ pub(crate) struct ChannelShared {
     last_names: std::sync::Mutex<(ShortStr, ShortStr)>,
     /// Publish cells done with, for the next publishes (at most [`CELL_POOL`]).
     cells: std::sync::Mutex<Vec<Arc<PublishCell>>>,
+    /// The connection's task wake-up, for a publisher about to wait on a confirm.
+    pub(crate) wake: Arc<TaskWake>,
+    /// The connection, for why it ended (a weak reference: a [`Confirmation`](super::Confirmation)
+    /// holds the channel, not the connection).
+    conn: Weak<ConnShared>,
 }
 
 /// Publish cells a channel keeps for reuse: enough for a publisher that awaits its
@@ -294,7 +299,8 @@ pub(crate) struct ChannelShared {
 const CELL_POOL: usize = 256;
 
 impl ChannelShared {
-    pub(crate) fn new(id: ChannelId, window: usize, acks: Arc<Outstanding>) -> Self {
+    /// The shared state of channel `id` of the connection `conn`.
+    pub(crate) fn new(id: ChannelId, window: usize, acks: Arc<Outstanding>, conn: &Arc<ConnShared>) -> Self {
         ChannelShared {
             id,
             closed: OnceLock::new(),
@@ -305,6 +311,8 @@ impl ChannelShared {
             acks,
             last_names: std::sync::Mutex::new((ShortStr::default(), ShortStr::default())),
             cells: std::sync::Mutex::new(Vec::new()),
+            wake: conn.wake.clone(),
+            conn: Arc::downgrade(conn),
         }
     }
 
@@ -366,6 +374,18 @@ impl ChannelShared {
         }
     }
 
+    /// Why the channel ended: its own close, or else its connection's.
+    pub(crate) fn end_reason(&self) -> Error {
+        match (self.closed.get(), self.conn.upgrade()) {
+            (Some(error), _) => error.clone(),
+            (None, Some(conn)) => conn.close_reason(),
+            (None, None) => Error::ConnectionLost {
+                reason: "the connection task ended".into(),
+                source: None,
+            },
+        }
+    }
+
     pub(crate) fn is_confirm(&self) -> bool {
         self.confirm.load(Ordering::Acquire)
     }
@@ -378,6 +398,27 @@ pub(crate) struct ConsumerEnd {
 }
 
 #[cfg(test)]
+impl ConnShared {
+    /// A connection's shared state with small limits, for unit tests.
+    pub(crate) fn for_tests() -> Arc<Self> {
+        let limits = Limits {
+            rpc_timeout: None,
+            blocked_timeout: None,
+            publish_window: 1,
+            consumer_buffer: 1,
+            consumer_buffer_bytes: 1,
+            publish_buffer_bytes: 1,
+        };
+        let recovery = RecoveryLimits {
+            publish_wait: None,
+            republish: false,
+            id_prefix: 0,
+        };
+        Arc::new(ConnShared::new(limits, recovery))
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -386,8 +427,29 @@ mod tests {
     }
 
     #[test]
+    fn a_channel_ends_for_its_own_reason_or_else_its_connections() {
+        let conn = ConnShared::for_tests();
+        let acks = || Arc::new(crate::proto::Outstanding::new(id(), 0));
+        let ch = ChannelShared::new(id(), 1, acks(), &conn);
+        assert_eq!(ch.end_reason(), conn.close_reason(), "the connection's while it lives");
+        let closed = Error::InvalidArgument("closed".into());
+        ch.set_closed(closed.clone());
+        assert_eq!(ch.end_reason(), closed, "its own once closed");
+        let orphan = ChannelShared::new(id(), 1, acks(), &ConnShared::for_tests());
+        assert!(
+            matches!(orphan.end_reason(), Error::ConnectionLost { .. }),
+            "the connection is gone"
+        );
+    }
+
+    #[test]
     fn a_publish_to_the_same_names_shares_their_bytes() {
-        let ch = ChannelShared::new(id(), 10, Arc::new(crate::proto::Outstanding::new(id(), 0)));
+        let ch = ChannelShared::new(
+            id(),
+            10,
+            Arc::new(crate::proto::Outstanding::new(id(), 0)),
+            &ConnShared::for_tests(),
+        );
         let (e1, k1) = ch.publish_names("ex", "key").unwrap();
         let (e2, k2) = ch.publish_names("ex", "key").unwrap();
         assert_eq!((&e2[..], &k2[..]), ("ex", "key"));
@@ -404,23 +466,6 @@ mod tests {
         assert_eq!((&e4[..], &k4[..]), ("ex", "other"), "a refused name changes nothing");
     }
 
-    fn conn_shared() -> ConnShared {
-        let limits = Limits {
-            rpc_timeout: None,
-            blocked_timeout: None,
-            publish_window: 1,
-            consumer_buffer: 1,
-            consumer_buffer_bytes: 1,
-            publish_buffer_bytes: 1,
-        };
-        let recovery = RecoveryLimits {
-            publish_wait: None,
-            republish: false,
-            id_prefix: 0,
-        };
-        ConnShared::new(limits, recovery)
-    }
-
     fn blocked_state() -> ConnectionState {
         ConnectionState::Blocked { reason: "alarm".into() }
     }
@@ -428,7 +473,7 @@ mod tests {
     /// The lock-free answers follow every state and flag change the task makes.
     #[test]
     fn blocked_and_recovering_follow_the_task_changes() {
-        let shared = conn_shared();
+        let shared = ConnShared::for_tests();
         let recovering = ConnectionState::Recovering {
             attempt: 1,
             cause: Error::NotConnected,
@@ -454,7 +499,7 @@ mod tests {
     #[test]
     fn the_blocked_flag_wakes_readers_of_the_state_it_goes_with() {
         const ROUNDS: u32 = 5_000;
-        let shared = Arc::new(conn_shared());
+        let shared = ConnShared::for_tests();
         // Each change waits until the reader has seen the one before.
         let seen = Arc::new(AtomicU32::new(0));
         let writer = {
@@ -495,7 +540,7 @@ mod tests {
     /// held by a block is released, with the close reason.
     #[test]
     fn a_panicking_task_ends_the_connection_for_the_handles() {
-        let shared = Arc::new(conn_shared());
+        let shared = ConnShared::for_tests();
         shared.set_blocked(true, Some(blocked_state()));
         let guard = TaskGuard::new(shared.clone());
         let task = std::thread::spawn(move || {
@@ -508,12 +553,12 @@ mod tests {
         assert!(shared.closed.borrow().is_some());
         assert!(shared.publish_bytes.is_closed());
         // The task ended as it should: nothing is touched.
-        let shared = Arc::new(conn_shared());
+        let shared = ConnShared::for_tests();
         TaskGuard::new(shared.clone()).finished();
         assert_eq!(*shared.state.borrow(), ConnectionState::Connected);
         assert!(shared.closed.borrow().is_none());
         // Dropped before (its runtime shut down): the connection ends for the handles.
-        let shared = Arc::new(conn_shared());
+        let shared = ConnShared::for_tests();
         drop(TaskGuard::new(shared.clone()));
         assert!(matches!(*shared.state.borrow(), ConnectionState::Failed(_)));
         assert!(shared.publish_bytes.is_closed());
@@ -526,7 +571,7 @@ mod tests {
     /// yet, until the unblock has lowered the flag as well.
     #[tokio::test]
     async fn a_publish_waits_from_the_moment_the_state_says_blocked() {
-        let shared = conn_shared();
+        let shared = ConnShared::for_tests();
         assert!(!shared.is_blocked());
         shared.set_state(blocked_state()); // a block, half done
         assert!(shared.is_blocked());

@@ -61,7 +61,12 @@ impl Driver {
             Command::OpenChannel { reply } => match self.conn.open_channel() {
                 Ok(id) => {
                     let acks = self.conn.outstanding(id).expect("a channel just opened has a ledger");
-                    let shared = Arc::new(ChannelShared::new(id, self.shared.limits.publish_window, acks));
+                    let shared = Arc::new(ChannelShared::new(
+                        id,
+                        self.shared.limits.publish_window,
+                        acks,
+                        &self.shared,
+                    ));
                     let slot = Slot::new(shared, Some(reply));
                     // A number is reused only after close-ok, whose event removed the old slot.
                     self.channels.insert(slot);

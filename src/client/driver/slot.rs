@@ -287,6 +287,7 @@ mod tests {
                 id,
                 8,
                 Arc::new(crate::proto::Outstanding::new(id, 0)),
+                &ConnShared::for_tests(),
             )),
             None,
         )
