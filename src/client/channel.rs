@@ -411,7 +411,7 @@ impl Channel {
         }
         let budget = bytes.num_permits() as u32;
         bytes.forget();
-        let mut cell = shared.publish_cell(&conn.publish_bytes);
+        let mut cell = shared.publish_cell();
         let publish = Publish {
             channel: self.id(),
             names,

@@ -214,6 +214,12 @@ impl PublishCell {
         }
     }
 
+    fn give_back_slot(&self) {
+        if let Some(window) = &self.window {
+            window.add_permits(1);
+        }
+    }
+
     /// The outcome the task answered: `Ready(None)` when the task let the publish go
     /// without one (the outcome is unknown); otherwise `cx` is woken when it comes.
     pub(crate) fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<Option<Result<Confirmed, Error>>> {
@@ -251,17 +257,10 @@ impl PublishCell {
 
     /// Gives back the window slot and budget share of a publish the task never took (its
     /// command was dropped: a cancelled send, or a task that ended).
-    fn release_unsent(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-        let Some(p) = state.publish.take() else {
-            return;
-        };
-        if p.window_slot
-            && let Some(window) = &self.window
-        {
-            window.add_permits(1);
+    fn release_unsent(&self) {
+        if let Some(true) = self.discard_publish() {
+            self.give_back_slot();
         }
-        self.give_back_budget(p.budget);
     }
 }
 
@@ -303,8 +302,10 @@ impl ConfirmSender {
     }
 
     fn release_slot(&mut self) {
-        if let Some(window) = self.take_slot() {
-            window.add_permits(1);
+        if std::mem::take(&mut self.window_slot)
+            && let Some(cell) = &self.cell
+        {
+            cell.give_back_slot();
         }
     }
 
@@ -343,20 +344,17 @@ impl Drop for ConfirmSender {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::shared::ChannelShared;
+    use crate::client::shared::{ChannelShared, ConnShared};
     use crate::proto::ChannelId;
     use crate::wire::ShortStr;
 
     fn channel() -> ChannelShared {
-        {
-            let id = ChannelId { number: 1, epoch: 0 };
-            ChannelShared::new(
-                id,
-                8,
-                Arc::new(crate::proto::Outstanding::new(id, 0)),
-                &crate::client::shared::ConnShared::for_tests(),
-            )
-        }
+        channel_of(&ConnShared::for_tests())
+    }
+
+    fn channel_of(conn: &Arc<ConnShared>) -> ChannelShared {
+        let id = ChannelId { number: 1, epoch: 0 };
+        ChannelShared::new(id, 8, Arc::new(crate::proto::Outstanding::new(id, 0)), conn)
     }
 
     #[test]
@@ -409,9 +407,12 @@ mod tests {
 
     impl Fixture {
         fn new() -> Self {
+            let conn = ConnShared::for_tests();
+            let budget = conn.publish_bytes.clone();
+            budget.add_permits(BUDGET - budget.available_permits());
             Fixture {
-                ch: channel(),
-                budget: Arc::new(Semaphore::new(BUDGET)),
+                ch: channel_of(&conn),
+                budget,
             }
         }
 
@@ -422,7 +423,7 @@ mod tests {
                 self.ch.window.try_acquire().expect("room in the window").forget();
             }
             self.budget.try_acquire_many(SHARE).expect("budget").forget();
-            let mut cell = self.ch.publish_cell(&self.budget);
+            let mut cell = self.ch.publish_cell();
             let publish = Publish {
                 channel: ChannelId { number: 1, epoch: 0 },
                 names: PublishNames::inline("", "q").expect("short"),
@@ -506,14 +507,13 @@ mod tests {
     #[test]
     fn cells_are_reused_once_nobody_holds_them() {
         let ch = channel();
-        let budget = Arc::new(Semaphore::new(0));
-        let cell = ch.publish_cell(&budget);
+        let cell = ch.publish_cell();
         let first = Arc::as_ptr(&cell);
         let task = cell.clone();
         ConfirmSender::new(task, false).send(Ok(Confirmed::Nack));
         ch.recycle(cell);
         assert_eq!(ch.cells_pooled(), 1);
-        let cell = ch.publish_cell(&budget);
+        let cell = ch.publish_cell();
         assert_eq!(Arc::as_ptr(&cell), first, "the same cell again");
         assert_eq!(ch.cells_pooled(), 0);
         assert!(cell.take_outcome().is_none(), "reset for the next publish");

@@ -60,6 +60,14 @@ const GATE_RECOVERING: u8 = 1;
 /// [`ConnShared::gate`]: the blocked flag is up or the state says `Blocked`.
 const GATE_BLOCKED: u8 = 2;
 
+/// Why a connection whose task ended without saying why is gone.
+fn task_ended() -> Error {
+    Error::ConnectionLost {
+        reason: "the connection task ended".into(),
+        source: None,
+    }
+}
+
 /// What a body of `len` bytes costs in the publish byte budget of `limits` (at most the
 /// whole budget, so that a larger message still goes, alone).
 pub(crate) fn publish_cost(limits: &Limits, len: usize) -> u32 {
@@ -212,10 +220,7 @@ impl ConnShared {
     /// Why the connection is closed, or a generic loss when the task ended without
     /// saying (it always says; this is the fallback for a task that panicked).
     pub(crate) fn close_reason(&self) -> Error {
-        self.closed.borrow().clone().unwrap_or_else(|| Error::ConnectionLost {
-            reason: "the connection task ended".into(),
-            source: None,
-        })
+        self.closed.borrow().clone().unwrap_or_else(task_ended)
     }
 }
 
@@ -289,6 +294,8 @@ pub(crate) struct ChannelShared {
     cells: std::sync::Mutex<Vec<Arc<PublishCell>>>,
     /// The connection's task wake-up, for a publisher about to wait on a confirm.
     pub(crate) wake: Arc<TaskWake>,
+    /// The connection's [`publish_bytes`](ConnShared::publish_bytes), for new cells.
+    budget: Arc<Semaphore>,
     /// The connection, for why it ended (a weak reference: a [`Confirmation`](super::Confirmation)
     /// holds the channel, not the connection).
     conn: Weak<ConnShared>,
@@ -312,15 +319,15 @@ impl ChannelShared {
             last_names: std::sync::Mutex::new((ShortStr::default(), ShortStr::default())),
             cells: std::sync::Mutex::new(Vec::new()),
             wake: conn.wake.clone(),
+            budget: conn.publish_bytes.clone(),
             conn: Arc::downgrade(conn),
         }
     }
 
-    /// A publish cell from the pool, or a new one; `budget` is the connection's
-    /// [`publish_bytes`](ConnShared::publish_bytes).
-    pub(crate) fn publish_cell(&self, budget: &Arc<Semaphore>) -> Arc<PublishCell> {
+    /// A publish cell from the pool, or a new one.
+    pub(crate) fn publish_cell(&self) -> Arc<PublishCell> {
         let reused = self.cells.lock().ok().and_then(|mut pool| pool.pop());
-        reused.unwrap_or_else(|| Arc::new(PublishCell::new(self.window.clone(), budget.clone())))
+        reused.unwrap_or_else(|| Arc::new(PublishCell::new(self.window.clone(), self.budget.clone())))
     }
 
     /// Cells in the pool.
@@ -379,10 +386,7 @@ impl ChannelShared {
         match (self.closed.get(), self.conn.upgrade()) {
             (Some(error), _) => error.clone(),
             (None, Some(conn)) => conn.close_reason(),
-            (None, None) => Error::ConnectionLost {
-                reason: "the connection task ended".into(),
-                source: None,
-            },
+            (None, None) => task_ended(),
         }
     }
 

@@ -246,10 +246,14 @@ pub fn encode_method(channel: u16, method: &Method, buf: &mut BytesMut) {
 /// strings, so no allocation per publish.
 #[inline]
 pub fn encode_publish(channel: u16, args: &BasicPublish, buf: &mut BytesMut) {
-    framed(buf, FRAME_METHOD, channel, |buf| {
-        c::put_method_id(buf, BasicPublish::ID);
-        args.encode_fields(buf);
-    });
+    let bits = u8::from(args.mandatory) | (u8::from(args.immediate) << 1);
+    publish_frame(
+        channel,
+        args.exchange.as_bytes(),
+        args.routing_key.as_bytes(),
+        bits,
+        buf,
+    );
 }
 
 /// Appends a `basic.publish` method frame (not `immediate`) to `exchange` with
@@ -263,6 +267,12 @@ pub(crate) fn encode_publish_to(
     mandatory: bool,
     buf: &mut BytesMut,
 ) {
+    publish_frame(channel, exchange, routing_key, u8::from(mandatory), buf);
+}
+
+/// `basic.publish` with its flag bits (`mandatory` 1, `immediate` 2).
+#[inline]
+fn publish_frame(channel: u16, exchange: &[u8], routing_key: &[u8], bits: u8, buf: &mut BytesMut) {
     debug_assert!(exchange.len() <= 255 && routing_key.len() <= 255);
     framed(buf, FRAME_METHOD, channel, |buf| {
         let [k0, k1] = BasicPublish::ID.class_id.to_be_bytes();
@@ -272,7 +282,7 @@ pub(crate) fn encode_publish_to(
         buf.put_slice(exchange);
         buf.put_u8(routing_key.len() as u8);
         buf.put_slice(routing_key);
-        buf.put_u8(u8::from(mandatory));
+        buf.put_u8(bits);
     });
 }
 

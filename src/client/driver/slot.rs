@@ -317,7 +317,7 @@ mod tests {
             reply: consume,
         });
         slot.shared.window.try_acquire().expect("window").forget();
-        let cell = slot.shared.publish_cell(&Arc::new(tokio::sync::Semaphore::new(0)));
+        let cell = slot.shared.publish_cell();
         slot.confirms.insert(
             1,
             PendingConfirm {
