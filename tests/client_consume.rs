@@ -463,6 +463,48 @@ async fn acks_left_in_a_batch_reach_the_broker_without_more_reads() {
     conn.close().await.unwrap();
 }
 
+/// A settle waits in its channel's ledger until the connection task takes it; a command
+/// sent after it (here `channel.close`, which requeues whatever is unacked) still finds it
+/// written first. The task runs on this test's one thread (`own_thread: false`), so it
+/// cannot take the acks between the last one and the close: it gets both at once.
+#[tokio::test]
+async fn acks_made_just_before_a_channel_close_reach_the_broker_before_it() {
+    const N: usize = 300;
+    let conn = connect_config(ConnectionConfig {
+        own_thread: false,
+        ..config()
+    })
+    .await;
+    let ch = conn.open_channel().await.unwrap();
+    ch.confirm_select().await.unwrap();
+    let q = exclusive_queue(&ch, "ack-close").await;
+    for round in 0..3 {
+        publish_n(&ch, &q, N).await;
+        let consumer_ch = conn.open_channel().await.unwrap();
+        consumer_ch.basic_qos(N as u16, false).await.unwrap();
+        let mut consumer = consumer_ch
+            .basic_consume(&q, "", ConsumeOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
+        let mut deliveries = Vec::with_capacity(N);
+        for _ in 0..N {
+            deliveries.push(next(&mut consumer).await);
+        }
+        // Unconstrained: with its cooperative budget spent, the close would wait for
+        // room in the command queue, and the task would run first.
+        tokio::task::unconstrained(async {
+            for d in &deliveries {
+                d.ack().await.unwrap();
+            }
+            consumer_ch.close().await.unwrap();
+        })
+        .await;
+        let left = passive_declare(&ch, &q).await.unwrap().message_count;
+        assert_eq!(left, 0, "round {round}: acks written after the close were lost and requeued");
+    }
+    conn.close().await.unwrap();
+}
+
 /// Read coalescing (`ConnectionConfig::read_coalescing`): a publisher with a large
 /// window of unconfirmed publishes, and a consumer of a preloaded queue with a large
 /// prefetch, get their confirms and deliveries with reads put off, and every message

@@ -9,7 +9,7 @@ use super::handoff::DeliverySender;
 use super::publish::PublishCell;
 use super::shared::{ChannelShared, ConsumerEnd};
 use crate::error::Error;
-use crate::proto::{ChannelId, Claimed, Delivery, DeliveryTag, Settle};
+use crate::proto::{ChannelId, Delivery, DeliveryTag, Settle};
 use crate::wire::{BasicConsume, Method, ReplyCode, ShortStr};
 
 /// The reply to a synchronous call: the reply method and, for `basic.get-ok`, the message.
@@ -39,8 +39,9 @@ pub(crate) enum Command {
     /// mode the publish's [`Confirmation`](super::Confirmation) waits on the same cell,
     /// and its window slot is held until the confirm.
     Publish(Arc<PublishCell>),
-    /// `basic.ack` / `nack` / `reject`, claimed in the channel's ledger.
-    Settle(Claimed),
+    /// `basic.ack` / `nack` / `reject` claimed in a channel's ledger wait there: take
+    /// them (see [`QueuedSettles`](super::wake::QueuedSettles)).
+    Settles,
     /// A settle made through another channel's handle than the delivery's: checked
     /// and written by the state machine, on the delivery's channel.
     SettleElsewhere {

@@ -104,6 +104,10 @@ pub(crate) struct Driver {
     parked: VecDeque<Command>,
     /// The commands one wakeup takes after its first (kept for its capacity).
     batch: Vec<Command>,
+    /// Ledgers with queued settles, and their claims, while they are taken (kept for
+    /// their capacity).
+    settle_ledgers: Vec<Arc<proto::Outstanding>>,
+    claims: Vec<proto::Claimed>,
     /// Publish order, for republishing in order.
     publish_order: u64,
     rng: Rng,
@@ -151,6 +155,8 @@ impl Driver {
             recovery: None,
             parked: VecDeque::new(),
             batch: Vec::new(),
+            settle_ledgers: Vec::new(),
+            claims: Vec::new(),
             publish_order: 0,
             rng: Rng::seeded(),
             addresses,
@@ -181,6 +187,7 @@ impl Driver {
         let mut session = Session::new(stream);
         loop {
             self.dispatch();
+            self.take_settles();
             // Into an empty write buffer the output moves by a swap. While the socket
             // still takes an earlier batch, new frames wait in the state machine (acks
             // there may still coalesce) instead of being copied behind it.
@@ -367,6 +374,8 @@ impl Driver {
     /// connection set `Failed` already, in `on_connection_closed`.)
     async fn finish(mut self, commands: &mut mpsc::Receiver<Command>) {
         self.dispatch_all();
+        // Refused by the closed state machine, and counted.
+        self.take_settles();
         let error = self
             .final_error
             .take()

@@ -126,16 +126,16 @@ impl ChannelInner {
 
     /// Settles a delivery without waiting for the connection task: the channel's
     /// ledger ([`proto::Outstanding`](crate::proto::Outstanding)) accepts or refuses it
-    /// here, and the task writes what it accepted. One ack per delivery is then one
-    /// queue push, and the connection task writes many of them at once.
+    /// here and keeps it queued for the task, which writes what it accepted. One ack per
+    /// delivery is then one lock, and the connection task writes many of them at once.
     pub(crate) async fn settle(&self, tag: DeliveryTag, how: Settle) -> Result<(), Error> {
         if tag.channel() != self.shared.id {
             let (reply, rx) = oneshot::channel();
             self.handle.send(Command::SettleElsewhere { tag, how, reply }).await?;
             return self.handle.recv(rx).await;
         }
-        let claimed = match self.shared.acks.claim(tag, how) {
-            Ok(claimed) => claimed,
+        let first = match self.shared.acks.claim_queued(tag, how) {
+            Ok(first) => first,
             Err(e) => {
                 if matches!(e, Error::StaleDelivery { .. }) {
                     Counters::inc(&self.handle.shared.counters.stale);
@@ -143,10 +143,19 @@ impl ChannelInner {
                 return Err(e);
             }
         };
+        if !first {
+            // The claim that found the queue empty told the task, which takes this one
+            // with it.
+            if self.handle.cmd.is_closed() {
+                return Err(Error::StaleDelivery { tag: tag.value() });
+            }
+            return Ok(());
+        }
+        self.handle.shared.settles.add(&self.shared.acks);
         // Without waking the task if it is deaf (see `TaskWake`): while a consumer is
         // busy, the task takes the acks at its next read, when the consumer is through,
         // or after `SETTLE_DELAY`.
-        match self.handle.cmd.try_send(Command::Settle(claimed)) {
+        match self.handle.cmd.try_send(Command::Settles) {
             Ok(()) => {
                 let wake = &self.handle.shared.wake;
                 if !wake.in_batch() {
@@ -155,10 +164,11 @@ impl ChannelInner {
                 }
                 Ok(())
             }
-            Err(mpsc::error::TrySendError::Full(cmd)) => {
-                // The task may be deaf: wake it to empty the queue.
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // The task takes the queued settles before its next command, and the
+                // queue is full of them: it only needs to be awake.
                 self.handle.shared.wake.command_sent();
-                self.handle.send(cmd).await
+                Ok(())
             }
             Err(mpsc::error::TrySendError::Closed(_)) => Err(Error::StaleDelivery { tag: tag.value() }),
         }

@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, broadcast, mpsc, watch};
 use super::metrics::Counters;
 use super::publish::PublishCell;
 use super::state::ConnectionState;
-use super::wake::TaskWake;
+use super::wake::{QueuedSettles, TaskWake};
 use crate::error::Error;
 use crate::proto::Address;
 use crate::proto::{ChannelId, Outstanding, Returned, Tune};
@@ -49,6 +49,8 @@ pub(crate) struct ConnShared {
     pub(crate) message_ids: AtomicU64,
     /// Whether the task listens to its command queue (see [`TaskWake`]).
     pub(crate) wake: Arc<TaskWake>,
+    /// Settles claimed by the handles, waiting for the task (see [`QueuedSettles`]).
+    pub(crate) settles: QueuedSettles,
     /// The publish byte budget ([`ConnectionConfig::publish_buffer_bytes`](super::ConnectionConfig::publish_buffer_bytes)),
     /// in bytes: a publish holds [`publish_cost`] of it while queued and, kept for
     /// republish, until its confirm.
@@ -112,6 +114,7 @@ impl ConnShared {
             recovery,
             message_ids: AtomicU64::new(1),
             wake: Arc::default(),
+            settles: QueuedSettles::default(),
             publish_bytes: Arc::new(Semaphore::new(limits.publish_buffer_bytes)),
         }
     }

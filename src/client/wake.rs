@@ -2,10 +2,12 @@
 //! decides when a sender must wake the task ([`TaskWake`], [`WakeHints`]).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+use crate::proto::Outstanding;
 
 /// The longest an ack made during a consumer's batch, or a confirmed publish, waits
 /// before the task sends it.
@@ -117,6 +119,41 @@ impl TaskWake {
     /// Completes when a command or a finished batch needs the deaf task.
     pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
         self.notify.notified()
+    }
+}
+
+/// The channels whose ledgers hold settles the task has not taken yet
+/// ([`Outstanding::claim_queued`]): a handle's settle is a claim in its channel's ledger,
+/// and only the first claim into an empty queue sends a command, to wake the task.
+///
+/// The task takes them before it runs any command, so a command sent after a settle
+/// finds it written (`basic.ack` before `channel.close`, `tx.commit` or `basic.recover`).
+#[derive(Debug, Default)]
+pub(crate) struct QueuedSettles {
+    /// Some channel was added since the task last took them.
+    any: AtomicBool,
+    channels: Mutex<Vec<Arc<Outstanding>>>,
+}
+
+impl QueuedSettles {
+    /// `acks`'s queue was empty and now holds a claim.
+    pub(crate) fn add(&self, acks: &Arc<Outstanding>) {
+        lock(&self.channels).push(acks.clone());
+        // After the push: a task that sees the flag finds the channel.
+        self.any.store(true, Ordering::Release);
+    }
+
+    /// Moves the channels with queued settles to `into` (a channel may come twice);
+    /// false, without locking, when none was added since the last call.
+    pub(crate) fn take(&self, into: &mut Vec<Arc<Outstanding>>) -> bool {
+        if !self.any.load(Ordering::Acquire) {
+            return false;
+        }
+        // Cleared before the list is taken (only the task clears it): a channel added
+        // after the take sets it again.
+        self.any.store(false, Ordering::Relaxed);
+        into.append(&mut lock(&self.channels));
+        true
     }
 }
 
@@ -257,5 +294,24 @@ mod tests {
             "the publish hint is kept for the next sleep"
         );
         assert!(!hints.take_deaf(false, false));
+    }
+
+    #[test]
+    fn queued_settles_are_taken_once_and_a_later_add_is_seen() {
+        use crate::proto::{ChannelId, Outstanding};
+        let settles = QueuedSettles::default();
+        let mut into = Vec::new();
+        assert!(!settles.take(&mut into), "nothing added");
+        let a = Arc::new(Outstanding::new(ChannelId { number: 1, epoch: 0 }, 0));
+        let b = Arc::new(Outstanding::new(ChannelId { number: 2, epoch: 0 }, 0));
+        settles.add(&a);
+        settles.add(&b);
+        assert!(settles.take(&mut into));
+        assert_eq!(into.len(), 2);
+        assert!(Arc::ptr_eq(&into[0], &a) && Arc::ptr_eq(&into[1], &b));
+        into.clear();
+        assert!(!settles.take(&mut into), "taken already");
+        settles.add(&a);
+        assert!(settles.take(&mut into) && into.len() == 1);
     }
 }

@@ -67,6 +67,9 @@ struct Ledger {
     live: bool,
     /// Ascending tags, oldest first.
     tags: VecDeque<Entry>,
+    /// Claims made by [`claim_queued`](Outstanding::claim_queued) that the connection
+    /// task has not taken yet, in the order they were made.
+    queued: Vec<Claimed>,
 }
 
 #[derive(Debug)]
@@ -105,6 +108,7 @@ impl Outstanding {
                 generation,
                 live: true,
                 tags: VecDeque::new(),
+                queued: Vec::new(),
             }),
         }
     }
@@ -121,26 +125,35 @@ impl Outstanding {
     /// `basic.recover`) or received with no-ack. RabbitMQ would close the channel with
     /// 406 PRECONDITION_FAILED for such a tag, even with `multiple`.
     pub fn claim(&self, tag: DeliveryTag, how: Settle) -> Result<Claimed, Error> {
+        self.check_channel(tag)?;
+        self.ledger().claim(tag, how)
+    }
+
+    /// [`claim`](Self::claim), and the claim waits in the ledger for the connection
+    /// task, which takes it with [`take_queued`](Self::take_queued): one lock per
+    /// settle, and no command. `Ok(true)` when the queue was empty, so the task has no
+    /// reason yet to look here: the caller tells it.
+    pub(crate) fn claim_queued(&self, tag: DeliveryTag, how: Settle) -> Result<bool, Error> {
+        self.check_channel(tag)?;
+        let mut ledger = self.ledger();
+        let claimed = ledger.claim(tag, how)?;
+        ledger.queued.push(claimed);
+        Ok(ledger.queued.len() == 1)
+    }
+
+    /// Moves the queued claims to `into`, in the order they were made.
+    pub(crate) fn take_queued(&self, into: &mut Vec<Claimed>) {
+        into.append(&mut self.ledger().queued);
+    }
+
+    fn check_channel(&self, tag: DeliveryTag) -> Result<(), Error> {
         if tag.channel != self.channel {
             return Err(Error::InvalidArgument(format!(
                 "delivery tag {} came on channel {}, not on channel {}",
                 tag.tag, tag.channel, self.channel
             )));
         }
-        let mut ledger = self.ledger();
-        if !ledger.live || ledger.generation != tag.generation {
-            return Err(Error::StaleDelivery { tag: tag.tag });
-        }
-        let at = match ledger.position(tag.tag) {
-            Some(at) if !ledger.tags[at].claimed => at,
-            _ => return Err(Error::UnknownDeliveryTag { tag: tag.tag }),
-        };
-        if how.is_multiple() {
-            ledger.tags.range_mut(..=at).for_each(|e| e.claimed = true);
-        } else {
-            ledger.tags[at].claimed = true;
-        }
-        Ok(Claimed { tag, how })
+        Ok(())
     }
 
     /// Records a delivery that needs a settle, received `at`; returns how many are
@@ -228,6 +241,22 @@ impl Outstanding {
 }
 
 impl Ledger {
+    fn claim(&mut self, tag: DeliveryTag, how: Settle) -> Result<Claimed, Error> {
+        if !self.live || self.generation != tag.generation {
+            return Err(Error::StaleDelivery { tag: tag.tag });
+        }
+        let at = match self.position(tag.tag) {
+            Some(at) if !self.tags[at].claimed => at,
+            _ => return Err(Error::UnknownDeliveryTag { tag: tag.tag }),
+        };
+        if how.is_multiple() {
+            self.tags.range_mut(..=at).for_each(|e| e.claimed = true);
+        } else {
+            self.tags[at].claimed = true;
+        }
+        Ok(Claimed { tag, how })
+    }
+
     /// Where `tag` is. RabbitMQ numbers a channel's deliveries 1, 2, 3..., so a tag is
     /// usually at its distance from the first outstanding one (claims waiting to be
     /// written stay in front of it); otherwise a binary search finds it.
@@ -380,5 +409,29 @@ mod tests {
             0,
             "the channel ended: nothing to wait for"
         );
+    }
+
+    #[test]
+    fn queued_claims_wait_in_claim_order_and_the_first_says_so() {
+        let o = with_tags(1..=5);
+        assert_eq!(o.claim_queued(tag(3), ACK), Ok(true), "into an empty queue");
+        assert_eq!(o.claim_queued(tag(1), Settle::Reject { requeue: true }), Ok(false));
+        assert_eq!(o.claim_queued(tag(3), ACK), Err(Error::UnknownDeliveryTag { tag: 3 }));
+        assert_eq!(o.claim_queued(tag(5), ACK_MULTIPLE), Ok(false));
+        let mut taken = Vec::new();
+        o.take_queued(&mut taken);
+        let order: Vec<_> = taken.iter().map(|c| (c.tag.tag, c.how)).collect();
+        assert_eq!(
+            order,
+            [(3, ACK), (1, Settle::Reject { requeue: true }), (5, ACK_MULTIPLE)],
+            "a refused claim is not queued"
+        );
+        assert_eq!(o.len(), 5, "queued claims stay outstanding until written");
+        o.take_queued(&mut taken);
+        assert_eq!(taken.len(), 3, "taken once");
+        o.push(6, None);
+        assert_eq!(o.claim_queued(tag(6), ACK), Ok(true), "the queue is empty again");
+        o.end();
+        assert_eq!(o.claim_queued(tag(6), ACK), Err(Error::StaleDelivery { tag: 6 }));
     }
 }

@@ -19,6 +19,8 @@ use crate::wire::{BasicConsume, Method, ReplyCode, ShortStr};
 
 impl Driver {
     pub(super) fn command(&mut self, cmd: Command) {
+        // Settles claimed before this command was sent go before it.
+        self.take_settles();
         if self.conn.is_closed() && self.conn.error().is_some_and(|e| self.will_recover(e)) {
             // Lost a moment ago (in this same wakeup), recovery about to start.
             let _ = self.recovering_command(cmd);
@@ -28,7 +30,7 @@ impl Driver {
             match cmd {
                 // Acks go to the state machine, which refuses stale tags; a close ends the
                 // recovery (see `recovering_command` for the time without a connection).
-                Command::Settle(_) => {}
+                Command::Settles => {}
                 Command::Close { code, text, reply } if self.conn.state() != proto::State::Open => {
                     self.close_while_recovering(code, text, reply);
                     self.conn
@@ -84,10 +86,8 @@ impl Driver {
                 reply,
             } => self.consume(channel, *method, deliveries, end, reply),
             Command::Publish(cell) => self.publish(cell),
-            Command::Settle(claimed) => {
-                // A handle's settle: refused only when the channel ended since (counted).
-                let _ = self.settle(claimed);
-            }
+            // Taken before every command, in `command`.
+            Command::Settles => {}
             Command::SettleElsewhere { tag, how, reply } => {
                 let claimed = match self.conn.outstanding(tag.channel()) {
                     Some(acks) => acks.claim(tag, how),
@@ -272,6 +272,24 @@ impl Driver {
     }
 
     /// Writes a claimed settle, counting it: the one place the task settles.
+    /// Writes the settles the handles claimed and queued in their channels' ledgers
+    /// (see [`QueuedSettles`](crate::client::wake::QueuedSettles)); each is refused only
+    /// when its channel or connection ended since (counted).
+    pub(super) fn take_settles(&mut self) {
+        let mut ledgers = std::mem::take(&mut self.settle_ledgers);
+        if self.shared.settles.take(&mut ledgers) {
+            let mut claims = std::mem::take(&mut self.claims);
+            for acks in ledgers.drain(..) {
+                acks.take_queued(&mut claims);
+            }
+            for claimed in claims.drain(..) {
+                let _ = self.settle(claimed);
+            }
+            self.claims = claims;
+        }
+        self.settle_ledgers = ledgers;
+    }
+
     fn settle(&mut self, claimed: Claimed) -> Result<(), Error> {
         self.hints.acks_sent = true;
         match self.conn.send_claimed(claimed) {

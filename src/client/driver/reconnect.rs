@@ -197,8 +197,9 @@ impl Driver {
                 self.close_while_recovering(code, text, reply);
                 Next::Stop
             }
-            Command::Settle(_) => {
-                Counters::inc(&self.shared.counters.stale);
+            Command::Settles => {
+                // Refused by the closed state machine, and counted.
+                self.take_settles();
                 Next::Continue
             }
             cmd => {
