@@ -104,10 +104,8 @@ pub(crate) struct Driver {
     parked: VecDeque<Command>,
     /// The commands one wakeup takes after its first (kept for its capacity).
     batch: Vec<Command>,
-    /// Ledgers with queued settles, and their claims, while they are taken (kept for
-    /// their capacity).
+    /// Ledgers with queued settles, while they are taken (kept for its capacity).
     settle_ledgers: Vec<Arc<proto::Outstanding>>,
-    claims: Vec<proto::Claimed>,
     /// Publish order, for republishing in order.
     publish_order: u64,
     rng: Rng,
@@ -156,7 +154,6 @@ impl Driver {
             parked: VecDeque::new(),
             batch: Vec::new(),
             settle_ledgers: Vec::new(),
-            claims: Vec::new(),
             publish_order: 0,
             rng: Rng::seeded(),
             addresses,

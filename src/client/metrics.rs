@@ -92,8 +92,15 @@ pub(crate) struct TaskCounter(AtomicU64);
 impl TaskCounter {
     /// Adds one; only the connection task calls this.
     pub(crate) fn bump(&self) {
-        self.0
-            .store(self.0.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+        self.add(1);
+    }
+
+    /// Adds `n`; only the connection task calls this.
+    pub(crate) fn add(&self, n: u64) {
+        if n != 0 {
+            self.0
+                .store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        }
     }
 
     fn get(&self) -> u64 {
@@ -116,7 +123,11 @@ impl Counters {
     }
 
     pub(crate) fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+        Counters::add(counter, 1);
+    }
+
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
     }
 
     /// The server blocked (`true`) or unblocked (`false`) publishing, or the connection

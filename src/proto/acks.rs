@@ -188,14 +188,33 @@ impl Outstanding {
     /// settle written before it covered it. `Some(true)` when nothing at or below
     /// `tag` is outstanding any more.
     pub(super) fn release(&self, tag: u64, multiple: bool) -> Option<bool> {
+        self.ledger().release(tag, multiple)
+    }
+
+    /// Takes the queued claims of connection `generation` and releases each as
+    /// [`release`](Self::release) would, in the order they were made, under one lock:
+    /// what the connection task does as it writes them. Appends each to `into` with its
+    /// release's answer; returns how many were of another generation (stale, dropped).
+    pub(super) fn release_queued(&self, generation: u32, into: &mut Vec<(Claimed, Option<bool>)>) -> usize {
         let mut ledger = self.ledger();
-        let at = ledger.position(tag)?;
-        if multiple {
-            ledger.tags.drain(..=at);
-        } else {
-            ledger.tags.remove(at);
+        let mut queued = std::mem::take(&mut ledger.queued);
+        let mut stale = 0;
+        for claimed in queued.drain(..) {
+            if claimed.tag.generation != generation {
+                stale += 1;
+                continue;
+            }
+            let through = ledger.release(claimed.tag.tag, claimed.how.is_multiple());
+            into.push((claimed, through));
         }
-        Some(multiple || at == 0)
+        // Empty, with its capacity, for the next claims.
+        ledger.queued = queued;
+        stale
+    }
+
+    /// The channel whose deliveries it holds.
+    pub(crate) fn channel(&self) -> ChannelId {
+        self.channel
     }
 
     /// Forgets everything (`basic.recover`: the broker redelivers).
@@ -241,6 +260,16 @@ impl Outstanding {
 }
 
 impl Ledger {
+    fn release(&mut self, tag: u64, multiple: bool) -> Option<bool> {
+        let at = self.position(tag)?;
+        if multiple {
+            self.tags.drain(..=at);
+        } else {
+            self.tags.remove(at);
+        }
+        Some(multiple || at == 0)
+    }
+
     fn claim(&mut self, tag: DeliveryTag, how: Settle) -> Result<Claimed, Error> {
         if !self.live || self.generation != tag.generation {
             return Err(Error::StaleDelivery { tag: tag.tag });

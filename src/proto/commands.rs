@@ -33,6 +33,15 @@ pub(crate) struct Route<'a> {
     pub(crate) mandatory: bool,
 }
 
+/// What [`Connection::send_queued`] did with a channel's queued settles.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct QueuedSent {
+    /// `basic.ack`s written (a coalesced one counts once per settle it carries).
+    pub(crate) acks: usize,
+    /// Refused: the channel or the connection ended since the claim.
+    pub(crate) stale: usize,
+}
+
 impl Connection {
     /// `Ok` when the connection is open; otherwise the error to return.
     fn check_open(&self) -> Result<(), Error> {
@@ -408,11 +417,44 @@ impl Connection {
             _ => return Err(stale),
         };
         let Some(through) = through else { return Ok(false) };
+        self.write_settle(claimed, through);
+        Ok(true)
+    }
+
+    /// Writes the settles a channel's handles queued in its ledger
+    /// ([`Outstanding::claim_queued`]), in the order they were made, each as
+    /// [`send_claimed`](Self::send_claimed) would (with one lock for all of them).
+    pub(crate) fn send_queued(&mut self, acks: &Outstanding) -> QueuedSent {
+        let open = self.check_open().is_ok()
+            && matches!(self.channels.get(acks.channel()), Some(ch) if matches!(ch.state, ChannelState::Open));
+        let mut released = std::mem::take(&mut self.io.released);
+        let mut sent = QueuedSent::default();
+        if open {
+            sent.stale = acks.release_queued(self.config.generation, &mut released);
+        } else {
+            let mut refused = Vec::new();
+            acks.take_queued(&mut refused);
+            sent.stale = refused.len();
+        }
+        for (claimed, through) in released.drain(..) {
+            if let Some(through) = through {
+                self.write_settle(claimed, through);
+                sent.acks += usize::from(matches!(claimed.how, Settle::Ack { .. }));
+            }
+        }
+        self.io.released = released;
+        sent
+    }
+
+    /// Writes an accepted settle that its release found outstanding; `through`: nothing
+    /// at or below its tag is outstanding any more.
+    fn write_settle(&mut self, claimed: Claimed, through: bool) {
+        let Claimed { tag, how } = claimed;
         let channel = tag.channel.number;
         let method = match how {
             Settle::Ack { multiple } => {
                 if through && self.extend_last_ack(channel, tag.tag) {
-                    return Ok(true);
+                    return;
                 }
                 Method::BasicAck(BasicAck {
                     delivery_tag: tag.tag,
@@ -434,7 +476,6 @@ impl Connection {
             channel,
             end: self.io.out.encoded().len(),
         });
-        Ok(true)
     }
 
     /// Turns the ack frame that ends the output into `basic.ack(tag, multiple)`, if it

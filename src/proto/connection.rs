@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 
+use super::acks::Claimed;
 use super::channel::{Channel, Mode};
 use super::config::PRE_OPEN_FRAME_MAX;
 use super::pacing::{Pause, ReadPacing, Streamed};
@@ -77,6 +78,9 @@ pub(super) struct Io {
     /// channel: a later ack of the next outstanding delivery extends it (see
     /// [`Connection::ack`]).
     pub(super) last_ack: Option<LastAck>,
+    /// Queued settles being written (see [`Connection::send_queued`]; kept for its
+    /// capacity).
+    pub(super) released: Vec<(Claimed, Option<bool>)>,
     /// What the channels hold back (see `hold.rs`).
     pub(super) held: Held,
     /// Replies to recovery's own calls, for the replay (see `replay.rs`).

@@ -278,14 +278,19 @@ impl Driver {
     pub(super) fn take_settles(&mut self) {
         let mut ledgers = std::mem::take(&mut self.settle_ledgers);
         if self.shared.settles.take(&mut ledgers) {
-            let mut claims = std::mem::take(&mut self.claims);
             for acks in ledgers.drain(..) {
-                acks.take_queued(&mut claims);
+                let sent = self.conn.send_queued(&acks);
+                self.hints.acks_sent = true;
+                self.shared.counters.acked.add(sent.acks as u64);
+                if sent.stale != 0 {
+                    tracing::debug!(
+                        channel = acks.channel().number(),
+                        settles = sent.stale,
+                        "settles not written: the channel or connection ended"
+                    );
+                    Counters::add(&self.shared.counters.stale, sent.stale as u64);
+                }
             }
-            for claimed in claims.drain(..) {
-                let _ = self.settle(claimed);
-            }
-            self.claims = claims;
         }
         self.settle_ledgers = ledgers;
     }

@@ -427,3 +427,46 @@ fn a_claim_is_answered_once_whoever_makes_it() {
         Err(Error::StaleDelivery { tag: 3 })
     );
 }
+
+#[test]
+fn queued_settles_are_written_in_claim_order_and_refused_once_the_channel_closes() {
+    let (mut b, ch) = consuming(config());
+    let tags = delivered(&mut b, ch, &[1, 2, 3, 4, 5, 6]);
+    let ledger = b.conn.outstanding(ch).expect("the channel's ledger");
+    let ack1 = Settle::Ack { multiple: false };
+    assert_eq!(ledger.claim_queued(tags[0], ack1), Ok(true));
+    assert_eq!(ledger.claim_queued(tags[1], ack1), Ok(false));
+    assert_eq!(ledger.claim_queued(tags[3], ack1), Ok(false));
+    assert_eq!(ledger.claim_queued(tags[2], Settle::Reject { requeue: true }), Ok(false));
+    assert_eq!(ledger.claim_queued(tags[5], Settle::Ack { multiple: true }), Ok(false));
+    let sent = b.conn.send_queued(&ledger);
+    assert_eq!(sent, QueuedSent { acks: 4, stale: 0 });
+    // 1 and 2 coalesce; 4 is not the oldest (3 is claimed, not written); 6 covers 5.
+    assert_eq!(
+        b.methods(),
+        vec![
+            (1, ack(2, true)),
+            (1, ack(4, false)),
+            (
+                1,
+                BasicReject {
+                    delivery_tag: 3,
+                    requeue: true
+                }
+                .into()
+            ),
+            (1, ack(6, true)),
+        ]
+    );
+    assert_eq!(b.conn.unacked(ch), 0);
+    assert_eq!(b.conn.send_queued(&ledger), QueuedSent::default(), "taken once");
+    // Claimed before the close, taken after it: refused, nothing written.
+    let tags = delivered(&mut b, ch, &[7, 8]);
+    assert_eq!(ledger.claim_queued(tags[0], ack1), Ok(true));
+    assert_eq!(ledger.claim_queued(tags[1], ack1), Ok(false));
+    b.conn.close_channel(ch, ReplyCode::SUCCESS, "bye").expect("close");
+    let close = b.methods();
+    assert_eq!(close.len(), 1, "only the close: {close:?}");
+    assert_eq!(b.conn.send_queued(&ledger), QueuedSent { acks: 0, stale: 2 });
+    b.expect_silence();
+}

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use super::*;
+use super::commands::QueuedSent;
 use crate::error::{CancelReason, Error, Initiator};
 use crate::wire::*;
 
