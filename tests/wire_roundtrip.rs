@@ -10,8 +10,8 @@ use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use warren::wire::{
-    BasicProperties, ContentHeader, Decimal, FieldArray, FieldTable, FieldValue, Frame, MAX_NESTING, Method, MethodId,
-    ShortStr, encode_header, encode_table, parse_table,
+    BasicProperties, ContentHeader, Decimal, FieldArray, FieldTable, FieldValue, Frame, FrameRef, MAX_NESTING, Method,
+    MethodId, MethodRef, ShortStr, encode_header, encode_table, parse_table,
 };
 use warren_codegen::model::{Field, Spec, Type};
 
@@ -316,6 +316,11 @@ fn roundtrip_method(payload: &[u8]) -> Result<Method, TestCaseError> {
     let mut out2 = BytesMut::new();
     again.encode(&mut out2);
     prop_assert_eq!(&out2[..], payload);
+    // Read in place, it is the same method.
+    let borrowed = MethodRef::decode(payload).map_err(|e| TestCaseError::fail(format!("decode in place: {e}")))?;
+    prop_assert_eq!(borrowed.id(), method.id());
+    prop_assert_eq!(borrowed.name(), method.name());
+    prop_assert_eq!(&borrowed.into_owned(), &method);
     Ok(method)
 }
 
@@ -527,8 +532,12 @@ proptest! {
         let bytes = buf.clone().freeze();
         prop_assert_eq!(&bytes[19..21], &flags.to_be_bytes()[..]);
         prop_assert_eq!(&bytes[7..9], &[0x00, 0x3C]);
+        let (in_place, len) = FrameRef::parse(&bytes, 0).unwrap().unwrap();
+        prop_assert_eq!(len, bytes.len());
+        prop_assert_eq!(in_place.channel(), channel);
         let parsed = Frame::parse(&mut buf, 0).unwrap().unwrap();
         prop_assert!(buf.is_empty());
+        prop_assert_eq!(&in_place.into_owned(), &parsed);
         prop_assert_eq!(&parsed, &Frame::Header { channel, header });
         let mut again = BytesMut::new();
         parsed.encode(&mut again);

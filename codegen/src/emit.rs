@@ -34,8 +34,12 @@ pub fn spec(out: &mut String, spec: &Spec) -> fmt::Result {
         .collect();
     for &(class, method) in &methods {
         method_struct(out, class, method, &methods)?;
+        if has_borrowed_fields(method) {
+            method_ref_struct(out, class, method)?;
+        }
     }
     method_enum(out, &methods)?;
+    method_ref_enum(out, &methods)?;
     method_table(out, &methods)?;
     for class in spec.classes.iter().filter(|c| !c.properties.is_empty()) {
         properties(out, class)?;
@@ -408,18 +412,18 @@ fn decode_fields(out: &mut String, m: &Method, fields: &[&Field]) -> fmt::Result
         out,
         "    pub(crate) fn decode_fields<'a>({src}: &Bytes, i: &'a [u8]) -> c::PResult<'a, Self> {{"
     )?;
+    decode_body(out, m, fields, decode_call)
+}
+
+/// The statements of a `decode_fields`: each field with `call`, then `Self`.
+fn decode_body(out: &mut String, m: &Method, fields: &[&Field], call: fn(Type) -> &'static str) -> fmt::Result {
     for item in layout(&m.fields) {
         match item {
             Item::Single(f) if f.reserved => {
                 writeln!(out, "        let (i, _) = {}?; // {}", skip_call(f.ty), f.name)?;
             }
             Item::Single(f) => {
-                writeln!(
-                    out,
-                    "        let (i, {}) = {}?;",
-                    names::field(&f.name),
-                    decode_call(f.ty)
-                )?;
+                writeln!(out, "        let (i, {}) = {}?;", names::field(&f.name), call(f.ty))?;
             }
             Item::Bits(run) => {
                 let used = run.iter().any(|f| !f.reserved);
@@ -520,6 +524,186 @@ fn encode_fields(out: &mut String, m: &Method) -> fmt::Result {
         }
     }
     writeln!(out, "    }}")
+}
+
+/// Whether a method has strings or tables to borrow, so a borrowed twin
+/// (`BasicDeliverRef`) of its struct is emitted; the others are read in place as they are.
+fn has_borrowed_fields(m: &Method) -> bool {
+    m.fields.iter().any(|f| !f.reserved && by_ref(f.ty))
+}
+
+/// A field's type in a borrowed twin.
+fn rust_type_ref(ty: Type) -> &'static str {
+    match ty {
+        Type::ShortStr => "&'a str",
+        Type::LongStr => "&'a [u8]",
+        Type::Table => "TableRef<'a>",
+        other => rust_type(other),
+    }
+}
+
+/// The in-place decoder call for a non-bit value at `i`.
+fn decode_call_ref(ty: Type) -> &'static str {
+    match ty {
+        Type::ShortStr => "c::shortstr_ref(i)",
+        Type::LongStr => "c::longstr_ref(i)",
+        Type::Table => "c::table_ref(i)",
+        other => decode_call(other),
+    }
+}
+
+/// The owned value of a borrowed twin's field `place`.
+fn owned_value(ty: Type, place: &str) -> String {
+    match ty {
+        Type::ShortStr => format!("c::owned_shortstr({place})"),
+        Type::LongStr => format!("Bytes::copy_from_slice({place})"),
+        Type::Table => format!("{place}.into_owned()"),
+        _ => place.to_owned(),
+    }
+}
+
+fn method_ref_struct(out: &mut String, class: &Class, m: &Method) -> fmt::Result {
+    let owned = names::method_struct(&class.name, &m.name);
+    let name = format!("{owned}Ref");
+    let fields: Vec<&Field> = m.fields.iter().filter(|f| !f.reserved).collect();
+    writeln!(
+        out,
+        "/// `{}` read in place: [`{owned}`] with its strings and tables borrowed from the input.",
+        full_name(class, m)
+    )?;
+    writeln!(out, "#[derive(Debug, Clone, Copy, PartialEq)]")?;
+    writeln!(out, "pub struct {name}<'a> {{")?;
+    for f in &fields {
+        opt_doc(out, "    ", f.label.as_deref())?;
+        writeln!(out, "    pub {}: {},", names::field(&f.name), rust_type_ref(f.ty))?;
+    }
+    writeln!(out, "}}")?;
+    writeln!(out)?;
+    writeln!(out, "impl<'a> {name}<'a> {{")?;
+    writeln!(
+        out,
+        "    /// Decodes the fields that follow the method id, checked as [`{owned}`]'s are."
+    )?;
+    writeln!(out, "    #[inline]")?;
+    writeln!(
+        out,
+        "    pub(crate) fn decode_fields(i: &'a [u8]) -> c::PResult<'a, Self> {{"
+    )?;
+    decode_body(out, m, &fields, decode_call_ref)?;
+    writeln!(out)?;
+    writeln!(out, "    /// The owned method (its strings and tables copied).")?;
+    writeln!(out, "    pub fn into_owned(self) -> {owned} {{")?;
+    writeln!(out, "        {owned} {{")?;
+    for f in &fields {
+        let ident = names::field(&f.name);
+        writeln!(out, "            {ident}: {},", owned_value(f.ty, &format!("self.{ident}")))?;
+    }
+    writeln!(out, "        }}")?;
+    writeln!(out, "    }}")?;
+    writeln!(out, "}}")?;
+    writeln!(out)
+}
+
+fn method_ref_enum(out: &mut String, methods: &[(&Class, &Method)]) -> fmt::Result {
+    let variants: Vec<String> = methods
+        .iter()
+        .map(|(c, m)| names::method_struct(&c.name, &m.name))
+        .collect();
+    let arms = |out: &mut String, arm: &dyn Fn(usize, &str) -> String| -> fmt::Result {
+        writeln!(out, "        match self {{")?;
+        for (n, v) in variants.iter().enumerate() {
+            writeln!(out, "            MethodRef::{v}{},", arm(n, v))?;
+        }
+        writeln!(out, "        }}")
+    };
+    let borrowed = |n: usize| has_borrowed_fields(methods[n].1);
+
+    block(out, "
+/// Any method of the protocol read in place by [`MethodRef::decode`]: what [`Method`]
+/// holds, with strings and tables borrowed from the input (no reference counts, no
+/// allocation), checked exactly as [`Method::decode`] checks them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MethodRef<'a> {
+");
+    for (n, (v, (c, m))) in variants.iter().zip(methods).enumerate() {
+        writeln!(out, "    /// `{}`.", full_name(c, m))?;
+        if borrowed(n) {
+            writeln!(out, "    {v}({v}Ref<'a>),")?;
+        } else {
+            writeln!(out, "    {v}({v}),")?;
+        }
+    }
+    block(out, "
+}
+
+impl<'a> MethodRef<'a> {
+    /// The class and method ids.
+    pub fn id(&self) -> MethodId {
+");
+    arms(out, &|_, v| format!("(_) => {v}::ID"))?;
+    block(out, "
+    }
+
+    /// The spec name, `class.method`.
+    pub fn name(&self) -> &'static str {
+        self.info().name
+    }
+
+    /// What the spec says of this method.
+    pub fn info(&self) -> &'static MethodInfo {
+");
+    arms(out, &|n, _| format!("(_) => &METHODS[{n}]"))?;
+    block(out, "
+    }
+
+    /// Decodes a method frame payload in place: class id, method id, then exactly the
+    /// fields. Refuses what [`Method::decode`] refuses, with the same error.
+    pub fn decode(payload: &'a [u8]) -> Result<MethodRef<'a>, WireError> {
+        match MethodRef::parse(payload) {
+            Ok(([], method)) => Ok(method),
+            Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
+            Err(nom::Err::Incomplete(_)) => Err(WireError::truncated()),
+        }
+    }
+
+    /// Parses a class id, a method id and that method's fields off the front of `i`.
+    pub(crate) fn parse(i: &'a [u8]) -> c::PResult<'a, MethodRef<'a>> {
+        let (i, class_id) = c::short(i)?;
+        let (i, method_id) = c::short(i)?;
+        match (class_id, method_id) {
+");
+    for (n, (v, (c, m))) in variants.iter().zip(methods).enumerate() {
+        let call = if borrowed(n) {
+            format!("{v}Ref::decode_fields(i)")
+        } else {
+            format!("{v}::decode_fields(&Bytes::new(), i)")
+        };
+        writeln!(out, "            ({}, {}) => {{", c.index, m.index)?;
+        writeln!(out, "                {call}.map(|(i, m)| (i, MethodRef::{v}(m)))")?;
+        writeln!(out, "            }}")?;
+    }
+    block(out, "
+            _ => Err(nom::Err::Failure(WireError::UnknownMethod { class_id, method_id })),
+        }
+    }
+
+    /// The owned method (strings and tables copied).
+    pub fn into_owned(self) -> Method {
+");
+    arms(out, &|n, v| {
+        if borrowed(n) {
+            format!("(m) => Method::{v}(m.into_owned())")
+        } else {
+            format!("(m) => Method::{v}(m)")
+        }
+    })?;
+    block(out, "
+    }
+}
+
+");
+    Ok(())
 }
 
 fn visit_fields(out: &mut String, fields: &[&Field]) -> fmt::Result {

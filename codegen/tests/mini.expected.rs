@@ -99,6 +99,53 @@ impl QueueDeclare {
     }
 }
 
+/// `queue.declare` read in place: [`QueueDeclare`] with its strings and tables borrowed from the input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueDeclareRef<'a> {
+    /// Queue to declare.
+    pub queue: &'a str,
+    /// Only check it exists.
+    pub passive: bool,
+    /// Survive a broker restart.
+    pub durable: bool,
+    pub no_wait: bool,
+    /// Extra arguments.
+    pub arguments: TableRef<'a>,
+}
+
+impl<'a> QueueDeclareRef<'a> {
+    /// Decodes the fields that follow the method id, checked as [`QueueDeclare`]'s are.
+    #[inline]
+    pub(crate) fn decode_fields(i: &'a [u8]) -> c::PResult<'a, Self> {
+        let (i, _) = c::short(i)?; // reserved-1
+        let (i, queue) = c::shortstr_ref(i)?;
+        let (i, bits) = c::bits(i, 4)?; // reserved-2
+        let passive = bits & 0x01 != 0;
+        let durable = bits & 0x02 != 0;
+        let no_wait = bits & 0x08 != 0;
+        let (i, arguments) = c::table_ref(i)?;
+        let decoded = Self {
+            queue,
+            passive,
+            durable,
+            no_wait,
+            arguments,
+        };
+        Ok((i, decoded))
+    }
+
+    /// The owned method (its strings and tables copied).
+    pub fn into_owned(self) -> QueueDeclare {
+        QueueDeclare {
+            queue: c::owned_shortstr(self.queue),
+            passive: self.passive,
+            durable: self.durable,
+            no_wait: self.no_wait,
+            arguments: self.arguments.into_owned(),
+        }
+    }
+}
+
 /// Queue declared.
 ///
 /// `queue.declare-ok` (50, 11); sent by the server; synchronous, answers `queue.declare`.
@@ -131,6 +178,31 @@ impl QueueDeclareOk {
     pub(crate) fn visit_fields(&self, v: &mut dyn FnMut(&'static str, FieldRef<'_>)) {
         v("queue", FieldRef::ShortStr(&self.queue));
         v("message-count", FieldRef::Long(self.message_count));
+    }
+}
+
+/// `queue.declare-ok` read in place: [`QueueDeclareOk`] with its strings and tables borrowed from the input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueDeclareOkRef<'a> {
+    pub queue: &'a str,
+    pub message_count: u32,
+}
+
+impl<'a> QueueDeclareOkRef<'a> {
+    /// Decodes the fields that follow the method id, checked as [`QueueDeclareOk`]'s are.
+    #[inline]
+    pub(crate) fn decode_fields(i: &'a [u8]) -> c::PResult<'a, Self> {
+        let (i, queue) = c::shortstr_ref(i)?;
+        let (i, message_count) = c::long(i)?;
+        Ok((i, Self { queue, message_count }))
+    }
+
+    /// The owned method (its strings and tables copied).
+    pub fn into_owned(self) -> QueueDeclareOk {
+        QueueDeclareOk {
+            queue: c::owned_shortstr(self.queue),
+            message_count: self.message_count,
+        }
     }
 }
 
@@ -208,6 +280,48 @@ impl BasicDeliver {
         v("redelivered", FieldRef::Bit(self.redelivered));
         v("exchange", FieldRef::ShortStr(&self.exchange));
         v("routing-key", FieldRef::ShortStr(&self.routing_key));
+    }
+}
+
+/// `basic.deliver` read in place: [`BasicDeliver`] with its strings and tables borrowed from the input.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BasicDeliverRef<'a> {
+    pub consumer_tag: &'a str,
+    pub delivery_tag: u64,
+    pub redelivered: bool,
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+}
+
+impl<'a> BasicDeliverRef<'a> {
+    /// Decodes the fields that follow the method id, checked as [`BasicDeliver`]'s are.
+    #[inline]
+    pub(crate) fn decode_fields(i: &'a [u8]) -> c::PResult<'a, Self> {
+        let (i, consumer_tag) = c::shortstr_ref(i)?;
+        let (i, delivery_tag) = c::longlong(i)?;
+        let (i, bits) = c::bits(i, 1)?;
+        let redelivered = bits & 0x01 != 0;
+        let (i, exchange) = c::shortstr_ref(i)?;
+        let (i, routing_key) = c::shortstr_ref(i)?;
+        let decoded = Self {
+            consumer_tag,
+            delivery_tag,
+            redelivered,
+            exchange,
+            routing_key,
+        };
+        Ok((i, decoded))
+    }
+
+    /// The owned method (its strings and tables copied).
+    pub fn into_owned(self) -> BasicDeliver {
+        BasicDeliver {
+            consumer_tag: c::owned_shortstr(self.consumer_tag),
+            delivery_tag: self.delivery_tag,
+            redelivered: self.redelivered,
+            exchange: c::owned_shortstr(self.exchange),
+            routing_key: c::owned_shortstr(self.routing_key),
+        }
     }
 }
 
@@ -409,6 +523,106 @@ impl From<BasicRecover> for Method {
 impl From<BasicRecoverOk> for Method {
     fn from(m: BasicRecoverOk) -> Self {
         Method::BasicRecoverOk(m)
+    }
+}
+
+/// Any method of the protocol read in place by [`MethodRef::decode`]: what [`Method`]
+/// holds, with strings and tables borrowed from the input (no reference counts, no
+/// allocation), checked exactly as [`Method::decode`] checks them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MethodRef<'a> {
+    /// `queue.declare`.
+    QueueDeclare(QueueDeclareRef<'a>),
+    /// `queue.declare-ok`.
+    QueueDeclareOk(QueueDeclareOkRef<'a>),
+    /// `queue.unbind-ok`.
+    QueueUnbindOk(QueueUnbindOk),
+    /// `basic.deliver`.
+    BasicDeliver(BasicDeliverRef<'a>),
+    /// `basic.recover`.
+    BasicRecover(BasicRecover),
+    /// `basic.recover-ok`.
+    BasicRecoverOk(BasicRecoverOk),
+}
+
+impl<'a> MethodRef<'a> {
+    /// The class and method ids.
+    pub fn id(&self) -> MethodId {
+        match self {
+            MethodRef::QueueDeclare(_) => QueueDeclare::ID,
+            MethodRef::QueueDeclareOk(_) => QueueDeclareOk::ID,
+            MethodRef::QueueUnbindOk(_) => QueueUnbindOk::ID,
+            MethodRef::BasicDeliver(_) => BasicDeliver::ID,
+            MethodRef::BasicRecover(_) => BasicRecover::ID,
+            MethodRef::BasicRecoverOk(_) => BasicRecoverOk::ID,
+        }
+    }
+
+    /// The spec name, `class.method`.
+    pub fn name(&self) -> &'static str {
+        self.info().name
+    }
+
+    /// What the spec says of this method.
+    pub fn info(&self) -> &'static MethodInfo {
+        match self {
+            MethodRef::QueueDeclare(_) => &METHODS[0],
+            MethodRef::QueueDeclareOk(_) => &METHODS[1],
+            MethodRef::QueueUnbindOk(_) => &METHODS[2],
+            MethodRef::BasicDeliver(_) => &METHODS[3],
+            MethodRef::BasicRecover(_) => &METHODS[4],
+            MethodRef::BasicRecoverOk(_) => &METHODS[5],
+        }
+    }
+
+    /// Decodes a method frame payload in place: class id, method id, then exactly the
+    /// fields. Refuses what [`Method::decode`] refuses, with the same error.
+    pub fn decode(payload: &'a [u8]) -> Result<MethodRef<'a>, WireError> {
+        match MethodRef::parse(payload) {
+            Ok(([], method)) => Ok(method),
+            Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
+            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
+            Err(nom::Err::Incomplete(_)) => Err(WireError::truncated()),
+        }
+    }
+
+    /// Parses a class id, a method id and that method's fields off the front of `i`.
+    pub(crate) fn parse(i: &'a [u8]) -> c::PResult<'a, MethodRef<'a>> {
+        let (i, class_id) = c::short(i)?;
+        let (i, method_id) = c::short(i)?;
+        match (class_id, method_id) {
+            (50, 10) => {
+                QueueDeclareRef::decode_fields(i).map(|(i, m)| (i, MethodRef::QueueDeclare(m)))
+            }
+            (50, 11) => {
+                QueueDeclareOkRef::decode_fields(i).map(|(i, m)| (i, MethodRef::QueueDeclareOk(m)))
+            }
+            (50, 51) => {
+                QueueUnbindOk::decode_fields(&Bytes::new(), i).map(|(i, m)| (i, MethodRef::QueueUnbindOk(m)))
+            }
+            (60, 60) => {
+                BasicDeliverRef::decode_fields(i).map(|(i, m)| (i, MethodRef::BasicDeliver(m)))
+            }
+            (60, 110) => {
+                BasicRecover::decode_fields(&Bytes::new(), i).map(|(i, m)| (i, MethodRef::BasicRecover(m)))
+            }
+            (60, 111) => {
+                BasicRecoverOk::decode_fields(&Bytes::new(), i).map(|(i, m)| (i, MethodRef::BasicRecoverOk(m)))
+            }
+            _ => Err(nom::Err::Failure(WireError::UnknownMethod { class_id, method_id })),
+        }
+    }
+
+    /// The owned method (strings and tables copied).
+    pub fn into_owned(self) -> Method {
+        match self {
+            MethodRef::QueueDeclare(m) => Method::QueueDeclare(m.into_owned()),
+            MethodRef::QueueDeclareOk(m) => Method::QueueDeclareOk(m.into_owned()),
+            MethodRef::QueueUnbindOk(m) => Method::QueueUnbindOk(m),
+            MethodRef::BasicDeliver(m) => Method::BasicDeliver(m.into_owned()),
+            MethodRef::BasicRecover(m) => Method::BasicRecover(m),
+            MethodRef::BasicRecoverOk(m) => Method::BasicRecoverOk(m),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use nom::Parser;
 
-use super::{Decimal, FieldArray, FieldTable, FieldValue, MethodId, ShortStr, WireError};
+use super::{Decimal, FieldArray, FieldTable, FieldValue, MethodId, ShortStr, TableRef, WireError};
 
 /// A parse result over a payload slice.
 pub type PResult<'a, T> = nom::IResult<&'a [u8], T, WireError>;
@@ -174,6 +174,34 @@ pub fn skip_longstr(i: &[u8]) -> PResult<'_, ()> {
 pub fn table<'a>(src: &Bytes, i: &'a [u8]) -> PResult<'a, FieldTable> {
     let (rest, body) = checked_table(i, 0)?;
     Ok((rest, FieldTable::from_validated(share(src, body))))
+}
+
+/// Reads a short string in place, checked as [`shortstr`] checks it.
+#[inline]
+pub fn shortstr_ref(i: &[u8]) -> PResult<'_, &str> {
+    let (i, s) = shortstr_slice(i)?;
+    match std::str::from_utf8(s) {
+        Ok(s) => Ok((i, s)),
+        Err(_) => fail(WireError::InvalidUtf8),
+    }
+}
+
+/// Reads a long string in place.
+#[inline]
+pub fn longstr_ref(i: &[u8]) -> PResult<'_, &[u8]> {
+    longstr_slice(i)
+}
+
+/// Reads a field table in place, checked whole as [`table`] checks it.
+#[inline]
+pub fn table_ref(i: &[u8]) -> PResult<'_, TableRef<'_>> {
+    let (rest, body) = checked_table(i, 0)?;
+    Ok((rest, TableRef::from_checked(body)))
+}
+
+/// An owned copy of a short string that was checked in place.
+pub(crate) fn owned_shortstr(s: &str) -> ShortStr {
+    ShortStr::from_checked(Bytes::copy_from_slice(s.as_bytes()))
 }
 
 /// A table's entry bytes and what follows, checked for everything [`checked_entries`]

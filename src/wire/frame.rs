@@ -123,7 +123,7 @@ impl Frame {
 
 /// The total length of the frame at the front of `buf`, once all of it is there.
 #[inline]
-fn frame_len(buf: &[u8], max_frame_size: u32) -> Result<Option<usize>, WireError> {
+pub(super) fn frame_len(buf: &[u8], max_frame_size: u32) -> Result<Option<usize>, WireError> {
     let Some(head) = buf.get(..7) else {
         return Ok(None);
     };
@@ -150,7 +150,7 @@ fn frame_len(buf: &[u8], max_frame_size: u32) -> Result<Option<usize>, WireError
 }
 
 #[inline]
-fn check_frame_end(found: u8) -> Result<(), WireError> {
+pub(super) fn check_frame_end(found: u8) -> Result<(), WireError> {
     if found == FRAME_END {
         Ok(())
     } else {
@@ -188,7 +188,7 @@ fn decode_checked(mut frame: Bytes) -> Result<Frame, WireError> {
 
 /// Where a content header's properties start in its frame: after the frame header (7),
 /// class id (2), weight (2) and body size (8).
-const PROPERTIES_AT: usize = 19;
+pub(super) const PROPERTIES_AT: usize = 19;
 
 fn decode_header(mut frame: Bytes) -> Result<ContentHeader, WireError> {
     let payload = &frame[7..frame.len() - 1];

@@ -7,7 +7,9 @@
 use bytes::{Bytes, BytesMut};
 
 use crate::wire::codec as c;
-use crate::wire::{ErrorSeverity, FieldRef, FieldTable, MethodId, MethodInfo, ReplyCode, ShortStr, WireError};
+use crate::wire::{
+    ErrorSeverity, FieldRef, FieldTable, MethodId, MethodInfo, ReplyCode, ShortStr, TableRef, WireError,
+};
 
 include!(concat!(env!("OUT_DIR"), "/amqp0_9_1.rs"));
 
