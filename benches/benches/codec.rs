@@ -7,6 +7,8 @@
 //! - decode-copyin (message only): the same, plus copying the bytes from a `&[u8]` into
 //!   a reused, already-faulted `BytesMut` inside the timed region — what an adapter taking
 //!   `&[u8]` (the peer-bench harness) has to do.
+//! - decode-in-place: `FrameRef::parse` over the same bytes as a `&[u8]` (views of the
+//!   input, no reference counts, no copy-in).
 //! - decode-read (message only): decode, then read what a consumer that looks at its
 //!   properties reads (the content type and one header), which builds them: received
 //!   properties are checked at decode and built on first read.
@@ -17,7 +19,7 @@
 //! `WARREN_BENCH_N` / `WARREN_BENCH_REPS` / `WARREN_BENCH_WARMUP=0` shrink a run for callgrind.
 
 use bytes::{BufMut, BytesMut};
-use warren::wire::Frame;
+use warren::wire::{Frame, FrameRef};
 use warren_benches::{Harness, time};
 
 const FRAME_METHOD: u8 = 1;
@@ -123,6 +125,17 @@ fn decode_all(buf: &mut BytesMut) -> usize {
 }
 
 #[inline(never)]
+fn decode_in_place_all(input: &[u8]) -> usize {
+    let (mut count, mut at) = (0, 0);
+    while let Some((frame, len)) = FrameRef::parse(&input[at..], 0).expect("bench input decodes") {
+        std::hint::black_box(&frame);
+        at += len;
+        count += 1;
+    }
+    count
+}
+
+#[inline(never)]
 fn decode_read_all(buf: &mut BytesMut) -> usize {
     let mut count = 0;
     while let Some(frame) = Frame::parse(buf, 0).expect("bench input decodes") {
@@ -167,6 +180,13 @@ fn main() {
             let mut buf = BytesMut::from(&stream[..]);
             let mut count = 0;
             let t = time(|| count = decode_all(&mut buf));
+            assert_eq!(count, n * frames.len());
+            t
+        });
+
+        h.run(case, "decode-in-place", len, |n| {
+            let mut count = 0;
+            let t = time(|| count = decode_in_place_all(std::hint::black_box(&stream[..])));
             assert_eq!(count, n * frames.len());
             t
         });

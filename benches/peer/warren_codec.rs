@@ -15,12 +15,16 @@
 //!   reads (`READ_BUF` in `src/client/driver/session.rs`). That copy is inside the timed
 //!   region (warren's own `cargo bench -p warren-benches --bench codec` times decode with
 //!   and without it).
+//!
+//! `warren-in-place` ([`WarrenInPlaceCodec`]) decodes with `FrameRef::parse` instead:
+//! the same checks, views of the harness's `&[u8]` (no copy-in, no reference counts). Its
+//! encode is warren's. The client decodes with `Frame::parse`, the `warren` row.
 
 use std::cell::RefCell;
 
 use anyhow::{Result, anyhow, bail};
 use bytes::{BufMut, Bytes, BytesMut};
-use warren::wire::Frame;
+use warren::wire::{Frame, FrameRef};
 
 use super::{Codec, amq_protocol_codec::AmqProtocolCodec};
 
@@ -115,6 +119,45 @@ impl Codec for WarrenCodec {
         }
         if !rb.is_empty() {
             bail!("warren: truncated frame after {frames} frames");
+        }
+        Ok(frames)
+    }
+}
+
+/// warren's in-place reader, `FrameRef::parse`, over the harness's `&[u8]`; encode as
+/// [`WarrenCodec`].
+pub struct WarrenInPlaceCodec(WarrenCodec);
+
+impl WarrenInPlaceCodec {
+    pub fn from_reference(reference: &AmqProtocolCodec) -> Result<Self> {
+        Ok(Self(WarrenCodec::from_reference(reference)?))
+    }
+}
+
+impl Codec for WarrenInPlaceCodec {
+    fn name(&self) -> &'static str {
+        "warren-in-place"
+    }
+
+    fn set_only(&mut self, k: Option<usize>) {
+        self.0.set_only(k);
+    }
+
+    fn encode(&self, n: usize, out: &mut Vec<u8>) -> Result<usize> {
+        self.0.encode(n, out)
+    }
+
+    fn decode(&self, buf: &[u8]) -> Result<usize> {
+        let (mut at, mut frames) = (0, 0);
+        while let Some((frame, len)) =
+            FrameRef::parse(&buf[at..], 0).map_err(|e| anyhow!("warren in place: after {frames} frames: {e}"))?
+        {
+            std::hint::black_box(&frame);
+            at += len;
+            frames += 1;
+        }
+        if at != buf.len() {
+            bail!("warren in place: truncated frame after {frames} frames");
         }
         Ok(frames)
     }
