@@ -13,6 +13,9 @@
 //!   properties reads (the content type and one header), which builds them: received
 //!   properties are checked at decode and built on first read.
 //! - encode: `Frame::encode` of the pre-built frames `n` times into a pre-reserved `BytesMut`.
+//! - copy (message only): the encoded bytes themselves copied `n` times into that buffer,
+//!   one `put_slice` each: what writing the output costs any encoder, the floor under
+//!   encode.
 //!
 //! ns per message is per frame for the single-frame cases. Run:
 //! `cargo bench -p warren-benches --bench codec [-- --json] [-- FILTER]`;
@@ -159,6 +162,13 @@ fn encode_n(frames: &[Frame], n: usize, buf: &mut BytesMut) {
     }
 }
 
+#[inline(never)]
+fn copy_n(wire: &[u8], n: usize, buf: &mut BytesMut) {
+    for _ in 0..n {
+        buf.put_slice(wire);
+    }
+}
+
 fn main() {
     let mut h = Harness::new("codec", 100_000);
     let n = h.cfg.n;
@@ -222,6 +232,14 @@ fn main() {
             assert_eq!(out.len(), n * len);
             t
         });
+        if case == "message" {
+            h.run(case, "copy", len, |n| {
+                out.clear();
+                let t = time(|| copy_n(std::hint::black_box(wire), n, &mut out));
+                assert_eq!(out.len(), n * len);
+                t
+            });
+        }
     }
     let json = h.cfg.json;
     h.finish();
