@@ -248,7 +248,6 @@ impl PublishCell {
         match Arc::get_mut(cell) {
             Some(c) => {
                 c.release_unsent();
-                *c.state.get_mut().unwrap_or_else(|e| e.into_inner()) = CellState::default();
                 true
             }
             None => false,
@@ -256,10 +255,15 @@ impl PublishCell {
     }
 
     /// Gives back the window slot and budget share of a publish the task never took (its
-    /// command was dropped: a cancelled send, or a task that ended).
-    fn release_unsent(&self) {
-        if let Some(true) = self.discard_publish() {
-            self.give_back_slot();
+    /// command was dropped: a cancelled send, or a task that ended), and empties the
+    /// cell. Nobody else holds it, so no lock is taken.
+    fn release_unsent(&mut self) {
+        let state = std::mem::take(self.state.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if let Some(p) = state.publish {
+            self.give_back_budget(p.budget);
+            if p.window_slot {
+                self.give_back_slot();
+            }
         }
     }
 }
