@@ -500,7 +500,10 @@ async fn acks_made_just_before_a_channel_close_reach_the_broker_before_it() {
         })
         .await;
         let left = passive_declare(&ch, &q).await.unwrap().message_count;
-        assert_eq!(left, 0, "round {round}: acks written after the close were lost and requeued");
+        assert_eq!(
+            left, 0,
+            "round {round}: acks written after the close were lost and requeued"
+        );
     }
     conn.close().await.unwrap();
 }

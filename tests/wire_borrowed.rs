@@ -57,7 +57,11 @@ fn seeds() -> Vec<Vec<u8>> {
     seeds.push(buf.split().to_vec());
     let properties = BasicProperties::builder()
         .content_type("application/octet-stream")
-        .headers(FieldTable::new().with("x-trace-id", "4bf92f35").with("x-retry-count", 3))
+        .headers(
+            FieldTable::new()
+                .with("x-trace-id", "4bf92f35")
+                .with("x-retry-count", 3),
+        )
         .priority(5)
         .build()
         .expect("properties");
@@ -165,7 +169,10 @@ fn a_delivery_reads_as_views_of_the_input() {
     let MethodRef::BasicDeliver(d) = &method else {
         panic!("{method:?}")
     };
-    assert_eq!((d.consumer_tag, d.delivery_tag, d.exchange, d.routing_key), ("ctag", 7, "x", "rk"));
+    assert_eq!(
+        (d.consumer_tag, d.delivery_tag, d.exchange, d.routing_key),
+        ("ctag", 7, "x", "rk")
+    );
     let inside = input.as_ptr_range();
     assert!(inside.contains(&d.routing_key.as_ptr()), "a view, not a copy");
     assert_eq!(method.name(), "basic.deliver");

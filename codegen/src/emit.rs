@@ -596,7 +596,11 @@ fn method_ref_struct(out: &mut String, class: &Class, m: &Method) -> fmt::Result
     writeln!(out, "        {owned} {{")?;
     for f in &fields {
         let ident = names::field(&f.name);
-        writeln!(out, "            {ident}: {},", owned_value(f.ty, &format!("self.{ident}")))?;
+        writeln!(
+            out,
+            "            {ident}: {},",
+            owned_value(f.ty, &format!("self.{ident}"))
+        )?;
     }
     writeln!(out, "        }}")?;
     writeln!(out, "    }}")?;
@@ -604,6 +608,7 @@ fn method_ref_struct(out: &mut String, class: &Class, m: &Method) -> fmt::Result
     writeln!(out)
 }
 
+#[rustfmt::skip] // Code templates read best as written.
 fn method_ref_enum(out: &mut String, methods: &[(&Class, &Method)]) -> fmt::Result {
     let variants: Vec<String> = methods
         .iter()
@@ -637,24 +642,9 @@ pub enum MethodRef<'a> {
 }
 
 impl<'a> MethodRef<'a> {
-    /// The class and method ids.
-    pub fn id(&self) -> MethodId {
 ");
-    arms(out, &|_, v| format!("(_) => {v}::ID"))?;
+    id_name_info(out, &arms)?;
     block(out, "
-    }
-
-    /// The spec name, `class.method`.
-    pub fn name(&self) -> &'static str {
-        self.info().name
-    }
-
-    /// What the spec says of this method.
-    pub fn info(&self) -> &'static MethodInfo {
-");
-    arms(out, &|n, _| format!("(_) => &METHODS[{n}]"))?;
-    block(out, "
-    }
 
     /// Decodes a method frame payload in place: class id, method id, then exactly the
     /// fields. Refuses what [`Method::decode`] refuses, with the same error.
@@ -729,6 +719,33 @@ fn visit_fields(out: &mut String, fields: &[&Field]) -> fmt::Result {
     writeln!(out, "    }}")
 }
 
+/// `id`, `name` and `info` of a method enum, whose `match self` arms `arms` writes.
+type Arms<'a> = dyn Fn(&mut String, &dyn Fn(usize, &str) -> String) -> fmt::Result + 'a;
+
+#[rustfmt::skip] // Code templates read best as written.
+fn id_name_info(out: &mut String, arms: &Arms<'_>) -> fmt::Result {
+    block(out, "    /// The class and method ids.
+    pub fn id(&self) -> MethodId {
+");
+    arms(out, &|_, v| format!("(_) => {v}::ID"))?;
+    block(out, "
+    }
+
+    /// The spec name, `class.method`.
+    pub fn name(&self) -> &'static str {
+        self.info().name
+    }
+
+    /// What the spec says of this method.
+    pub fn info(&self) -> &'static MethodInfo {
+");
+    arms(out, &|n, _| format!("(_) => &METHODS[{n}]"))?;
+    block(out, "
+    }
+");
+    Ok(())
+}
+
 #[rustfmt::skip] // Code templates read best as written.
 fn method_enum(out: &mut String, methods: &[(&Class, &Method)]) -> fmt::Result {
     let variants: Vec<String> = methods
@@ -757,24 +774,9 @@ pub enum Method {
 }
 
 impl Method {
-    /// The class and method ids.
-    pub fn id(&self) -> MethodId {
 ");
-    arms(out, &|_, v| format!("(_) => {v}::ID"))?;
+    id_name_info(out, &arms)?;
     block(out, "
-    }
-
-    /// The spec name, `class.method`.
-    pub fn name(&self) -> &'static str {
-        self.info().name
-    }
-
-    /// What the spec says of this method.
-    pub fn info(&self) -> &'static MethodInfo {
-");
-    arms(out, &|n, _| format!("(_) => &METHODS[{n}]"))?;
-    block(out, "
-    }
 
     /// Whether the server answers this method when a client sends it: the spec names
     /// responses for it, and its `no-wait` field, if it has one, is clear.

@@ -6,10 +6,9 @@
 
 use bytes::Bytes;
 
-use super::frame::{PROPERTIES_AT, check_frame_end, frame_len};
+use super::frame::{PROPERTIES_AT, check_frame_end, check_header, frame_len};
 use super::{
-    BasicProperties, ContentHeader, FRAME_BODY, FRAME_HEADER, FRAME_METHOD, FieldTable, Frame, MethodRef, Properties,
-    WireError, codec as c,
+    ContentHeader, FRAME_BODY, FRAME_HEADER, FRAME_METHOD, FieldTable, Frame, MethodRef, Properties, WireError,
 };
 
 /// One AMQP frame read in place (see [`Frame`] for the owned one).
@@ -123,23 +122,7 @@ impl<'a> FrameRef<'a> {
 impl<'a> ContentHeaderRef<'a> {
     /// Decodes a content header frame whose length and frame-end were checked.
     fn decode(frame: &'a [u8]) -> Result<Self, WireError> {
-        let payload = &frame[7..frame.len() - 1];
-        let parsed = (|| {
-            let (i, class_id) = c::short(payload)?;
-            let (i, weight) = c::short(i)?;
-            if weight != 0 {
-                return Err(nom::Err::Failure(WireError::BadContentWeight { weight }));
-            }
-            let (i, body_size) = c::longlong(i)?;
-            let (rest, ()) = BasicProperties::check(i)?;
-            Ok((rest, (class_id, body_size, i.len() - rest.len())))
-        })();
-        let (class_id, body_size, checked_len) = match parsed {
-            Ok(([], fields)) => fields,
-            Ok((rest, _)) => return Err(WireError::TrailingBytes { count: rest.len() }),
-            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => return Err(e),
-            Err(nom::Err::Incomplete(_)) => return Err(WireError::Truncated),
-        };
+        let (class_id, body_size, checked_len) = check_header(frame)?;
         Ok(ContentHeaderRef {
             class_id,
             body_size,

@@ -190,7 +190,9 @@ fn decode_checked(mut frame: Bytes) -> Result<Frame, WireError> {
 /// class id (2), weight (2) and body size (8).
 pub(super) const PROPERTIES_AT: usize = 19;
 
-fn decode_header(mut frame: Bytes) -> Result<ContentHeader, WireError> {
+/// Checks a content header frame whose length and frame-end were checked: its class id,
+/// body size, and the length of its properties (from [`PROPERTIES_AT`]).
+pub(super) fn check_header(frame: &[u8]) -> Result<(u16, u64, usize), WireError> {
     let payload = &frame[7..frame.len() - 1];
     let parsed = (|| {
         let (i, class_id) = c::short(payload)?;
@@ -202,12 +204,16 @@ fn decode_header(mut frame: Bytes) -> Result<ContentHeader, WireError> {
         let (rest, ()) = BasicProperties::check(i)?;
         Ok((rest, (class_id, body_size, i.len() - rest.len())))
     })();
-    let (class_id, body_size, checked_len) = match parsed {
-        Ok(([], fields)) => fields,
-        Ok((rest, _)) => return Err(WireError::TrailingBytes { count: rest.len() }),
-        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => return Err(e),
-        Err(nom::Err::Incomplete(_)) => return Err(WireError::Truncated),
-    };
+    match parsed {
+        Ok(([], fields)) => Ok(fields),
+        Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
+        Err(nom::Err::Incomplete(_)) => Err(WireError::Truncated),
+    }
+}
+
+fn decode_header(mut frame: Bytes) -> Result<ContentHeader, WireError> {
+    let (class_id, body_size, checked_len) = check_header(&frame)?;
     // No property present (a flags word of 0) needs no bytes kept.
     let properties = if frame[PROPERTIES_AT..PROPERTIES_AT + checked_len] == [0, 0] {
         Properties::default()

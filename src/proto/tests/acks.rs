@@ -437,7 +437,10 @@ fn queued_settles_are_written_in_claim_order_and_refused_once_the_channel_closes
     assert_eq!(ledger.claim_queued(tags[0], ack1), Ok(true));
     assert_eq!(ledger.claim_queued(tags[1], ack1), Ok(false));
     assert_eq!(ledger.claim_queued(tags[3], ack1), Ok(false));
-    assert_eq!(ledger.claim_queued(tags[2], Settle::Reject { requeue: true }), Ok(false));
+    assert_eq!(
+        ledger.claim_queued(tags[2], Settle::Reject { requeue: true }),
+        Ok(false)
+    );
     assert_eq!(ledger.claim_queued(tags[5], Settle::Ack { multiple: true }), Ok(false));
     let sent = b.conn.send_queued(&ledger);
     assert_eq!(sent, QueuedSent { acks: 4, stale: 0 });

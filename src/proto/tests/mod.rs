@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use super::*;
 use super::commands::QueuedSent;
+use super::*;
 use crate::error::{CancelReason, Error, Initiator};
 use crate::wire::*;
 
