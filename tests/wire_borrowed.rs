@@ -9,6 +9,8 @@ use warren::wire::{
 };
 use warren_codegen::model::Type;
 
+mod spec_payload;
+
 /// Whole frames to start from: every spec method with its smallest payload, a
 /// delivery with names, a header with properties and headers, a body, a heartbeat.
 fn seeds() -> Vec<Vec<u8>> {
@@ -16,28 +18,16 @@ fn seeds() -> Vec<Vec<u8>> {
     let mut seeds = Vec::new();
     for class in &spec.classes {
         for m in &class.methods {
-            let mut payload = [class.index.to_be_bytes(), m.index.to_be_bytes()].concat();
-            let mut in_bits = 0;
-            for f in &m.fields {
-                if f.ty == Type::Bit {
-                    if in_bits % 8 == 0 {
-                        payload.push(0);
-                    }
-                    in_bits += 1;
-                    continue;
-                }
-                in_bits = 0;
-                payload.extend(match f.ty {
-                    // A one-letter string, so that damage can reach its text.
-                    Type::ShortStr => vec![1, b'q'],
-                    Type::Octet => vec![0],
-                    Type::Short => vec![0; 2],
-                    Type::Long | Type::LongStr => vec![0; 4],
-                    Type::Table => vec![0, 0, 0, 7, 1, b'k', b'S', 0, 0, 0, 0],
-                    Type::LongLong | Type::Timestamp => vec![0; 8],
-                    Type::Bit => unreachable!(),
-                });
-            }
+            let payload = spec_payload::payload(class, m, |ty| match ty {
+                // A one-letter string, so that damage can reach its text.
+                Type::ShortStr => vec![1, b'q'],
+                Type::Octet => vec![0],
+                Type::Short => vec![0; 2],
+                Type::Long | Type::LongStr => vec![0; 4],
+                Type::Table => vec![0, 0, 0, 7, 1, b'k', b'S', 0, 0, 0, 0],
+                Type::LongLong | Type::Timestamp => vec![0; 8],
+                Type::Bit => unreachable!(),
+            });
             let mut frame = vec![1, 0, 3];
             frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
             frame.extend_from_slice(&payload);

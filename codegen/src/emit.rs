@@ -610,17 +610,8 @@ fn method_ref_struct(out: &mut String, class: &Class, m: &Method) -> fmt::Result
 
 #[rustfmt::skip] // Code templates read best as written.
 fn method_ref_enum(out: &mut String, methods: &[(&Class, &Method)]) -> fmt::Result {
-    let variants: Vec<String> = methods
-        .iter()
-        .map(|(c, m)| names::method_struct(&c.name, &m.name))
-        .collect();
-    let arms = |out: &mut String, arm: &dyn Fn(usize, &str) -> String| -> fmt::Result {
-        writeln!(out, "        match self {{")?;
-        for (n, v) in variants.iter().enumerate() {
-            writeln!(out, "            MethodRef::{v}{},", arm(n, v))?;
-        }
-        writeln!(out, "        }}")
-    };
+    let variants = method_variants(methods);
+    let arms = |out: &mut String, arm: &dyn Fn(usize, &str) -> String| match_arms(out, "MethodRef", &variants, arm);
     let borrowed = |n: usize| has_borrowed_fields(methods[n].1);
 
     block(out, "
@@ -719,6 +710,24 @@ fn visit_fields(out: &mut String, fields: &[&Field]) -> fmt::Result {
     writeln!(out, "    }}")
 }
 
+/// The enum variant (and struct) name of each method.
+fn method_variants(methods: &[(&Class, &Method)]) -> Vec<String> {
+    methods
+        .iter()
+        .map(|(c, m)| names::method_struct(&c.name, &m.name))
+        .collect()
+}
+
+/// A `match self` over method enum `name`, one arm per method: the variant, then
+/// `arm(index, variant)`.
+fn match_arms(out: &mut String, name: &str, variants: &[String], arm: &dyn Fn(usize, &str) -> String) -> fmt::Result {
+    writeln!(out, "        match self {{")?;
+    for (n, v) in variants.iter().enumerate() {
+        writeln!(out, "            {name}::{v}{},", arm(n, v))?;
+    }
+    writeln!(out, "        }}")
+}
+
 /// `id`, `name` and `info` of a method enum, whose `match self` arms `arms` writes.
 type Arms<'a> = dyn Fn(&mut String, &dyn Fn(usize, &str) -> String) -> fmt::Result + 'a;
 
@@ -748,18 +757,8 @@ fn id_name_info(out: &mut String, arms: &Arms<'_>) -> fmt::Result {
 
 #[rustfmt::skip] // Code templates read best as written.
 fn method_enum(out: &mut String, methods: &[(&Class, &Method)]) -> fmt::Result {
-    let variants: Vec<String> = methods
-        .iter()
-        .map(|(c, m)| names::method_struct(&c.name, &m.name))
-        .collect();
-    // One `match self` arm per method.
-    let arms = |out: &mut String, arm: &dyn Fn(usize, &str) -> String| -> fmt::Result {
-        writeln!(out, "        match self {{")?;
-        for (n, v) in variants.iter().enumerate() {
-            writeln!(out, "            Method::{v}{},", arm(n, v))?;
-        }
-        writeln!(out, "        }}")
-    };
+    let variants = method_variants(methods);
+    let arms = |out: &mut String, arm: &dyn Fn(usize, &str) -> String| match_arms(out, "Method", &variants, arm);
 
     block(out, "
 /// Any method of the protocol, in spec order.
