@@ -441,12 +441,7 @@ impl Method {
     /// Decodes a method frame payload: class id, method id, then exactly the fields.
     /// `payload` is a sub-slice of `src`; strings and tables share `src`.
     pub fn decode(src: &Bytes, payload: &[u8]) -> Result<Method, WireError> {
-        match Method::parse(src, payload) {
-            Ok(([], method)) => Ok(method),
-            Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
-            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
-            Err(nom::Err::Incomplete(_)) => Err(WireError::truncated()),
-        }
+        c::exact(Method::parse(src, payload))
     }
 
     /// Parses a class id, a method id and that method's fields off the front of `i`.
@@ -578,12 +573,7 @@ impl<'a> MethodRef<'a> {
     /// Decodes a method frame payload in place: class id, method id, then exactly the
     /// fields. Refuses what [`Method::decode`] refuses, with the same error.
     pub fn decode(payload: &'a [u8]) -> Result<MethodRef<'a>, WireError> {
-        match MethodRef::parse(payload) {
-            Ok(([], method)) => Ok(method),
-            Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
-            Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
-            Err(nom::Err::Incomplete(_)) => Err(WireError::truncated()),
-        }
+        c::exact(MethodRef::parse(payload))
     }
 
     /// Parses a class id, a method id and that method's fields off the front of `i`.

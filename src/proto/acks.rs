@@ -130,7 +130,7 @@ impl Outstanding {
     }
 
     /// [`claim`](Self::claim), and the claim waits in the ledger for the connection
-    /// task, which takes it with [`take_queued`](Self::take_queued): one lock per
+    /// task, which writes it ([`Connection::send_queued`](super::Connection::send_queued)): one lock per
     /// settle, and no command. `Ok(true)` when the queue was empty, so the task has no
     /// reason yet to look here: the caller tells it.
     pub(crate) fn claim_queued(&self, tag: DeliveryTag, how: Settle) -> Result<bool, Error> {
@@ -142,8 +142,17 @@ impl Outstanding {
     }
 
     /// Moves the queued claims to `into`, in the order they were made.
+    #[cfg(test)]
     pub(crate) fn take_queued(&self, into: &mut Vec<Claimed>) {
         into.append(&mut self.ledger().queued);
+    }
+
+    /// Drops the queued claims (their channel or connection ended); returns how many.
+    pub(super) fn discard_queued(&self) -> usize {
+        let mut ledger = self.ledger();
+        let count = ledger.queued.len();
+        ledger.queued.clear();
+        count
     }
 
     fn check_channel(&self, tag: DeliveryTag) -> Result<(), Error> {

@@ -432,9 +432,7 @@ impl Connection {
         if open {
             sent.stale = acks.release_queued(self.config.generation, &mut released);
         } else {
-            let mut refused = Vec::new();
-            acks.take_queued(&mut refused);
-            sent.stale = refused.len();
+            sent.stale = acks.discard_queued();
         }
         for (claimed, through) in released.drain(..) {
             if let Some(through) = through {

@@ -441,8 +441,14 @@ fn put_field_value(buf: &mut BytesMut, value: &FieldValue) {
 /// Parses a standalone field table (a 32-bit length and its entries) from `src`,
 /// requiring that nothing follows it. The fuzz target and tools use this.
 pub fn parse_table(src: &Bytes) -> Result<FieldTable, WireError> {
-    match table(src, src) {
-        Ok(([], t)) => Ok(t),
+    exact(table(src, src))
+}
+
+/// The value of a parse that had to use up its whole input: bytes left over are
+/// [`WireError::TrailingBytes`].
+pub fn exact<T>(parsed: PResult<'_, T>) -> Result<T, WireError> {
+    match parsed {
+        Ok(([], value)) => Ok(value),
         Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
         Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
         Err(nom::Err::Incomplete(_)) => Err(WireError::Truncated),

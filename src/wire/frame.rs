@@ -204,12 +204,7 @@ pub(super) fn check_header(frame: &[u8]) -> Result<(u16, u64, usize), WireError>
         let (rest, ()) = BasicProperties::check(i)?;
         Ok((rest, (class_id, body_size, i.len() - rest.len())))
     })();
-    match parsed {
-        Ok(([], fields)) => Ok(fields),
-        Ok((rest, _)) => Err(WireError::TrailingBytes { count: rest.len() }),
-        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e),
-        Err(nom::Err::Incomplete(_)) => Err(WireError::Truncated),
-    }
+    c::exact(parsed)
 }
 
 fn decode_header(mut frame: Bytes) -> Result<ContentHeader, WireError> {

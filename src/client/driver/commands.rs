@@ -271,7 +271,6 @@ impl Driver {
         self.publish_bytes_freed += share as usize;
     }
 
-    /// Writes a claimed settle, counting it: the one place the task settles.
     /// Writes the settles the handles claimed and queued in their channels' ledgers
     /// (see [`QueuedSettles`](crate::client::wake::QueuedSettles)); each is refused only
     /// when its channel or connection ended since (counted).
@@ -295,6 +294,7 @@ impl Driver {
         self.settle_ledgers = ledgers;
     }
 
+    /// Writes a settle the task claimed itself, counting it.
     fn settle(&mut self, claimed: Claimed) -> Result<(), Error> {
         self.hints.acks_sent = true;
         match self.conn.send_claimed(claimed) {
