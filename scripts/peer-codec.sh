@@ -7,9 +7,10 @@
 # 1. copies the peer-bench harness ($PEER_BENCH, default /work/shared/peer-bench) into
 #    target/peer-bench (never into tracked files; target/peer-bench/target is kept
 #    between runs so rebuilds are incremental);
-# 2. drops in benches/peer/warren_codec.rs and registers its codecs "warren" (Frame::parse)
-#    and "warren-in-place" (FrameRef::parse) in the
-#    copy's src/codec/mod.rs (module, CODECS, make);
+# 2. drops in benches/peer/warren_codec.rs and registers its codecs "warren" (Frame::parse),
+#    "warren-in-place" (FrameRef::parse) and "floor" (no codec: the bytes written, or
+#    stepped over frame by frame; the memory traffic every codec pays) in the copy's
+#    src/codec/mod.rs (module, CODECS, make);
 # 3. adds `warren = { path = "<repo>", default-features = false }` to the copy's Cargo.toml;
 # 4. builds it in release and runs `amqp-bench codec --n N --reps R --breakdown`.
 #
@@ -48,10 +49,10 @@ mod="$dst/src/codec/mod.rs"
 grep -q '^pub mod amqprs_codec;$' "$mod" || die "unexpected $mod layout: no 'pub mod amqprs_codec;'"
 sed -i 's/^pub mod amqprs_codec;$/pub mod amqprs_codec;\npub mod warren_codec;/' "$mod"
 grep -q '^pub const CODECS: &\[&str\] = &\[' "$mod" || die "unexpected $mod layout: no CODECS"
-sed -i 's/^\(pub const CODECS: &\[&str\] = &\[.*\)\];$/\1, "warren", "warren-in-place"];/' "$mod"
+sed -i 's/^\(pub const CODECS: &\[&str\] = &\[.*\)\];$/\1, "warren", "warren-in-place", "floor"];/' "$mod"
 grep -q '"amqprs-serde" => Box::new(' "$mod" || die "unexpected $mod layout: no make() arm for amqprs-serde"
-sed -i 's/^\(\s*\)\("amqprs-serde" => Box::new(.*\)$/\1\2\n\1"warren" => Box::new(warren_codec::WarrenCodec::from_reference(\&reference)?),\n\1"warren-in-place" => Box::new(warren_codec::WarrenInPlaceCodec::from_reference(\&reference)?),/' "$mod"
-grep -q '"warren", "warren-in-place"\]' "$mod" && grep -q 'warren_codec::WarrenInPlaceCodec' "$mod" || die "registering the codec in $mod failed"
+sed -i 's/^\(\s*\)\("amqprs-serde" => Box::new(.*\)$/\1\2\n\1"warren" => Box::new(warren_codec::WarrenCodec::from_reference(\&reference)?),\n\1"warren-in-place" => Box::new(warren_codec::WarrenInPlaceCodec::from_reference(\&reference)?),\n\1"floor" => Box::new(warren_codec::FloorCodec::from_reference(\&reference)?),/' "$mod"
+grep -q '"warren", "warren-in-place", "floor"\]' "$mod" && grep -q 'warren_codec::FloorCodec' "$mod" || die "registering the codec in $mod failed"
 
 log "adding the warren dependency"
 toml="$dst/Cargo.toml"
@@ -77,12 +78,14 @@ for r in recs:
     if r.get("kind") == "codec":
         by[(r["op"], r["codec"])].append(r["ns_per_message"])
 ops = sorted({op for op, _ in by}, key=lambda o: (o.split(" ")[0] != "decode", len(o) > 6, o))
-codecs = ["warren", "warren-in-place", "amq-protocol", "amqprs-serde"]
+codecs = ["warren", "warren-in-place", "amq-protocol", "amqprs-serde", "floor"]
 print()
 print("ns per message (per frame for [.. only]); median (min) of the reps; ratio = peer median / warren median")
-print("(warren: Frame::parse, the client's decoder, with the copy into its read buffer; warren-in-place: FrameRef::parse)")
-print(f"| op | {' | '.join(codecs)} | amq-protocol / warren | amqprs / warren | amq-protocol / in place | amqprs / in place |")
-print("|---|" + "---|" * (len(codecs) + 4))
+print("(warren: Frame::parse, the client's decoder, with the copy into its read buffer; warren-in-place: FrameRef::parse;")
+print(" floor: no codec, the bytes written or stepped over; 'work' ratios take the floor's median off both sides)")
+print(f"| op | {' | '.join(codecs)} | amq-protocol / warren | amqprs / warren | amq-protocol / in place | amqprs / in place "
+      "| amqprs / warren, work | amqprs / in place, work |")
+print("|---|" + "---|" * (len(codecs) + 6))
 for op in ops:
     cells, med = [], {}
     for c in codecs:
@@ -93,8 +96,15 @@ for op in ops:
         else:
             cells.append("-")
     ratio = lambda p, w="warren": f"{med[p] / med[w]:.2f}x" if w in med and p in med else "-"
+
+    def work(p, w):
+        if not all(c in med for c in (p, w, "floor")) or med[w] <= med["floor"]:
+            return "-"
+        return f"{(med[p] - med['floor']) / (med[w] - med['floor']):.2f}x"
+
     print(f"| {op} | {' | '.join(cells)} | {ratio('amq-protocol')} | {ratio('amqprs-serde')} "
-          f"| {ratio('amq-protocol', 'warren-in-place')} | {ratio('amqprs-serde', 'warren-in-place')} |")
+          f"| {ratio('amq-protocol', 'warren-in-place')} | {ratio('amqprs-serde', 'warren-in-place')} "
+          f"| {work('amqprs-serde', 'warren')} | {work('amqprs-serde', 'warren-in-place')} |")
 PY
 
 if [ "${CALLGRIND:-0}" = 1 ]; then

@@ -307,6 +307,11 @@ fn roundtrip_method(payload: &[u8]) -> Result<Method, TestCaseError> {
     // And through a whole method frame.
     let mut frame = BytesMut::new();
     warren::wire::encode_method(7, &method, &mut frame);
+    let mut expected = vec![1, 0, 7];
+    expected.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    expected.extend_from_slice(payload);
+    expected.push(0xCE);
+    prop_assert_eq!(&frame[..], &expected[..], "the frame of {:?}", method);
     let parsed = Frame::parse(&mut frame, 0).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let Some(Frame::Method {
         channel: 7,

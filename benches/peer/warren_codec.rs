@@ -19,6 +19,11 @@
 //! `warren-in-place` ([`WarrenInPlaceCodec`]) decodes with `FrameRef::parse` instead:
 //! the same checks, views of the harness's `&[u8]` (no copy-in, no reference counts). Its
 //! encode is warren's. The client decodes with `Frame::parse`, the `warren` row.
+//!
+//! `floor` ([`FloorCodec`]) is no codec: its encode appends the encoded message's bytes
+//! (one `extend_from_slice` each), its decode steps from frame to frame by their length
+//! and checks each frame-end octet. That is the memory traffic every codec pays, measured
+//! in the same process, so `codec - floor` is a codec's own work.
 
 use std::cell::RefCell;
 
@@ -158,6 +163,69 @@ impl Codec for WarrenInPlaceCodec {
         }
         if at != buf.len() {
             bail!("warren in place: truncated frame after {frames} frames");
+        }
+        Ok(frames)
+    }
+}
+
+/// The floor under every codec: the encoded bytes written, or stepped over frame by frame.
+pub struct FloorCodec {
+    /// The reference message, encoded.
+    wire: Vec<u8>,
+    /// Byte ranges of its three frames, for `set_only`.
+    frames: Vec<std::ops::Range<usize>>,
+    only: Option<usize>,
+}
+
+impl FloorCodec {
+    pub fn from_reference(reference: &AmqProtocolCodec) -> Result<Self> {
+        let wire = reference.one_message()?;
+        let (mut frames, mut at) = (Vec::new(), 0);
+        while let Some((_, len)) = FrameRef::parse(&wire[at..], 0).map_err(|e| anyhow!("floor: {e}"))? {
+            frames.push(at..at + len);
+            at += len;
+        }
+        if frames.len() != 3 || at != wire.len() {
+            bail!("floor: reference message gave {} frames", frames.len());
+        }
+        Ok(Self { wire, frames, only: None })
+    }
+}
+
+impl Codec for FloorCodec {
+    fn name(&self) -> &'static str {
+        "floor"
+    }
+
+    fn set_only(&mut self, k: Option<usize>) {
+        self.only = k;
+    }
+
+    fn encode(&self, n: usize, out: &mut Vec<u8>) -> Result<usize> {
+        let bytes = match self.only {
+            Some(k) => &self.wire[self.frames[k].clone()],
+            None => &self.wire[..],
+        };
+        out.clear();
+        for _ in 0..n {
+            out.extend_from_slice(std::hint::black_box(bytes));
+        }
+        Ok(out.len())
+    }
+
+    fn decode(&self, buf: &[u8]) -> Result<usize> {
+        let (mut at, mut frames) = (0, 0);
+        while let Some(head) = buf.get(at..at + 7) {
+            let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+            let end = at + 7 + size;
+            if buf.get(end) != Some(&0xCE) {
+                bail!("floor: bad frame end after {frames} frames");
+            }
+            at = end + 1;
+            frames += 1;
+        }
+        if at != buf.len() {
+            bail!("floor: truncated frame after {frames} frames");
         }
         Ok(frames)
     }

@@ -395,6 +395,8 @@ fn method_struct(out: &mut String, class: &Class, m: &Method, all: &[(&Class, &M
     writeln!(out)?;
     encode_fields(out, m)?;
     writeln!(out)?;
+    encode_frame(out, class, m)?;
+    writeln!(out)?;
     visit_fields(out, &fields)?;
     writeln!(out, "}}")?;
     writeln!(out)
@@ -485,18 +487,7 @@ fn encode_fields(out: &mut String, m: &Method) -> fmt::Result {
                 )?;
             }
             Item::Bits(run) => {
-                let set: Vec<(usize, String)> = run
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, f)| !f.reserved)
-                    .map(|(n, f)| (n, names::field(&f.name)))
-                    .collect();
-                let part = |n: usize, ident: &str, alone: bool| match (n, alone) {
-                    (0, _) => format!("u8::from(self.{ident})"),
-                    (_, true) => format!("u8::from(self.{ident}) << {n}"),
-                    (_, false) => format!("(u8::from(self.{ident}) << {n})"),
-                };
-                let parts: Vec<String> = set.iter().map(|(n, ident)| part(*n, ident, set.len() == 1)).collect();
+                let parts = bit_parts(&run);
                 if parts.is_empty() {
                     let reserved: Vec<&str> = run.iter().map(|f| f.name.as_str()).collect();
                     writeln!(out, "        c::put_octet(buf, 0); // {}", reserved.join(", "))?;
@@ -520,6 +511,145 @@ fn encode_fields(out: &mut String, m: &Method) -> fmt::Result {
                     }
                     writeln!(out, "        );")?;
                 }
+            }
+        }
+    }
+    writeln!(out, "    }}")
+}
+
+/// The packed octet of a run of bits, one `|` operand per non-reserved bit (none when
+/// all are reserved).
+fn bit_parts(run: &[&Field]) -> Vec<String> {
+    let set: Vec<(usize, String)> = run
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| !f.reserved)
+        .map(|(n, f)| (n, names::field(&f.name)))
+        .collect();
+    let part = |n: usize, ident: &str, alone: bool| match (n, alone) {
+        (0, _) => format!("u8::from(self.{ident})"),
+        (_, true) => format!("u8::from(self.{ident}) << {n}"),
+        (_, false) => format!("(u8::from(self.{ident}) << {n})"),
+    };
+    set.iter().map(|(n, ident)| part(*n, ident, set.len() == 1)).collect()
+}
+
+/// A method frame's bytes in order: fixed-width runs (one byte expression each) and
+/// string contents between them.
+enum Piece {
+    Fixed(Vec<String>),
+    Slice(String),
+}
+
+/// Emits `encode_frame`: the whole method frame. For a method whose fields are numbers,
+/// bits and short strings (every hot one), the size is summed first, so the header is
+/// written once with it, and each run of fixed-width bytes (header, ids, numbers, a
+/// string's length) is one write; a method with a long string or table is framed the
+/// general way (size patched in after the fields).
+fn encode_frame(out: &mut String, class: &Class, m: &Method) -> fmt::Result {
+    writeln!(out, "    /// Appends this method as a whole frame on `channel`.")?;
+    writeln!(out, "    #[inline]")?;
+    writeln!(
+        out,
+        "    pub(crate) fn encode_frame(&self, channel: u16, buf: &mut BytesMut) {{"
+    )?;
+    if m.fields
+        .iter()
+        .any(|f| !f.reserved && matches!(f.ty, Type::LongStr | Type::Table))
+    {
+        writeln!(out, "        super::frame::framed(buf, FRAME_METHOD, channel, |buf| {{")?;
+        writeln!(out, "            c::put_method_id(buf, Self::ID);")?;
+        writeln!(out, "            self.encode_fields(buf);")?;
+        writeln!(out, "        }});")?;
+        return writeln!(out, "    }}");
+    }
+    let mut fixed_size = 4;
+    let mut lets = Vec::new();
+    let mut strings = Vec::new();
+    let ids = [class.index.to_be_bytes(), m.index.to_be_bytes()].concat();
+    let mut run: Vec<String> = ["FRAME_METHOD", "c0", "c1", "s0", "s1", "s2", "s3"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(ids.iter().map(u8::to_string))
+        .collect();
+    let mut pieces = Vec::new();
+    for (n, item) in layout(&m.fields).into_iter().enumerate() {
+        let f = match item {
+            Item::Single(f) => f,
+            Item::Bits(bits) => {
+                fixed_size += 1;
+                let parts = bit_parts(&bits);
+                run.push(if parts.is_empty() {
+                    "0".to_owned()
+                } else {
+                    parts.join(" | ")
+                });
+                continue;
+            }
+        };
+        let ident = names::field(&f.name);
+        let width = match f.ty {
+            Type::Octet | Type::ShortStr => 1,
+            Type::Short => 2,
+            Type::Long | Type::LongStr | Type::Table => 4,
+            Type::LongLong | Type::Timestamp => 8,
+            Type::Bit => unreachable!("bits are packed by layout()"),
+        };
+        fixed_size += width;
+        match f.ty {
+            // A reserved field is zero; a reserved string or table, a zero length.
+            _ if f.reserved => run.extend(std::iter::repeat_n("0".to_owned(), width)),
+            Type::Octet => run.push(format!("self.{ident}")),
+            Type::ShortStr => {
+                // ShortStr guarantees at most 255 bytes.
+                lets.push(format!("let f{n} = self.{ident}.as_bytes().len();"));
+                strings.push(format!("f{n}"));
+                run.push(format!("f{n} as u8"));
+                pieces.push(Piece::Fixed(std::mem::take(&mut run)));
+                pieces.push(Piece::Slice(format!("self.{ident}.as_bytes()")));
+            }
+            _ => {
+                lets.push(format!("let f{n} = self.{ident}.to_be_bytes();"));
+                run.extend((0..width).map(|k| format!("f{n}[{k}]")));
+            }
+        }
+    }
+    run.push("FRAME_END".to_owned());
+    pieces.push(Piece::Fixed(run));
+
+    for l in &lets {
+        writeln!(out, "        {l}")?;
+    }
+    let size = std::iter::once(fixed_size.to_string())
+        .chain(strings)
+        .collect::<Vec<_>>()
+        .join(" + ");
+    writeln!(out, "        let size = {size};")?;
+    writeln!(out, "        buf.reserve(7 + size + 1);")?;
+    writeln!(out, "        let [c0, c1] = channel.to_be_bytes();")?;
+    writeln!(out, "        let [s0, s1, s2, s3] = (size as u32).to_be_bytes();")?;
+    for piece in &pieces {
+        match piece {
+            Piece::Slice(bytes) => writeln!(out, "        buf.put_slice({bytes});")?,
+            Piece::Fixed(bytes) if bytes.len() == 1 => writeln!(out, "        buf.put_u8({});", bytes[0])?,
+            Piece::Fixed(bytes) => {
+                let one_line = format!("        buf.put_slice(&[{}]);", bytes.join(", "));
+                if one_line.len() <= MAX_WIDTH {
+                    writeln!(out, "{one_line}")?;
+                    continue;
+                }
+                // Packed, as many to a line as fit.
+                writeln!(out, "        buf.put_slice(&[")?;
+                let mut line = String::new();
+                for b in bytes {
+                    if !line.is_empty() && 12 + line.len() + b.len() + 1 > MAX_WIDTH {
+                        writeln!(out, "            {}", line.trim_end())?;
+                        line.clear();
+                    }
+                    line.push_str(&format!("{b}, "));
+                }
+                writeln!(out, "            {}", line.trim_end())?;
+                writeln!(out, "        ]);")?;
             }
         }
     }
@@ -825,6 +955,13 @@ impl Method {
         c::put_method_id(buf, self.id());
 ");
     arms(out, &|_, _| "(m) => m.encode_fields(buf)".to_owned())?;
+    block(out, "
+    }
+
+    /// Appends this method as a whole frame on `channel`.
+    pub fn encode_frame(&self, channel: u16, buf: &mut BytesMut) {
+");
+    arms(out, &|_, _| "(m) => m.encode_frame(channel, buf)".to_owned())?;
     block(out, "
     }
 

@@ -89,6 +89,15 @@ impl QueueDeclare {
         c::put_table(buf, &self.arguments);
     }
 
+    /// Appends this method as a whole frame on `channel`.
+    #[inline]
+    pub(crate) fn encode_frame(&self, channel: u16, buf: &mut BytesMut) {
+        super::frame::framed(buf, FRAME_METHOD, channel, |buf| {
+            c::put_method_id(buf, Self::ID);
+            self.encode_fields(buf);
+        });
+    }
+
     /// Calls `v` with the spec name and value of each non-reserved field, in order.
     pub(crate) fn visit_fields(&self, v: &mut dyn FnMut(&'static str, FieldRef<'_>)) {
         v("queue", FieldRef::ShortStr(&self.queue));
@@ -174,6 +183,20 @@ impl QueueDeclareOk {
         c::put_long(buf, self.message_count);
     }
 
+    /// Appends this method as a whole frame on `channel`.
+    #[inline]
+    pub(crate) fn encode_frame(&self, channel: u16, buf: &mut BytesMut) {
+        let f0 = self.queue.as_bytes().len();
+        let f1 = self.message_count.to_be_bytes();
+        let size = 9 + f0;
+        buf.reserve(7 + size + 1);
+        let [c0, c1] = channel.to_be_bytes();
+        let [s0, s1, s2, s3] = (size as u32).to_be_bytes();
+        buf.put_slice(&[FRAME_METHOD, c0, c1, s0, s1, s2, s3, 0, 50, 0, 11, f0 as u8]);
+        buf.put_slice(self.queue.as_bytes());
+        buf.put_slice(&[f1[0], f1[1], f1[2], f1[3], FRAME_END]);
+    }
+
     /// Calls `v` with the spec name and value of each non-reserved field, in order.
     pub(crate) fn visit_fields(&self, v: &mut dyn FnMut(&'static str, FieldRef<'_>)) {
         v("queue", FieldRef::ShortStr(&self.queue));
@@ -224,6 +247,16 @@ impl QueueUnbindOk {
     #[inline]
     pub(crate) fn encode_fields(&self, _buf: &mut BytesMut) {}
 
+    /// Appends this method as a whole frame on `channel`.
+    #[inline]
+    pub(crate) fn encode_frame(&self, channel: u16, buf: &mut BytesMut) {
+        let size = 4;
+        buf.reserve(7 + size + 1);
+        let [c0, c1] = channel.to_be_bytes();
+        let [s0, s1, s2, s3] = (size as u32).to_be_bytes();
+        buf.put_slice(&[FRAME_METHOD, c0, c1, s0, s1, s2, s3, 0, 50, 0, 51, FRAME_END]);
+    }
+
     /// Calls `v` with the spec name and value of each non-reserved field, in order.
     pub(crate) fn visit_fields(&self, _v: &mut dyn FnMut(&'static str, FieldRef<'_>)) {}
 }
@@ -271,6 +304,26 @@ impl BasicDeliver {
         c::put_octet(buf, u8::from(self.redelivered));
         c::put_shortstr(buf, &self.exchange);
         c::put_shortstr(buf, &self.routing_key);
+    }
+
+    /// Appends this method as a whole frame on `channel`.
+    #[inline]
+    pub(crate) fn encode_frame(&self, channel: u16, buf: &mut BytesMut) {
+        let f0 = self.consumer_tag.as_bytes().len();
+        let f1 = self.delivery_tag.to_be_bytes();
+        let f3 = self.exchange.as_bytes().len();
+        let f4 = self.routing_key.as_bytes().len();
+        let size = 16 + f0 + f3 + f4;
+        buf.reserve(7 + size + 1);
+        let [c0, c1] = channel.to_be_bytes();
+        let [s0, s1, s2, s3] = (size as u32).to_be_bytes();
+        buf.put_slice(&[FRAME_METHOD, c0, c1, s0, s1, s2, s3, 0, 60, 0, 60, f0 as u8]);
+        buf.put_slice(self.consumer_tag.as_bytes());
+        buf.put_slice(&[f1[0], f1[1], f1[2], f1[3], f1[4], f1[5], f1[6], f1[7], u8::from(self.redelivered), f3 as u8]);
+        buf.put_slice(self.exchange.as_bytes());
+        buf.put_u8(f4 as u8);
+        buf.put_slice(self.routing_key.as_bytes());
+        buf.put_u8(FRAME_END);
     }
 
     /// Calls `v` with the spec name and value of each non-reserved field, in order.
@@ -352,6 +405,16 @@ impl BasicRecover {
         c::put_octet(buf, 0); // reserved-3
     }
 
+    /// Appends this method as a whole frame on `channel`.
+    #[inline]
+    pub(crate) fn encode_frame(&self, channel: u16, buf: &mut BytesMut) {
+        let size = 10;
+        buf.reserve(7 + size + 1);
+        let [c0, c1] = channel.to_be_bytes();
+        let [s0, s1, s2, s3] = (size as u32).to_be_bytes();
+        buf.put_slice(&[FRAME_METHOD, c0, c1, s0, s1, s2, s3, 0, 60, 0, 110, 0, 0, 0, 0, 0, 0, FRAME_END]);
+    }
+
     /// Calls `v` with the spec name and value of each non-reserved field, in order.
     pub(crate) fn visit_fields(&self, _v: &mut dyn FnMut(&'static str, FieldRef<'_>)) {}
 }
@@ -373,6 +436,16 @@ impl BasicRecoverOk {
     /// Appends the fields that follow the method id.
     #[inline]
     pub(crate) fn encode_fields(&self, _buf: &mut BytesMut) {}
+
+    /// Appends this method as a whole frame on `channel`.
+    #[inline]
+    pub(crate) fn encode_frame(&self, channel: u16, buf: &mut BytesMut) {
+        let size = 4;
+        buf.reserve(7 + size + 1);
+        let [c0, c1] = channel.to_be_bytes();
+        let [s0, s1, s2, s3] = (size as u32).to_be_bytes();
+        buf.put_slice(&[FRAME_METHOD, c0, c1, s0, s1, s2, s3, 0, 60, 0, 111, FRAME_END]);
+    }
 
     /// Calls `v` with the spec name and value of each non-reserved field, in order.
     pub(crate) fn visit_fields(&self, _v: &mut dyn FnMut(&'static str, FieldRef<'_>)) {}
@@ -469,6 +542,18 @@ impl Method {
             Method::BasicDeliver(m) => m.encode_fields(buf),
             Method::BasicRecover(m) => m.encode_fields(buf),
             Method::BasicRecoverOk(m) => m.encode_fields(buf),
+        }
+    }
+
+    /// Appends this method as a whole frame on `channel`.
+    pub fn encode_frame(&self, channel: u16, buf: &mut BytesMut) {
+        match self {
+            Method::QueueDeclare(m) => m.encode_frame(channel, buf),
+            Method::QueueDeclareOk(m) => m.encode_frame(channel, buf),
+            Method::QueueUnbindOk(m) => m.encode_frame(channel, buf),
+            Method::BasicDeliver(m) => m.encode_frame(channel, buf),
+            Method::BasicRecover(m) => m.encode_frame(channel, buf),
+            Method::BasicRecoverOk(m) => m.encode_frame(channel, buf),
         }
     }
 

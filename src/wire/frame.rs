@@ -226,7 +226,7 @@ fn decode_header(mut frame: Bytes) -> Result<ContentHeader, WireError> {
 
 /// Writes a frame header with a zero size, runs `payload`, then patches the size in.
 #[inline]
-fn framed(buf: &mut BytesMut, frame_type: u8, channel: u16, payload: impl FnOnce(&mut BytesMut)) {
+pub(super) fn framed(buf: &mut BytesMut, frame_type: u8, channel: u16, payload: impl FnOnce(&mut BytesMut)) {
     let start = buf.len();
     let [c0, c1] = channel.to_be_bytes();
     // The header in one write (one capacity check); the size is patched in below.
@@ -240,21 +240,14 @@ fn framed(buf: &mut BytesMut, frame_type: u8, channel: u16, payload: impl FnOnce
 /// Appends a method frame.
 #[inline]
 pub fn encode_method(channel: u16, method: &Method, buf: &mut BytesMut) {
-    framed(buf, FRAME_METHOD, channel, |buf| method.encode(buf));
+    method.encode_frame(channel, buf);
 }
 
 /// Appends a `basic.publish` method frame straight from `args`: no clone of its
 /// strings, so no allocation per publish.
 #[inline]
 pub fn encode_publish(channel: u16, args: &BasicPublish, buf: &mut BytesMut) {
-    let bits = u8::from(args.mandatory) | (u8::from(args.immediate) << 1);
-    publish_frame(
-        channel,
-        args.exchange.as_bytes(),
-        args.routing_key.as_bytes(),
-        bits,
-        buf,
-    );
+    args.encode_frame(channel, buf);
 }
 
 /// Appends a `basic.publish` method frame (not `immediate`) to `exchange` with
@@ -271,20 +264,38 @@ pub(crate) fn encode_publish_to(
     publish_frame(channel, exchange, routing_key, u8::from(mandatory), buf);
 }
 
-/// `basic.publish` with its flag bits (`mandatory` 1, `immediate` 2).
+/// `basic.publish` with its flag bits (`mandatory` 1, `immediate` 2), written as the
+/// generated `encode_frame`s are: the size first, each fixed run in one write.
 #[inline]
 fn publish_frame(channel: u16, exchange: &[u8], routing_key: &[u8], bits: u8, buf: &mut BytesMut) {
     debug_assert!(exchange.len() <= 255 && routing_key.len() <= 255);
-    framed(buf, FRAME_METHOD, channel, |buf| {
-        let [k0, k1] = BasicPublish::ID.class_id.to_be_bytes();
-        let [m0, m1] = BasicPublish::ID.method_id.to_be_bytes();
-        // Method id, the reserved ticket and the exchange's length in one write.
-        buf.put_slice(&[k0, k1, m0, m1, 0, 0, exchange.len() as u8]);
-        buf.put_slice(exchange);
-        buf.put_u8(routing_key.len() as u8);
-        buf.put_slice(routing_key);
-        buf.put_u8(bits);
-    });
+    // Method id (4), ticket (2), two string lengths, the bits.
+    let size = 9 + exchange.len() + routing_key.len();
+    buf.reserve(size + FRAME_OVERHEAD);
+    let [c0, c1] = channel.to_be_bytes();
+    let [s0, s1, s2, s3] = (size as u32).to_be_bytes();
+    let [k0, k1] = BasicPublish::ID.class_id.to_be_bytes();
+    let [m0, m1] = BasicPublish::ID.method_id.to_be_bytes();
+    buf.put_slice(&[
+        FRAME_METHOD,
+        c0,
+        c1,
+        s0,
+        s1,
+        s2,
+        s3,
+        k0,
+        k1,
+        m0,
+        m1,
+        0,
+        0,
+        exchange.len() as u8,
+    ]);
+    buf.put_slice(exchange);
+    buf.put_u8(routing_key.len() as u8);
+    buf.put_slice(routing_key);
+    buf.put_slice(&[bits, FRAME_END]);
 }
 
 /// Bytes of a `basic.ack` frame: header (7), class and method (4), delivery tag (8),
@@ -459,22 +470,36 @@ mod tests {
         Frame::parse(&mut buf.clone(), 0).unwrap().unwrap()
     }
 
-    #[test]
-    fn encode_publish_is_the_generic_encoding() {
-        let args = BasicPublish {
-            exchange: ShortStr::try_from("ex").unwrap(),
-            routing_key: ShortStr::try_from("key").unwrap(),
-            mandatory: true,
-            immediate: false,
-        };
-        let (mut fast, mut generic) = (BytesMut::from(&b"before"[..]), BytesMut::from(&b"before"[..]));
-        encode_publish(7, &args, &mut fast);
-        encode_method(7, &Method::BasicPublish(args), &mut generic);
-        assert_eq!(fast, generic);
+    /// `method` framed from its field-by-field encoding (`Method::encode`), after `before`.
+    fn field_by_field(channel: u16, method: &Method) -> BytesMut {
+        let mut payload = BytesMut::new();
+        method.encode(&mut payload);
+        let mut frame = BytesMut::from(&b"before"[..]);
+        frame.put_u8(FRAME_METHOD);
+        frame.put_u16(channel);
+        frame.put_u32(payload.len() as u32);
+        frame.put_slice(&payload);
+        frame.put_u8(FRAME_END);
+        frame
     }
 
     #[test]
-    fn encode_publish_to_is_the_generic_encoding() {
+    fn encode_publish_is_the_field_by_field_encoding() {
+        for (mandatory, immediate) in [(false, false), (true, false), (false, true), (true, true)] {
+            let args = BasicPublish {
+                exchange: ShortStr::try_from("ex").unwrap(),
+                routing_key: ShortStr::try_from("key").unwrap(),
+                mandatory,
+                immediate,
+            };
+            let mut fast = BytesMut::from(&b"before"[..]);
+            encode_publish(7, &args, &mut fast);
+            assert_eq!(fast, field_by_field(7, &Method::BasicPublish(args)));
+        }
+    }
+
+    #[test]
+    fn encode_publish_to_is_the_field_by_field_encoding() {
         for (exchange, key, mandatory) in [("", "q", false), ("ex", "a.b.c", true), ("x", &*"k".repeat(255), false)] {
             let args = BasicPublish {
                 exchange: ShortStr::try_from(exchange).unwrap(),
@@ -482,10 +507,9 @@ mod tests {
                 mandatory,
                 immediate: false,
             };
-            let (mut fast, mut generic) = (BytesMut::from(&b"before"[..]), BytesMut::from(&b"before"[..]));
+            let mut fast = BytesMut::from(&b"before"[..]);
             encode_publish_to(7, exchange.as_bytes(), key.as_bytes(), mandatory, &mut fast);
-            encode_method(7, &Method::BasicPublish(args), &mut generic);
-            assert_eq!(fast, generic);
+            assert_eq!(fast, field_by_field(7, &Method::BasicPublish(args)));
         }
     }
 

@@ -4,7 +4,7 @@
 
 #![allow(missing_docs)]
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::wire::codec as c;
 use crate::wire::{
