@@ -117,11 +117,11 @@ if [ "${CALLGRIND:-0}" = 1 ]; then
     echo "instructions per message (callgrind Ir, n = $cn; includes warren's copy of the input into its read buffer)"
     echo "| codec | encode | decode |"
     echo "|---|---|---|"
-    for pair in warren:WarrenCodec amq-protocol:AmqProtocolCodec amqprs-serde:AmqprsCodec; do
+    for pair in warren:WarrenCodec amq-protocol:AmqProtocolCodec amqprs-serde:AmqprsCodec floor:FloorCodec; do
         codec=${pair%%:*} ty=${pair##*:} row="| $codec |"
         for op in encode decode; do
             case "$codec/$op" in
-                warren/*) msgs=$((2 * cn)) ;;
+                warren/* | floor/*) msgs=$((2 * cn)) ;;
                 */encode) msgs=$((2 * cn + 100)) ;;
                 *) msgs=$((2 * cn + 200)) ;;
             esac
