@@ -38,9 +38,11 @@ command -v python3 >/dev/null 2>&1 || die "python3 is needed for the summary tab
 
 log "copying $src -> $dst"
 mkdir -p "$dst"
-# Refresh everything but the build directory.
-find "$dst" -mindepth 1 -maxdepth 1 ! -name target ! -name "$(basename "$out")" -exec rm -rf {} +
-(cd "$src" && tar --exclude=./target -cf - .) | (cd "$dst" && tar -xf -)
+# Refresh everything but the build directory and what runs left (scripts/peer-bench.sh's raw
+# results and reports share this copy).
+find "$dst" -mindepth 1 -maxdepth 1 ! -name target ! -name results ! -name 'RESULTS*.md' \
+    ! -name "$(basename "$out")" -exec rm -rf {} +
+(cd "$src" && tar --exclude=./target --exclude=./results -cf - .) | (cd "$dst" && tar -xf -)
 chmod -R u+w "$dst"
 
 log "adding the warren codec adapter"
