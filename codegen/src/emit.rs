@@ -544,8 +544,9 @@ enum Piece {
 /// Emits `encode_frame`: the whole method frame. For a method whose fields are numbers,
 /// bits and short strings (every hot one), the size is summed first, so the header is
 /// written once with it, and each run of fixed-width bytes (header, ids, numbers, a
-/// string's length) is one write; a method with a long string or table is framed the
-/// general way (size patched in after the fields).
+/// string's length; a reserved long string or table, always empty, is a zero length) is
+/// one write; a method with a long string or table to send is framed the general way
+/// (size patched in after the fields).
 fn encode_frame(out: &mut String, class: &Class, m: &Method) -> fmt::Result {
     writeln!(out, "    /// Appends this method as a whole frame on `channel`.")?;
     writeln!(out, "    #[inline]")?;

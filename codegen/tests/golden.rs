@@ -122,3 +122,30 @@ fn generate_file_writes_and_reports_errors() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_frame_in_one_pass_packs_octets_timestamps_and_bit_runs() {
+    let bits: String = (0..9)
+        .map(|n| match n {
+            4 => "<field name=\"b4\" type=\"bit\" reserved=\"1\"/>\n".to_owned(),
+            n => format!("<field name=\"b{n}\" type=\"bit\"/>\n"),
+        })
+        .collect();
+    let code = one_method(&format!(
+        r#"<field name="n" type="octet"/><field name="t" type="timestamp"/>{bits}<field name="s" type="shortstr"/>"#
+    ));
+    let frame = &code[code.find("fn encode_frame").expect("encode_frame")..];
+    let frame = &frame[..frame.find("\n    }\n").expect("its end")];
+    // Method id 4, octet 1, timestamp 8, two bit octets, the string's length 1.
+    assert!(frame.contains("let size = 16 + f4;\n"), "{frame}");
+    assert!(frame.contains("let f1 = self.t.to_be_bytes();\n"), "{frame}");
+    assert!(frame.contains("0, 90, 0, 10, self.n, f1[0], f1[1],"), "{frame}");
+    // The reserved bit keeps its place (b5 is bit 5) and is sent as zero.
+    assert!(
+        frame.contains("(u8::from(self.b3) << 3) | (u8::from(self.b5) << 5) | (u8::from(self.b6) << 6)"),
+        "{frame}"
+    );
+    assert!(!frame.contains("self.b4"), "{frame}");
+    assert!(frame.contains("u8::from(self.b8), f4 as u8,\n        ]);\n"), "{frame}");
+    assert!(frame.ends_with("buf.put_slice(self.s.as_bytes());\n        buf.put_u8(FRAME_END);"), "{frame}");
+}
