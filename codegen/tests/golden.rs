@@ -147,5 +147,8 @@ fn a_frame_in_one_pass_packs_octets_timestamps_and_bit_runs() {
     );
     assert!(!frame.contains("self.b4"), "{frame}");
     assert!(frame.contains("u8::from(self.b8), f4 as u8,\n        ]);\n"), "{frame}");
-    assert!(frame.ends_with("buf.put_slice(self.s.as_bytes());\n        buf.put_u8(FRAME_END);"), "{frame}");
+    assert!(
+        frame.ends_with("buf.put_slice(self.s.as_bytes());\n        buf.put_u8(FRAME_END);"),
+        "{frame}"
+    );
 }

@@ -84,6 +84,17 @@ impl ShortStr {
     pub fn as_bytes(&self) -> &Bytes {
         &self.0
     }
+
+    /// Its length in bytes (at most 255). Without this, `len` would go through `Deref`
+    /// to `str`, which checks the UTF-8 again on every call.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True for the empty string.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Deref for ShortStr {
@@ -596,6 +607,15 @@ mod tests {
             ShortStrTooLong { len: 256 }.to_string(),
             "short string of 256 bytes exceeds 255"
         );
+    }
+
+    #[test]
+    fn a_short_string_length_counts_bytes() {
+        let s = ShortStr::try_from("é-1").unwrap();
+        assert_eq!((s.len(), s.as_str().len(), s.chars().count()), (4, 4, 3));
+        assert!(!s.is_empty());
+        assert!(ShortStr::EMPTY.is_empty());
+        assert_eq!(ShortStr::EMPTY.len(), 0);
     }
 
     #[test]
