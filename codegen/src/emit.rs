@@ -564,7 +564,6 @@ fn encode_frame(out: &mut String, class: &Class, m: &Method) -> fmt::Result {
         writeln!(out, "        }});")?;
         return writeln!(out, "    }}");
     }
-    let mut fixed_size = 4;
     let mut lets = Vec::new();
     let mut strings = Vec::new();
     let ids = [class.index.to_be_bytes(), m.index.to_be_bytes()].concat();
@@ -578,7 +577,6 @@ fn encode_frame(out: &mut String, class: &Class, m: &Method) -> fmt::Result {
         let f = match item {
             Item::Single(f) => f,
             Item::Bits(bits) => {
-                fixed_size += 1;
                 let parts = bit_parts(&bits);
                 run.push(if parts.is_empty() {
                     "0".to_owned()
@@ -596,7 +594,6 @@ fn encode_frame(out: &mut String, class: &Class, m: &Method) -> fmt::Result {
             Type::LongLong | Type::Timestamp => 8,
             Type::Bit => unreachable!("bits are packed by layout()"),
         };
-        fixed_size += width;
         match f.ty {
             // A reserved field is zero; a reserved string or table, a zero length.
             _ if f.reserved => run.extend(std::iter::repeat_n("0".to_owned(), width)),
@@ -617,6 +614,15 @@ fn encode_frame(out: &mut String, class: &Class, m: &Method) -> fmt::Result {
     }
     run.push("FRAME_END".to_owned());
     pieces.push(Piece::Fixed(run));
+    // One expression per fixed byte: the payload's are all but the header's 7 and the end.
+    let fixed_size: usize = pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Fixed(bytes) => bytes.len(),
+            Piece::Slice(_) => 0,
+        })
+        .sum::<usize>()
+        - 8;
 
     for l in &lets {
         writeln!(out, "        {l}")?;
